@@ -1,0 +1,62 @@
+//! Command-line flags, in the style of the Prometheus exporters
+//! (`--web.listen-address`, `--log.level`), so operators can reuse what they know.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pg_replication_exporter",
+    version,
+    about = "Prometheus exporter for PostgreSQL physical streaming replication"
+)]
+pub struct Cli {
+    /// TOML configuration file (see README, "Configuration reference").
+    #[arg(long = "config", short = 'c', value_name = "FILE", env = "PGREPL_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on for HTTP requests [default: 0.0.0.0:9839].
+    #[arg(long = "web.listen-address", value_name = "HOST:PORT")]
+    pub listen_address: Option<String>,
+
+    /// Path under which to expose metrics [default: /metrics].
+    #[arg(long = "web.telemetry-path", value_name = "PATH")]
+    pub telemetry_path: Option<String>,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value = "info", env = "PGREPL_LOG_LEVEL")]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value = "text", env = "PGREPL_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Logfmt,
+    Json,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}

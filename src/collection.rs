@@ -1,0 +1,255 @@
+//! The collection loop: one task per target, one cycle at a time, each
+//! cycle one statement under a deadline, each result published as that
+//! target's snapshot.
+//!
+//! A slow, frozen or unreachable target only ever delays its own task: the
+//! deadline bounds every cycle, the pool bounds its sessions, and `/metrics`
+//! reads the snapshot, not the task.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use deadpool_postgres::{Pool, PoolError};
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
+use tokio_postgres::SimpleQueryMessage;
+
+use crate::collector::{self, Capabilities, Sample};
+use crate::config::Target;
+use crate::snapshot::{Store, TargetSnapshot};
+
+/// Why a cycle failed; worded for the log line, never with a password.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("no connection: {0}")]
+    Connect(String),
+    #[error("query failed: {0}")]
+    Query(String),
+    #[error("unexpected answer: {0}")]
+    Answer(String),
+    #[error("collection did not finish within {0:?} (collect_timeout)")]
+    Timeout(Duration),
+}
+
+/// One target's task state between cycles.
+pub struct TargetCollector {
+    index: usize,
+    target: Target,
+    pool: Pool,
+    store: Arc<Store>,
+    interval: Duration,
+    deadline: Duration,
+    /// Learned on the first cycle of each connection epoch.
+    capabilities: Option<Capabilities>,
+    /// The statement for those capabilities, built once.
+    query: String,
+    last: TargetSnapshot,
+    last_error: Option<String>,
+    warned_waldir: bool,
+}
+
+impl TargetCollector {
+    pub fn new(
+        index: usize,
+        target: Target,
+        pool: Pool,
+        store: Arc<Store>,
+        interval: Duration,
+        deadline: Duration,
+    ) -> TargetCollector {
+        let last = TargetSnapshot::initial(&target.name, target.cluster.as_deref());
+        TargetCollector {
+            index,
+            target,
+            pool,
+            store,
+            interval,
+            deadline,
+            capabilities: None,
+            query: String::new(),
+            last,
+            last_error: None,
+            warned_waldir: false,
+        }
+    }
+
+    /// Runs cycles on the interval until `shutdown` flips to true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            self.cycle().await;
+        }
+    }
+
+    /// One collection, published whatever its outcome.
+    pub async fn cycle(&mut self) {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(self.deadline, self.collect()).await {
+            Ok(result) => result,
+            Err(_) => Err(CollectError::Timeout(self.deadline)),
+        };
+        let duration = started.elapsed().as_secs_f64();
+        let mut next = self.last.clone();
+        next.collect_duration = duration;
+        match outcome {
+            Ok(sample) => self.on_success(&mut next, sample),
+            Err(err) => self.on_failure(&mut next, err),
+        }
+        self.store.publish(self.index, next.clone());
+        self.last = next;
+    }
+
+    fn on_success(&mut self, next: &mut TargetSnapshot, sample: Sample) {
+        let name = &self.target.name;
+        if !self.last.up {
+            tracing::info!(target_name = %name, endpoint = %self.target.dsn.endpoint(),
+                in_recovery = sample.server.in_recovery, version = %sample.server.version,
+                "target is up");
+        }
+        if let Some(previous) = self.last.sample.as_deref() {
+            if previous.server.in_recovery != sample.server.in_recovery {
+                let role = if sample.server.in_recovery { "standby" } else { "primary" };
+                tracing::warn!(target_name = %name, role, "target changed role");
+            }
+        }
+        if let Some(timeline) = sample.timeline() {
+            if let Some(previous) = self.last_timeline() {
+                if previous != timeline {
+                    next.timeline_changes += 1;
+                    tracing::warn!(target_name = %name, from = previous, to = timeline,
+                        "target switched timeline");
+                }
+            }
+            next.seen_timeline = true;
+            next.last_timeline = Some(timeline);
+        }
+        next.up = true;
+        next.last_success = Some(unix_now());
+        next.sample = Some(Arc::new(sample));
+        self.last_error = None;
+    }
+
+    fn last_timeline(&self) -> Option<u32> {
+        self.last.last_timeline
+    }
+
+    fn on_failure(&mut self, next: &mut TargetSnapshot, err: CollectError) {
+        let message = err.to_string();
+        if self.last.up || self.last_error.as_deref() != Some(message.as_str()) {
+            tracing::warn!(target_name = %self.target.name, endpoint = %self.target.dsn.endpoint(),
+                error = %message, "target is down");
+        } else {
+            tracing::debug!(target_name = %self.target.name, error = %message, "target still down");
+        }
+        next.up = false;
+        next.errors_total += 1;
+        next.sample = None;
+        self.last_error = Some(message);
+        // The server may have been replaced (upgrade, failover to another
+        // version): learn its capabilities again on the next connection.
+        self.capabilities = None;
+    }
+
+    async fn collect(&mut self) -> Result<Sample, CollectError> {
+        let client = self.pool.get().await.map_err(describe_pool)?;
+        if self.capabilities.is_none() {
+            {
+                let caps = probe(&client).await?;
+                if !caps.ls_waldir && !self.warned_waldir {
+                    tracing::warn!(target_name = %self.target.name,
+                        "the role may not run pg_ls_waldir() or pg_ls_archive_statusdir(): \
+                         pgrepl_wal_directory_* and pending-archive families are skipped; \
+                         GRANT pg_monitor to the exporter's role to get them");
+                    self.warned_waldir = true;
+                }
+                self.query = collector::build_query(&caps);
+                self.capabilities = Some(caps);
+            }
+        }
+        let messages = client
+            .simple_query(&self.query)
+            .await
+            .map_err(|e| CollectError::Query(chain(&e)))?;
+        let json = first_value(&messages)
+            .ok_or_else(|| CollectError::Answer("the collection query returned no row".into()))?;
+        collector::parse(json).map_err(|e| CollectError::Answer(e.to_string()))
+    }
+}
+
+async fn probe(client: &tokio_postgres::Client) -> Result<Capabilities, CollectError> {
+    let messages = client
+        .simple_query(collector::CAPABILITIES_SQL)
+        .await
+        .map_err(|e| CollectError::Query(chain(&e)))?;
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .ok_or_else(|| CollectError::Answer("the capability query returned no row".into()))?;
+    let version_num = row
+        .get(0)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| CollectError::Answer("unreadable server_version_num".into()))?;
+    if version_num < 100000 {
+        return Err(CollectError::Answer(format!(
+            "PostgreSQL {version_num} is older than 10, which this exporter needs"
+        )));
+    }
+    let flag = |i: usize| row.get(i) == Some("true");
+    Ok(Capabilities {
+        version_num,
+        ls_waldir: flag(1),
+        ls_archive_status: flag(2),
+    })
+}
+
+fn first_value(messages: &[SimpleQueryMessage]) -> Option<&str> {
+    messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) => r.get(0),
+        _ => None,
+    })
+}
+
+fn describe_pool(err: PoolError) -> CollectError {
+    match err {
+        PoolError::Backend(e) => CollectError::Connect(chain(&e)),
+        PoolError::Timeout(kind) => CollectError::Connect(format!("timed out ({kind:?})")),
+        other => CollectError::Connect(other.to_string()),
+    }
+}
+
+/// An error with its causes, deduplicated: tokio-postgres says only
+/// "db error" at the top and keeps the server's message in the source.
+pub fn chain(err: &dyn StdError) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    if parts.len() > 1 {
+        parts.retain(|p| p != "db error");
+    }
+    parts.join(": ")
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,240 @@
+//! Connected standbys, seen from their upstream: `pg_stat_replication`,
+//! joined to `pg_replication_slots` on `active_pid` for the slot name.
+//!
+//! Families: `pgrepl_standby_lag_bytes`, `pgrepl_standby_lag_seconds`,
+//! `pgrepl_standby_state`, `pgrepl_standby_sync_state`,
+//! `pgrepl_standby_sync_priority`, `pgrepl_standby_reply_timestamp_seconds`,
+//! `pgrepl_standbys`, `pgrepl_standbys_sync`, `pgrepl_sync_standbys_required`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::encoding::DescriptorEncoder;
+use serde::Deserialize;
+
+use super::{Capabilities, Sample};
+use crate::exposition::{gauge_family, state_set};
+use crate::lsn;
+use crate::snapshot::{up_samples, TargetSnapshot};
+use crate::sync_names;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Walsender {
+    pub pid: i32,
+    pub application_name: Option<String>,
+    pub client_addr: Option<String>,
+    pub client_port: Option<i32>,
+    pub state: Option<String>,
+    pub sent_lsn: Option<String>,
+    pub write_lsn: Option<String>,
+    pub flush_lsn: Option<String>,
+    pub replay_lsn: Option<String>,
+    pub write_lag: Option<f64>,
+    pub flush_lag: Option<f64>,
+    pub replay_lag: Option<f64>,
+    pub sync_priority: Option<i32>,
+    pub sync_state: Option<String>,
+    /// 12+.
+    pub reply_time: Option<f64>,
+    pub slot_name: Option<String>,
+}
+
+pub fn sql(caps: &Capabilities) -> String {
+    let reply_time = if caps.at_least(12) {
+        "EXTRACT(EPOCH FROM r.reply_time)::float8"
+    } else {
+        "NULL::float8"
+    };
+    format!(
+        "SELECT coalesce(json_agg(x ORDER BY x.pid), '[]') FROM (SELECT \
+           r.pid, r.application_name, host(r.client_addr) AS client_addr, r.client_port, r.state, \
+           r.sent_lsn::text AS sent_lsn, r.write_lsn::text AS write_lsn, \
+           r.flush_lsn::text AS flush_lsn, r.replay_lsn::text AS replay_lsn, \
+           EXTRACT(EPOCH FROM r.write_lag)::float8 AS write_lag, \
+           EXTRACT(EPOCH FROM r.flush_lag)::float8 AS flush_lag, \
+           EXTRACT(EPOCH FROM r.replay_lag)::float8 AS replay_lag, \
+           r.sync_priority, r.sync_state, {reply_time} AS reply_time, sl.slot_name::text AS slot_name \
+         FROM pg_stat_replication r \
+         LEFT JOIN pg_replication_slots sl ON sl.active_pid = r.pid) x"
+    )
+}
+
+const STATES: [&str; 5] = ["startup", "catchup", "streaming", "backup", "stopping"];
+const SYNC_STATES: [&str; 4] = ["async", "potential", "sync", "quorum"];
+
+/// The identifying labels of one walsender. `client_port` (or the pid, for
+/// socket connections without a port) is added only when two walsenders
+/// would otherwise share a label set, as a `pg_basebackup -X stream` does.
+struct Identity<'a> {
+    target: &'a str,
+    application_name: &'a str,
+    client_addr: &'a str,
+    slot_name: &'a str,
+    discriminator: Option<(&'static str, String)>,
+}
+
+impl<'a> Identity<'a> {
+    fn labels(&'a self, extra: Option<(&'static str, &'a str)>) -> Vec<(&'static str, &'a str)> {
+        let mut v = Vec::with_capacity(6);
+        v.push(("target", self.target));
+        v.push(("application_name", self.application_name));
+        v.push(("client_addr", self.client_addr));
+        v.push(("slot_name", self.slot_name));
+        if let Some((k, val)) = &self.discriminator {
+            v.push((k, val.as_str()));
+        }
+        if let Some(e) = extra {
+            v.push(e);
+        }
+        v
+    }
+}
+
+fn identities<'a>(target: &'a str, rows: &'a [Walsender]) -> Vec<Identity<'a>> {
+    let key = |w: &'a Walsender| {
+        (
+            w.application_name.as_deref().unwrap_or(""),
+            w.client_addr.as_deref().unwrap_or(""),
+            w.slot_name.as_deref().unwrap_or(""),
+        )
+    };
+    let mut counts: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for w in rows {
+        *counts.entry(key(w)).or_default() += 1;
+    }
+    rows.iter()
+        .map(|w| {
+            let k = key(w);
+            let discriminator = (counts[&k] > 1).then(|| match w.client_port {
+                Some(p) if p > 0 => ("client_port", p.to_string()),
+                _ => ("pid", w.pid.to_string()),
+            });
+            Identity {
+                target,
+                application_name: k.0,
+                client_addr: k.1,
+                slot_name: k.2,
+                discriminator,
+            }
+        })
+        .collect()
+}
+
+/// Per standby, the lag in bytes of each stage against the reference.
+fn lag_bytes(sample: &Sample, w: &Walsender) -> [(&'static str, Option<f64>); 4] {
+    let reference = sample.reference_lsn();
+    let lag = |pos: &Option<String>| -> Option<f64> {
+        Some(lsn::diff(reference?, lsn::parse(pos.as_deref()?)?))
+    };
+    [
+        ("sent", lag(&w.sent_lsn)),
+        ("write", lag(&w.write_lsn)),
+        ("flush", lag(&w.flush_lsn)),
+        ("replay", lag(&w.replay_lsn)),
+    ]
+}
+
+pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
+    let per_target: Vec<(&Sample, Vec<Identity>)> = up_samples(snaps)
+        .map(|(t, s)| (s, identities(t, &s.replication)))
+        .collect();
+    let rows = || {
+        per_target
+            .iter()
+            .flat_map(|(s, ids)| s.replication.iter().zip(ids.iter()).map(move |(w, id)| (*s, w, id)))
+    };
+
+    gauge_family(
+        enc,
+        "pgrepl_standby_lag_bytes",
+        "Bytes the standby is behind at each stage (sent, write, flush, replay), against the primary's current WAL position (a cascading standby's receive position).",
+        rows().flat_map(|(s, w, id)| {
+            lag_bytes(s, w)
+                .into_iter()
+                .filter_map(move |(stage, v)| Some((id.labels(Some(("stage", stage))), v?)))
+        }),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_standby_lag_seconds",
+        "Time for recent WAL to be written, flushed and replayed by the standby (write_lag, flush_lag, replay_lag); 0 when caught up.",
+        rows().flat_map(|(s, w, id)| {
+            let bytes = lag_bytes(s, w);
+            let seconds = [
+                ("write", w.write_lag, bytes[1].1),
+                ("flush", w.flush_lag, bytes[2].1),
+                ("replay", w.replay_lag, bytes[3].1),
+            ];
+            // PostgreSQL resets the lag columns to NULL once a standby has
+            // caught up and the primary is idle; NULL is then a true 0.
+            seconds.into_iter().filter_map(move |(stage, secs, bytes)| {
+                let v = match (secs, bytes) {
+                    (Some(v), _) => v,
+                    (None, Some(b)) if b == 0.0 => 0.0,
+                    _ => return None,
+                };
+                Some((id.labels(Some(("stage", stage))), v))
+            })
+        }),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_standby_state",
+        "State of the WAL sender serving the standby (one series per state, 1 for the current one).",
+        rows().flat_map(|(_, w, id)| {
+            state_set(&STATES, w.state.as_deref())
+                .map(move |(state, v)| (id.labels(Some(("state", state))), v))
+        }),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_standby_sync_state",
+        "Synchronous state of the standby: async, potential, sync or quorum (one series per state, 1 for the current one).",
+        rows().flat_map(|(_, w, id)| {
+            state_set(&SYNC_STATES, w.sync_state.as_deref())
+                .map(move |(state, v)| (id.labels(Some(("sync_state", state))), v))
+        }),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_standby_sync_priority",
+        "Priority of the standby for being chosen as synchronous (0 for asynchronous standbys).",
+        rows().filter_map(|(_, w, id)| Some((id.labels(None), f64::from(w.sync_priority?)))),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_standby_reply_timestamp_seconds",
+        "Unix time of the last reply the standby sent (PostgreSQL 12+).",
+        rows().filter_map(|(_, w, id)| Some((id.labels(None), w.reply_time?))),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_standbys",
+        "Standbys (WAL senders) connected to this server.",
+        up_samples(snaps).map(|(t, s)| ([("target", t)], s.replication.len() as f64)),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_standbys_sync",
+        "Connected standbys in sync or quorum state.",
+        up_samples(snaps).map(|(t, s)| {
+            let n = s
+                .replication
+                .iter()
+                .filter(|w| matches!(w.sync_state.as_deref(), Some("sync" | "quorum")))
+                .count();
+            ([("target", t)], n as f64)
+        }),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_sync_standbys_required",
+        "Synchronous standbys that synchronous_standby_names asks for; fewer connected means commits wait.",
+        up_samples(snaps).filter_map(|(t, s)| {
+            let setting = s.settings.text("synchronous_standby_names").unwrap_or("");
+            let n = sync_names::required(setting)?;
+            Some(([("target", t)], f64::from(n)))
+        }),
+    )
+}

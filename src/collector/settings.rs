@@ -1,0 +1,203 @@
+//! Settings replication depends on: `pg_settings`, read with their units so
+//! every value is exported in base units whatever the version calls them
+//! (`wal_keep_segments` before 13, `wal_keep_size` after).
+//!
+//! Families: `pgrepl_max_wal_senders`, `pgrepl_max_replication_slots`,
+//! `pgrepl_wal_keep_size_bytes`, `pgrepl_max_slot_wal_keep_size_bytes`,
+//! `pgrepl_max_wal_size_bytes`, `pgrepl_recovery_min_apply_delay_seconds`,
+//! `pgrepl_max_standby_streaming_delay_seconds`, `pgrepl_settings_info`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::encoding::DescriptorEncoder;
+use serde::Deserialize;
+
+use super::Capabilities;
+use crate::exposition::gauge_family;
+use crate::snapshot::{up_samples, TargetSnapshot};
+
+/// Setting names read each cycle. `primary_conninfo` is deliberately not
+/// among them: it may hold the replication password.
+pub const NAMES: [&str; 24] = [
+    "max_wal_senders",
+    "max_replication_slots",
+    "wal_keep_size",
+    "wal_keep_segments",
+    "wal_segment_size",
+    "max_slot_wal_keep_size",
+    "max_wal_size",
+    "recovery_min_apply_delay",
+    "max_standby_streaming_delay",
+    "max_standby_archive_delay",
+    "wal_level",
+    "synchronous_commit",
+    "synchronous_standby_names",
+    "hot_standby",
+    "hot_standby_feedback",
+    "wal_log_hints",
+    "data_checksums",
+    "full_page_writes",
+    "archive_mode",
+    "archive_timeout",
+    "primary_slot_name",
+    "wal_sender_timeout",
+    "wal_receiver_timeout",
+    "idle_replication_slot_timeout",
+];
+
+/// Text settings exported as labels of `pgrepl_settings_info`.
+const INFO_LABELS: [&str; 9] = [
+    "wal_level",
+    "synchronous_commit",
+    "synchronous_standby_names",
+    "hot_standby",
+    "hot_standby_feedback",
+    "wal_log_hints",
+    "data_checksums",
+    "full_page_writes",
+    "archive_mode",
+];
+
+/// `name -> [setting, unit]` as `pg_settings` has them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Settings(HashMap<String, (String, Option<String>)>);
+
+pub fn sql(_caps: &Capabilities) -> String {
+    let names: Vec<String> = NAMES.iter().map(|n| format!("'{n}'")).collect();
+    format!(
+        "SELECT coalesce(json_object_agg(name, json_build_array(setting, unit)), '{{}}') \
+         FROM pg_settings WHERE name IN ({})",
+        names.join(", ")
+    )
+}
+
+impl Settings {
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|(v, _)| v.as_str())
+    }
+
+    /// The raw number, without unit conversion.
+    pub fn number(&self, name: &str) -> Option<f64> {
+        self.text(name)?.parse().ok()
+    }
+
+    /// A memory setting in bytes; `None` for -1 ("unlimited"/"disabled").
+    pub fn bytes(&self, name: &str) -> Option<f64> {
+        let (value, unit) = self.0.get(name)?;
+        let v: f64 = value.parse().ok()?;
+        if v < 0.0 {
+            return None;
+        }
+        Some(v * unit_factor(unit.as_deref().unwrap_or("B"))?)
+    }
+
+    /// A time setting in seconds; -1 stays -1 (it means "wait forever").
+    pub fn seconds(&self, name: &str) -> Option<f64> {
+        let (value, unit) = self.0.get(name)?;
+        let v: f64 = value.parse().ok()?;
+        if v < 0.0 {
+            return Some(-1.0);
+        }
+        Some(v * unit_factor(unit.as_deref().unwrap_or("s"))?)
+    }
+
+    /// `wal_keep_size` (13+) or `wal_keep_segments` times the segment size.
+    pub fn wal_keep_bytes(&self) -> Option<f64> {
+        self.bytes("wal_keep_size").or_else(|| {
+            Some(self.number("wal_keep_segments")? * self.bytes("wal_segment_size")?)
+        })
+    }
+}
+
+/// Base-unit multiplier of a `pg_settings.unit` such as `8kB`, `MB`, `ms`.
+fn unit_factor(unit: &str) -> Option<f64> {
+    let digits = unit.find(|c: char| !c.is_ascii_digit()).unwrap_or(unit.len());
+    let scale: f64 = if digits == 0 {
+        1.0
+    } else {
+        unit[..digits].parse().ok()?
+    };
+    let base = match &unit[digits..] {
+        "B" | "" => 1.0,
+        "kB" => 1024.0,
+        "MB" => 1024.0 * 1024.0,
+        "GB" => 1024.0 * 1024.0 * 1024.0,
+        "TB" => 1024.0_f64.powi(4),
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return None,
+    };
+    Some(scale * base)
+}
+
+pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
+    type Getter = fn(&Settings) -> Option<f64>;
+    let numeric: [(&str, &str, Getter); 7] = [
+        ("pgrepl_max_wal_senders", "max_wal_senders: most WAL sender processes (standbys, base backups) at once.", |s| s.number("max_wal_senders")),
+        ("pgrepl_max_replication_slots", "max_replication_slots: most replication slots the server can have.", |s| s.number("max_replication_slots")),
+        ("pgrepl_wal_keep_size_bytes", "WAL kept for standbys without a slot (wal_keep_size, or wal_keep_segments before PostgreSQL 13).", Settings::wal_keep_bytes),
+        ("pgrepl_max_slot_wal_keep_size_bytes", "max_slot_wal_keep_size: most WAL a slot may retain; absent when unlimited (-1).", |s| s.bytes("max_slot_wal_keep_size")),
+        ("pgrepl_max_wal_size_bytes", "max_wal_size: WAL size that triggers a checkpoint.", |s| s.bytes("max_wal_size")),
+        ("pgrepl_recovery_min_apply_delay_seconds", "recovery_min_apply_delay: configured delay of a delayed standby.", |s| s.seconds("recovery_min_apply_delay")),
+        ("pgrepl_max_standby_streaming_delay_seconds", "max_standby_streaming_delay: how long replay waits for conflicting queries; -1 waits forever.", |s| s.seconds("max_standby_streaming_delay")),
+    ];
+    for (name, help, get) in numeric {
+        gauge_family(
+            enc,
+            name,
+            help,
+            up_samples(snaps).filter_map(|(t, s)| Some(([("target", t)], get(&s.settings)?))),
+        )?;
+    }
+    gauge_family(
+        enc,
+        "pgrepl_settings_info",
+        "Text settings replication depends on, as labels (value 1).",
+        up_samples(snaps).map(|(t, s)| {
+            let mut labels = Vec::with_capacity(INFO_LABELS.len() + 1);
+            labels.push(("target", t));
+            for name in INFO_LABELS {
+                labels.push((name, s.settings.text(name).unwrap_or("")));
+            }
+            (labels, 1.0)
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str, Option<&str>)]) -> Settings {
+        Settings(
+            pairs
+                .iter()
+                .map(|(n, v, u)| (n.to_string(), (v.to_string(), u.map(str::to_string))))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn units() {
+        let s = settings(&[
+            ("max_wal_size", "1024", Some("MB")),
+            ("max_slot_wal_keep_size", "-1", Some("MB")),
+            ("recovery_min_apply_delay", "300000", Some("ms")),
+            ("max_standby_streaming_delay", "-1", Some("ms")),
+            ("wal_keep_segments", "10", None),
+            ("wal_segment_size", "2048", Some("8kB")),
+        ]);
+        assert_eq!(s.bytes("max_wal_size"), Some(1024.0 * 1024.0 * 1024.0));
+        assert_eq!(s.bytes("max_slot_wal_keep_size"), None);
+        assert_eq!(s.seconds("recovery_min_apply_delay"), Some(300.0));
+        assert_eq!(s.seconds("max_standby_streaming_delay"), Some(-1.0));
+        assert_eq!(s.wal_keep_bytes(), Some(10.0 * 16.0 * 1024.0 * 1024.0));
+    }
+}

@@ -1,0 +1,135 @@
+//! Replication slots: `pg_replication_slots`.
+//!
+//! Families: `pgrepl_slot_retained_wal_bytes`, `pgrepl_slot_active`,
+//! `pgrepl_slot_wal_status` (13+), `pgrepl_slot_safe_wal_size_bytes` (13+),
+//! `pgrepl_slot_xmin_age_xids`, `pgrepl_slot_inactive_since_timestamp_seconds`
+//! (17+), `pgrepl_slot_conflicting` (16+, logical slots).
+
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::encoding::DescriptorEncoder;
+use serde::Deserialize;
+
+use super::{Capabilities, Sample};
+use crate::exposition::{gauge_family, state_set};
+use crate::lsn;
+use crate::snapshot::{up_samples, TargetSnapshot};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Slot {
+    pub slot_name: String,
+    pub slot_type: String,
+    pub database: Option<String>,
+    pub active: bool,
+    pub restart_lsn: Option<String>,
+    pub xmin_age: Option<i64>,
+    /// 13+.
+    pub wal_status: Option<String>,
+    /// 13+; NULL when `max_slot_wal_keep_size` is -1 (unlimited).
+    pub safe_wal_size: Option<f64>,
+    /// 16+, logical slots only.
+    pub conflicting: Option<bool>,
+    /// 17+.
+    pub inactive_since: Option<f64>,
+}
+
+pub fn sql(caps: &Capabilities) -> String {
+    let v13 = if caps.at_least(13) {
+        "wal_status, safe_wal_size::float8 AS safe_wal_size"
+    } else {
+        "NULL::text AS wal_status, NULL::float8 AS safe_wal_size"
+    };
+    let conflicting = if caps.at_least(16) {
+        "conflicting"
+    } else {
+        "NULL::bool AS conflicting"
+    };
+    let inactive_since = if caps.at_least(17) {
+        "EXTRACT(EPOCH FROM inactive_since)::float8"
+    } else {
+        "NULL::float8"
+    };
+    format!(
+        "SELECT coalesce(json_agg(x ORDER BY x.slot_name), '[]') FROM (SELECT \
+           slot_name::text AS slot_name, slot_type, database::text AS database, active, \
+           restart_lsn::text AS restart_lsn, \
+           greatest(age(xmin), age(catalog_xmin)) AS xmin_age, \
+           {v13}, {conflicting}, {inactive_since} AS inactive_since \
+         FROM pg_replication_slots) x"
+    )
+}
+
+const WAL_STATES: [&str; 4] = ["reserved", "extended", "unreserved", "lost"];
+
+fn labels<'a>(t: &'a str, s: &'a Slot) -> [(&'static str, &'a str); 4] {
+    [
+        ("target", t),
+        ("slot_name", s.slot_name.as_str()),
+        ("slot_type", s.slot_type.as_str()),
+        ("database", s.database.as_deref().unwrap_or("")),
+    ]
+}
+
+fn rows(snaps: &[Arc<TargetSnapshot>]) -> impl Iterator<Item = (&str, &Sample, &Slot)> {
+    up_samples(snaps).flat_map(|(t, s)| s.slots.iter().map(move |slot| (t, s, slot)))
+}
+
+pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
+    gauge_family(
+        enc,
+        "pgrepl_slot_retained_wal_bytes",
+        "WAL the server keeps for this slot: current WAL position minus the slot's restart_lsn.",
+        rows(snaps).filter_map(|(t, s, slot)| {
+            let reference = s.reference_lsn()?;
+            let restart = lsn::parse(slot.restart_lsn.as_deref()?)?;
+            Some((labels(t, slot), lsn::diff(reference, restart)))
+        }),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_slot_active",
+        "1 when a consumer (standby, pg_receivewal, subscriber) is connected to the slot.",
+        rows(snaps).map(|(t, _, slot)| (labels(t, slot), f64::from(u8::from(slot.active)))),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_slot_wal_status",
+        "Availability of the WAL the slot needs: reserved, extended, unreserved (at risk) or lost (PostgreSQL 13+).",
+        rows(snaps).flat_map(|(t, _, slot)| {
+            let current = slot.wal_status.as_deref();
+            current.is_some().then_some(()).into_iter().flat_map(move |()| {
+                state_set(&WAL_STATES, current).map(move |(state, v)| {
+                    let [a, b, c, d] = labels(t, slot);
+                    ([a, b, c, d, ("wal_status", state)], v)
+                })
+            })
+        }),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_slot_safe_wal_size_bytes",
+        "Bytes of WAL that can still be written before this slot is in danger of losing WAL; absent when max_slot_wal_keep_size is unlimited (PostgreSQL 13+).",
+        rows(snaps).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.safe_wal_size?))),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_slot_xmin_age_xids",
+        "Age in transactions of the oldest xmin or catalog_xmin the slot holds back (blocks vacuum).",
+        rows(snaps).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.xmin_age? as f64))),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_slot_inactive_since_timestamp_seconds",
+        "Unix time since when the slot has had no consumer (PostgreSQL 17+).",
+        rows(snaps).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.inactive_since?))),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_slot_conflicting",
+        "1 when a logical slot was invalidated by a recovery conflict (PostgreSQL 16+).",
+        rows(snaps).filter_map(|(t, _, slot)| {
+            Some((labels(t, slot), f64::from(u8::from(slot.conflicting?))))
+        }),
+    )
+}

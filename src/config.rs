@@ -1,0 +1,408 @@
+//! Configuration: defaults, then the TOML file, then `PGREPL_*` environment
+//! variables, then command-line flags, each layer overriding the one before.
+//!
+//! Everything a running exporter needs is checked here, before anything is
+//! started, so that a typo is one clear line and exit code 2 rather than a
+//! target that silently never comes up.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::dsn::{self, Dsn};
+
+/// Environment variables read directly for the single-target mode; figment
+/// must not see them or they would be unknown keys.
+const SINGLE_TARGET_ENV: [&str; 8] = [
+    "DSN",
+    "PASSWORD_FILE",
+    "TARGET",
+    "CLUSTER",
+    "CONFIG",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "WEB_CONFIG_FILE",
+];
+
+/// A configuration problem, worded for the operator: it names the key, file
+/// or flag at fault and never contains a password.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    pub fn new(message: impl Into<String>) -> Self {
+        // One line, always: figment and libraries sometimes wrap.
+        let message: String = message.into();
+        ConfigError(message.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+}
+
+/// The file and environment layer, as written by the user.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(deserialize_with = "lenient_string")]
+    listen_address: String,
+    #[serde(deserialize_with = "lenient_string")]
+    telemetry_path: String,
+    #[serde(with = "humantime_serde")]
+    collect_interval: Duration,
+    #[serde(default, with = "humantime_serde::option")]
+    collect_timeout: Option<Duration>,
+    #[serde(default)]
+    targets: Vec<RawTarget>,
+    #[serde(default)]
+    clusters: BTreeMap<String, ClusterConfig>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    #[serde(default, deserialize_with = "lenient_string")]
+    name: String,
+    #[serde(default, deserialize_with = "lenient_string")]
+    dsn: String,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    cluster: Option<String>,
+}
+
+/// Per-cluster settings for the cluster view.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Standbys that must be streaming from the primary, by `application_name`
+    /// or target name; when omitted, the members in recovery are expected.
+    #[serde(default)]
+    pub expected_standbys: Option<Vec<String>>,
+}
+
+/// Values from command-line flags; they override file and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen_address: Option<String>,
+    pub telemetry_path: Option<String>,
+}
+
+/// A validated configuration, ready to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where `/metrics` listens; resolved so that a bad host fails at start.
+    pub listen_address: SocketAddr,
+    /// Path of the exposition; other paths answer 404.
+    pub telemetry_path: String,
+    /// Time between the starts of two collections of one target.
+    pub collect_interval: Duration,
+    /// Deadline of one collection, also sent as `statement_timeout`; always
+    /// shorter than the interval so that cycles never overlap.
+    pub collect_timeout: Duration,
+    pub targets: Vec<Target>,
+    pub clusters: BTreeMap<String, ClusterConfig>,
+}
+
+/// One PostgreSQL server to watch.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The `target` label: unique and never empty.
+    pub name: String,
+    /// Connection settings, password included but never printed.
+    pub dsn: Dsn,
+    /// Grouping for the cluster view.
+    pub cluster: Option<String>,
+}
+
+pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9839";
+pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+pub const DEFAULT_COLLECT_INTERVAL: Duration = Duration::from_secs(5);
+
+fn defaults() -> RawConfig {
+    RawConfig {
+        listen_address: DEFAULT_LISTEN_ADDRESS.into(),
+        telemetry_path: DEFAULT_TELEMETRY_PATH.into(),
+        collect_interval: DEFAULT_COLLECT_INTERVAL,
+        collect_timeout: None,
+        targets: Vec::new(),
+        clusters: BTreeMap::new(),
+    }
+}
+
+/// Loads and validates the configuration from the layers named in the module doc.
+pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+    load_with_env(overrides, |key| std::env::var(key).ok())
+}
+
+/// As [`load`], with the single-target environment read through `env` so
+/// tests need not touch the process environment.
+pub fn load_with_env(
+    overrides: &Overrides,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(defaults()));
+    if let Some(path) = &overrides.config_file {
+        check_readable(path)?;
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    let ignored: Vec<&str> = SINGLE_TARGET_ENV.to_vec();
+    figment = figment.merge(Env::prefixed("PGREPL_").ignore(&ignored));
+    if let Some(v) = &overrides.listen_address {
+        figment = figment.merge(Serialized::default("listen_address", v));
+    }
+    if let Some(v) = &overrides.telemetry_path {
+        figment = figment.merge(Serialized::default("telemetry_path", v));
+    }
+    let raw: RawConfig = figment.extract().map_err(describe_figment)?;
+    validate(raw, overrides.config_file.as_deref(), env)
+}
+
+fn check_readable(path: &Path) -> Result<(), ConfigError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))?;
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(ConfigError::new(format!(
+            "config file {}: not valid UTF-8",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn describe_figment(err: figment::Error) -> ConfigError {
+    // The first error is the one to fix; figment words it with the key path
+    // and the source (file or environment variable).
+    let mut text = err.to_string();
+    if let Some(first) = err.into_iter().next() {
+        text = first.to_string();
+    }
+    let text = text.replace("key \"default.", "key \"");
+    ConfigError::new(format!("configuration: {text}"))
+}
+
+fn validate(
+    raw: RawConfig,
+    file: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    if raw.collect_interval.is_zero() {
+        return Err(ConfigError::new(
+            "collect_interval: must be greater than zero",
+        ));
+    }
+    let collect_timeout = match raw.collect_timeout {
+        Some(t) => t,
+        None => raw.collect_interval.mul_f64(0.8),
+    };
+    if collect_timeout.is_zero() {
+        return Err(ConfigError::new("collect_timeout: must be greater than zero"));
+    }
+    if collect_timeout >= raw.collect_interval {
+        return Err(ConfigError::new(format!(
+            "collect_timeout: {} must be shorter than collect_interval {}",
+            humantime::format_duration(collect_timeout),
+            humantime::format_duration(raw.collect_interval)
+        )));
+    }
+    let listen_address = resolve_listen(&raw.listen_address)?;
+    let telemetry_path = raw.telemetry_path;
+    if !telemetry_path.starts_with('/') || telemetry_path.len() < 2 {
+        return Err(ConfigError::new(format!(
+            "telemetry_path {telemetry_path:?}: must start with '/' and name a path other than '/'"
+        )));
+    }
+    if ["/healthz", "/-/reload"].contains(&telemetry_path.as_str()) {
+        return Err(ConfigError::new(format!(
+            "telemetry_path {telemetry_path:?}: reserved for the exporter's own endpoint"
+        )));
+    }
+
+    let mut raw_targets = raw.targets;
+    if raw_targets.is_empty() {
+        if let Some(single) = single_target_from_env(&env) {
+            raw_targets.push(single);
+        }
+    }
+    if raw_targets.is_empty() {
+        let hint = match file {
+            Some(f) => format!("no [[targets]] in {}", f.display()),
+            None => "no targets".to_string(),
+        };
+        return Err(ConfigError::new(format!(
+            "targets: {hint}; add [[targets]] to the config file or set PGREPL_DSN or DATA_SOURCE_NAME"
+        )));
+    }
+
+    let mut seen = HashSet::new();
+    let mut targets = Vec::with_capacity(raw_targets.len());
+    for (i, t) in raw_targets.into_iter().enumerate() {
+        let name = t.name.trim().to_string();
+        if name.is_empty() {
+            return Err(ConfigError::new(format!(
+                "targets[{i}].name: must not be empty"
+            )));
+        }
+        if !seen.insert(name.clone()) {
+            return Err(ConfigError::new(format!(
+                "targets[{i}].name: duplicate target name {name:?}"
+            )));
+        }
+        let mut dsn = Dsn::parse(&t.dsn).map_err(|e| {
+            ConfigError::new(format!("targets[{i}].dsn (target {name:?}): {e}"))
+        })?;
+        if let Some(path) = &t.password_file {
+            let password = dsn::read_password_file(path).map_err(|e| {
+                ConfigError::new(format!(
+                    "targets[{i}].password_file (target {name:?}): {}: {e}",
+                    path.display()
+                ))
+            })?;
+            dsn.set_password(password);
+        }
+        let cluster = t.cluster.filter(|c| !c.trim().is_empty());
+        targets.push(Target { name, dsn, cluster });
+    }
+
+    for cluster in raw.clusters.keys() {
+        if !targets.iter().any(|t| t.cluster.as_deref() == Some(cluster)) {
+            return Err(ConfigError::new(format!(
+                "clusters.{cluster}: no target has cluster = {cluster:?}"
+            )));
+        }
+    }
+
+    Ok(Config {
+        listen_address,
+        telemetry_path,
+        collect_interval: raw.collect_interval,
+        collect_timeout,
+        targets,
+        clusters: raw.clusters,
+    })
+}
+
+fn single_target_from_env(env: &impl Fn(&str) -> Option<String>) -> Option<RawTarget> {
+    let dsn = env("PGREPL_DSN")
+        .filter(|s| !s.is_empty())
+        .or_else(|| env("DATA_SOURCE_NAME").filter(|s| !s.is_empty()))?;
+    Some(RawTarget {
+        name: env("PGREPL_TARGET").unwrap_or_else(|| Dsn::default_name(&dsn)),
+        dsn,
+        password_file: env("PGREPL_PASSWORD_FILE").map(PathBuf::from),
+        cluster: env("PGREPL_CLUSTER"),
+    })
+}
+
+fn resolve_listen(addr: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(a) = addr.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let bad = |why: String| ConfigError::new(format!("listen_address {addr:?}: {why}"));
+    if !addr.contains(':') {
+        return Err(bad("expected HOST:PORT, for example 0.0.0.0:9839".into()));
+    }
+    // `:9839` means every interface, as in the Prometheus exporters.
+    let full = if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_string()
+    };
+    match full.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| bad("resolves to no address".into())),
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
+/// Accepts a number where a string is expected: figment reads
+/// `PGREPL_TELEMETRY_PATH=9839`-like values as numbers.
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lenient {
+        S(String),
+        I(i64),
+        U(u64),
+        F(f64),
+        B(bool),
+    }
+    Ok(match Lenient::deserialize(d)? {
+        Lenient::S(s) => s,
+        Lenient::I(i) => i.to_string(),
+        Lenient::U(u) => u.to_string(),
+        Lenient::F(f) => f.to_string(),
+        Lenient::B(b) => b.to_string(),
+    })
+}
+
+fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    lenient_string(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn load_str(toml: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml).expect("write");
+        load_with_env(
+            &Overrides {
+                config_file: Some(path),
+                ..Default::default()
+            },
+            no_env,
+        )
+    }
+
+    #[test]
+    fn defaults_and_derived_timeout() {
+        let c = load_str("[[targets]]\nname='p'\ndsn='host=127.0.0.1 user=x'\n").unwrap();
+        assert_eq!(c.listen_address.port(), 9839);
+        assert_eq!(c.telemetry_path, "/metrics");
+        assert_eq!(c.collect_interval, Duration::from_secs(5));
+        assert_eq!(c.collect_timeout, Duration::from_secs(4));
+    }
+
+    #[test]
+    fn env_single_target() {
+        let c = load_with_env(&Overrides::default(), |k| match k {
+            "DATA_SOURCE_NAME" => Some("postgresql://u@db1:5433/postgres".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.targets.len(), 1);
+        assert_eq!(c.targets[0].name, "db1:5433");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("collect_interval='0s'\n[[targets]]\nname='p'\ndsn='host=h'", "collect_interval"),
+            ("collect_interval='5x'\n[[targets]]\nname='p'\ndsn='host=h'", "collect_interval"),
+            ("bogus=1\n[[targets]]\nname='p'\ndsn='host=h'", "bogus"),
+            ("collect_timeout='6s'\n[[targets]]\nname='p'\ndsn='host=h'", "collect_timeout"),
+            ("[[targets]]\nname=''\ndsn='host=h'", "targets[0].name"),
+            ("[[targets]]\nname='a'\ndsn='host=h'\n[[targets]]\nname='a'\ndsn='host=h'", "duplicate"),
+            ("[[targets]]\nname='a'\ndsn='postgresql://h:notaport/x'", "targets[0].dsn"),
+            ("listen_address='nonsense'\n[[targets]]\nname='a'\ndsn='host=h'", "listen_address"),
+            ("", "targets"),
+        ];
+        for (toml, needle) in cases {
+            let err = load_str(toml).expect_err(toml).to_string();
+            assert!(err.contains(needle), "{toml:?} gave {err:?}");
+            assert!(!err.contains('\n'));
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Connection strings as users write them for libpq.
+//!
+//! tokio-postgres parses both libpq forms (`key=value` and URLs) but knows
+//! only `sslmode` disable/prefer/require and rejects the `ssl*` file options.
+//! We take those out before it sees the string and keep them ourselves, so a
+//! DSN copied from `psql` or postgres_exporter is accepted as it is.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// libpq's `sslmode`, all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    #[default]
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl FromStr for SslMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "disable" => SslMode::Disable,
+            "allow" => SslMode::Allow,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            other => return Err(format!("sslmode {other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full")),
+        })
+    }
+}
+
+/// TLS options that libpq reads from the DSN and tokio-postgres does not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    pub mode: SslMode,
+    /// Trusted CA; with `require` it upgrades to `verify-ca`, as in libpq.
+    pub root_cert: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+/// A parsed connection string. `Debug` and `Display` never show the password.
+#[derive(Clone)]
+pub struct Dsn {
+    config: tokio_postgres::Config,
+    pub tls: TlsOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DsnError {
+    #[error("empty connection string")]
+    Empty,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+const TLS_KEYS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+
+impl Dsn {
+    pub fn parse(text: &str) -> Result<Dsn, DsnError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(DsnError::Empty);
+        }
+        let (rest, pairs) = if is_url(text) {
+            split_url_tls(text)
+        } else {
+            split_kv_tls(text)?
+        };
+        let mut tls = TlsOptions::default();
+        for (key, value) in pairs {
+            match key.as_str() {
+                "sslmode" => tls.mode = value.parse().map_err(DsnError::Invalid)?,
+                "sslrootcert" => tls.root_cert = Some(PathBuf::from(value)),
+                "sslcert" => tls.client_cert = Some(PathBuf::from(value)),
+                "sslkey" => tls.client_key = Some(PathBuf::from(value)),
+                _ => {}
+            }
+        }
+        let mut config = if rest.trim().is_empty() {
+            tokio_postgres::Config::new()
+        } else {
+            tokio_postgres::Config::from_str(&rest).map_err(|e| {
+                DsnError::Invalid(
+                    e.to_string()
+                        .trim_start_matches("invalid configuration: ")
+                        .to_string(),
+                )
+            })?
+        };
+        if config.get_hosts().is_empty() {
+            // libpq's default: the local socket directory of Debian's packages.
+            config.host_path("/var/run/postgresql");
+        }
+        if config.get_user().is_none() {
+            let user = std::env::var("PGUSER")
+                .or_else(|_| std::env::var("USER"))
+                .unwrap_or_else(|_| "postgres".into());
+            config.user(&user);
+        }
+        if config.get_dbname().is_none() {
+            config.dbname("postgres");
+        }
+        Ok(Dsn { config, tls })
+    }
+
+    pub fn set_password(&mut self, password: String) {
+        self.config.password(password);
+    }
+
+    pub fn has_password(&self) -> bool {
+        self.config.get_password().is_some()
+    }
+
+    /// The connection settings for tokio-postgres; the caller adds its own
+    /// session options (timeouts, application name).
+    pub fn pg_config(&self) -> tokio_postgres::Config {
+        use tokio_postgres::config::SslMode as PgSsl;
+        let mut config = self.config.clone();
+        config.ssl_mode(match self.tls.mode {
+            SslMode::Disable => PgSsl::Disable,
+            SslMode::Allow | SslMode::Prefer => PgSsl::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => PgSsl::Require,
+        });
+        config
+    }
+
+    /// `host:port` for the name of a target configured only by a DSN, the
+    /// way postgres_exporter labels its `server`.
+    pub fn default_name(text: &str) -> String {
+        match Dsn::parse(text) {
+            Ok(d) => d.endpoint(),
+            Err(_) => "default".into(),
+        }
+    }
+
+    /// First host and port, for log lines and names; never the password.
+    pub fn endpoint(&self) -> String {
+        let host = match self.config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        format!("{host}:{port}")
+    }
+}
+
+impl fmt::Debug for Dsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dsn({self})")
+    }
+}
+
+impl fmt::Display for Dsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} user={} dbname={}",
+            self.endpoint(),
+            self.config.get_user().unwrap_or(""),
+            self.config.get_dbname().unwrap_or("")
+        )
+    }
+}
+
+/// Reads a password file the way `docker secret`s and Kubernetes mount
+/// them: the whole file, without the trailing newline.
+pub fn read_password_file(path: &Path) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn is_url(text: &str) -> bool {
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
+
+fn split_url_tls(text: &str) -> (String, Vec<(String, String)>) {
+    let Some((base, query)) = text.split_once('?') else {
+        return (text.to_string(), Vec::new());
+    };
+    let mut kept = Vec::new();
+    let mut tls = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        if TLS_KEYS.contains(&k) {
+            tls.push((k.to_string(), percent_decode(v)));
+        } else {
+            kept.push(part);
+        }
+    }
+    let rest = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    (rest, tls)
+}
+
+fn percent_decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&v[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Splits a `key=value` DSN into the part for tokio-postgres and the TLS
+/// pairs, honouring libpq's single quotes and backslash escapes.
+fn split_kv_tls(text: &str) -> Result<(String, Vec<(String, String)>), DsnError> {
+    let mut kept = String::new();
+    let mut tls = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    loop {
+        while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&(start, _)) = chars.peek() else {
+            break;
+        };
+        let mut key = String::new();
+        while let Some(&(_, c)) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next().map(|(_, c)| c) != Some('=') {
+            return Err(DsnError::Invalid(format!(
+                "expected key=value after {key:?}"
+            )));
+        }
+        while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek().map(|(_, c)| *c) == Some('\'') {
+            chars.next();
+            let mut closed = false;
+            while let Some((_, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '\'' => {
+                        closed = true;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            if !closed {
+                return Err(DsnError::Invalid(format!(
+                    "unterminated quoted value for {key:?}"
+                )));
+            }
+        } else {
+            while let Some(&(_, c)) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                if c == '\\' {
+                    chars.next();
+                    if let Some((_, n)) = chars.next() {
+                        value.push(n);
+                    }
+                    continue;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        let end = chars.peek().map(|(i, _)| *i).unwrap_or(text.len());
+        if TLS_KEYS.contains(&key.as_str()) {
+            tls.push((key, value));
+        } else {
+            kept.push_str(&text[start..end]);
+            kept.push(' ');
+        }
+    }
+    Ok((kept, tls))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_with_tls_options() {
+        let d = Dsn::parse(
+            "postgresql://monitor:s3cret@10.0.0.1:5433/postgres?sslmode=verify-full&sslrootcert=/ca.pem&application_name=x",
+        )
+        .unwrap();
+        assert_eq!(d.tls.mode, SslMode::VerifyFull);
+        assert_eq!(d.tls.root_cert.as_deref(), Some(Path::new("/ca.pem")));
+        assert_eq!(d.endpoint(), "10.0.0.1:5433");
+        assert!(!format!("{d:?} {d}").contains("s3cret"));
+    }
+
+    #[test]
+    fn key_value_with_quotes() {
+        let d = Dsn::parse("host=127.0.0.1 port=5444 user=mon password='a b\\'c' sslmode=require sslrootcert = '/x y.pem'").unwrap();
+        assert_eq!(d.tls.mode, SslMode::Require);
+        assert_eq!(d.tls.root_cert.as_deref(), Some(Path::new("/x y.pem")));
+        assert_eq!(d.pg_config().get_password(), Some(&b"a b'c"[..]));
+        assert_eq!(d.endpoint(), "127.0.0.1:5444");
+    }
+
+    #[test]
+    fn bad_dsns() {
+        for bad in ["", "host", "postgresql://h:port/x", "sslmode=maybe host=h", "host='x"] {
+            assert!(Dsn::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn errors_do_not_echo_password() {
+        let e = Dsn::parse("postgresql://u:topsecret@h:notaport/x").unwrap_err();
+        assert!(!e.to_string().contains("topsecret"), "{e}");
+    }
+}

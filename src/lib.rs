@@ -1,0 +1,36 @@
+//! pg_replication_exporter: a Prometheus exporter for PostgreSQL physical
+//! streaming replication.
+//!
+//! # Layout
+//!
+//! - [`config`]: the configuration (file, `PGREPL_*` environment, flags) and
+//!   its validation; [`dsn`] parses libpq connection strings.
+//! - [`collection`]: one task per target running collection cycles on the
+//!   interval, under a deadline, over the sessions of [`pool`].
+//! - [`collector`]: one module per PostgreSQL source. Each holds its SQL, the
+//!   rows it reads and the metric families it renders: to find where a
+//!   `pgrepl_*` family comes from, grep its name under `src/collector/`.
+//!   [`health`] renders the exporter's own families.
+//! - [`snapshot`]: the last completed collection of every target and the
+//!   rendered exposition cached per change; [`exposition`] renders it.
+//! - [`http`]: `/metrics`, `/`, `/healthz`; it reads only the snapshot.
+//! - [`exporter`]: wiring and shutdown; `main.rs` is a thin binary.
+//!
+//! `/metrics` never waits on a database: scrapes read the snapshot, and each
+//! target's task is the only thing that talks to its server.
+
+pub mod cli;
+pub mod collection;
+pub mod collector;
+pub mod config;
+pub mod dsn;
+pub mod exporter;
+pub mod exposition;
+pub mod health;
+pub mod http;
+pub mod logging;
+pub mod lsn;
+pub mod pool;
+pub mod snapshot;
+pub mod sync_names;
+pub mod tls;

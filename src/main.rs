@@ -1,0 +1,61 @@
+//! The `pg_replication_exporter` binary: parse flags, load the configuration,
+//! run. Every start-up problem is one line on stderr and exit code 2.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use pg_replication_exporter::cli::Cli;
+use pg_replication_exporter::config::{self, Overrides};
+use pg_replication_exporter::{exporter, logging};
+
+const EXIT_USAGE: u8 = 2;
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("pg_replication_exporter: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // clap explains at length; the first line names the flag.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            return fail(first.trim_start_matches("error: "));
+        }
+    };
+    logging::init(cli.log_level, cli.log_format);
+    let overrides = Overrides {
+        config_file: cli.config.clone(),
+        listen_address: cli.listen_address.clone(),
+        telemetry_path: cli.telemetry_path.clone(),
+    };
+    let config = match config::load(&overrides) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("starting the runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let listener = match exporter::bind(&config).await {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        };
+        match exporter::run(config, listener, exporter::shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        }
+    })
+}

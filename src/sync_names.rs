@@ -1,0 +1,78 @@
+//! How many synchronous standbys `synchronous_standby_names` asks for.
+//!
+//! The primary waits at commit until that many standbys confirm; when fewer
+//! are connected, commits hang. PostgreSQL does not expose the number, so we
+//! read it from the setting with the grammar of the server's `syncrep_gram.y`:
+//! `FIRST n (list)`, `ANY n (list)`, `n (list)` and a bare list (which means 1).
+
+/// The number of synchronous standbys required; 0 when the setting is empty.
+/// An unparsable value yields `None` (the family is then absent): the server
+/// itself would have refused such a value, so this only happens with odd quoting.
+pub fn required(setting: &str) -> Option<u32> {
+    let s = setting.trim();
+    if s.is_empty() {
+        return Some(0);
+    }
+    let (keyword, rest) = split_word(s);
+    let rest_after_method = match keyword.to_ascii_lowercase().as_str() {
+        "first" | "any" => Some(rest.trim_start()),
+        _ => None,
+    };
+    let candidate = rest_after_method.unwrap_or(s);
+    let (number, after) = split_word(candidate);
+    if let Ok(n) = number.parse::<u32>() {
+        if after.trim_start().starts_with('(') {
+            return Some(n);
+        }
+    }
+    if rest_after_method.is_some() {
+        // `FIRST` or `ANY` without a number and a parenthesised list is
+        // either a standby literally called "first"/"any" in a plain list, or
+        // invalid; a plain list asks for one standby.
+        return plain_list(s);
+    }
+    plain_list(s)
+}
+
+fn split_word(s: &str) -> (&str, &str) {
+    let end = s
+        .find(|c: char| c.is_whitespace() || c == '(' || c == ',')
+        .unwrap_or(s.len());
+    (&s[..end], &s[end..])
+}
+
+fn plain_list(s: &str) -> Option<u32> {
+    if s.contains('(') || s.contains(')') {
+        return None;
+    }
+    Some(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::required;
+
+    #[test]
+    fn all_forms() {
+        let cases = [
+            ("", Some(0)),
+            ("   ", Some(0)),
+            ("*", Some(1)),
+            ("standby1", Some(1)),
+            ("s1, s2, s3", Some(1)),
+            ("\"my standby\", s2", Some(1)),
+            ("FIRST 1 (standby1)", Some(1)),
+            ("first 2 (s1, s2, s3)", Some(2)),
+            ("ANY 2 (a, b)", Some(2)),
+            ("any 3(a,b,c)", Some(3)),
+            ("2 (s1, s2)", Some(2)),
+            ("1(s1)", Some(1)),
+            ("FIRST 1 (*)", Some(1)),
+            ("first", Some(1)),
+            ("FIRST x (a)", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(required(input), want, "input {input:?}");
+        }
+    }
+}
