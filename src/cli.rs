@@ -13,7 +13,12 @@ use clap::{Parser, ValueEnum};
 )]
 pub struct Cli {
     /// TOML configuration file (see README, "Configuration reference").
-    #[arg(long = "config", short = 'c', value_name = "FILE", env = "PGREPL_CONFIG")]
+    #[arg(
+        long = "config",
+        short = 'c',
+        value_name = "FILE",
+        env = "PGREPL_CONFIG"
+    )]
     pub config: Option<PathBuf>,
 
     /// Address to listen on for HTTP requests [default: 0.0.0.0:9839].
@@ -25,11 +30,21 @@ pub struct Cli {
     pub telemetry_path: Option<String>,
 
     /// Only log messages with the given severity or above.
-    #[arg(long = "log.level", value_enum, default_value = "info", env = "PGREPL_LOG_LEVEL")]
+    #[arg(
+        long = "log.level",
+        value_enum,
+        default_value = "info",
+        env = "PGREPL_LOG_LEVEL"
+    )]
     pub log_level: LogLevel,
 
     /// Output format of log messages.
-    #[arg(long = "log.format", value_enum, default_value = "text", env = "PGREPL_LOG_FORMAT")]
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "text",
+        env = "PGREPL_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
 }
 

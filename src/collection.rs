@@ -117,7 +117,11 @@ impl TargetCollector {
         }
         if let Some(previous) = self.last.sample.as_deref() {
             if previous.server.in_recovery != sample.server.in_recovery {
-                let role = if sample.server.in_recovery { "standby" } else { "primary" };
+                let role = if sample.server.in_recovery {
+                    "standby"
+                } else {
+                    "primary"
+                };
                 tracing::warn!(target_name = %name, role, "target changed role");
             }
         }
@@ -162,18 +166,18 @@ impl TargetCollector {
     async fn collect(&mut self) -> Result<Sample, CollectError> {
         let client = self.pool.get().await.map_err(describe_pool)?;
         if self.capabilities.is_none() {
-            {
-                let caps = probe(&client).await?;
-                if !caps.ls_waldir && !self.warned_waldir {
-                    tracing::warn!(target_name = %self.target.name,
-                        "the role may not run pg_ls_waldir() or pg_ls_archive_statusdir(): \
-                         pgrepl_wal_directory_* and pending-archive families are skipped; \
-                         GRANT pg_monitor to the exporter's role to get them");
-                    self.warned_waldir = true;
-                }
-                self.query = collector::build_query(&caps);
-                self.capabilities = Some(caps);
+            let caps = probe(&client).await?;
+            if !caps.ls_waldir && !self.warned_waldir {
+                tracing::warn!(
+                    target_name = %self.target.name,
+                    "the role may not run pg_ls_waldir() or pg_ls_archive_statusdir(): \
+                     pgrepl_wal_directory_* and pending-archive families are skipped; \
+                     GRANT pg_monitor to the exporter's role to get them"
+                );
+                self.warned_waldir = true;
             }
+            self.query = collector::build_query(&caps);
+            self.capabilities = Some(caps);
         }
         let messages = client
             .simple_query(&self.query)

@@ -182,6 +182,20 @@ fn describe_figment(err: figment::Error) -> ConfigError {
         text = first.to_string();
     }
     let text = text.replace("key \"default.", "key \"");
+    // Name the variable for environment errors: `PGREPL_COLLECT_INTERVAL
+    // (collect_interval)` is what the operator has to fix.
+    if let Some(start) = text.find("for key \"") {
+        let rest = &text[start + 9..];
+        if let (Some(end), true) = (rest.find('"'), text.contains("environment variable")) {
+            let key = &rest[..end];
+            let head = &text[..start];
+            return ConfigError::new(format!(
+                "configuration: {head}for environment variable PGREPL_{} (key {})",
+                key.to_ascii_uppercase().replace('.', "_"),
+                key.to_ascii_lowercase()
+            ));
+        }
+    }
     ConfigError::new(format!("configuration: {text}"))
 }
 
@@ -200,7 +214,9 @@ fn validate(
         None => raw.collect_interval.mul_f64(0.8),
     };
     if collect_timeout.is_zero() {
-        return Err(ConfigError::new("collect_timeout: must be greater than zero"));
+        return Err(ConfigError::new(
+            "collect_timeout: must be greater than zero",
+        ));
     }
     if collect_timeout >= raw.collect_interval {
         return Err(ConfigError::new(format!(
@@ -252,9 +268,8 @@ fn validate(
                 "targets[{i}].name: duplicate target name {name:?}"
             )));
         }
-        let mut dsn = Dsn::parse(&t.dsn).map_err(|e| {
-            ConfigError::new(format!("targets[{i}].dsn (target {name:?}): {e}"))
-        })?;
+        let mut dsn = Dsn::parse(&t.dsn)
+            .map_err(|e| ConfigError::new(format!("targets[{i}].dsn (target {name:?}): {e}")))?;
         if let Some(path) = &t.password_file {
             let password = dsn::read_password_file(path).map_err(|e| {
                 ConfigError::new(format!(
@@ -269,7 +284,10 @@ fn validate(
     }
 
     for cluster in raw.clusters.keys() {
-        if !targets.iter().any(|t| t.cluster.as_deref() == Some(cluster)) {
+        if !targets
+            .iter()
+            .any(|t| t.cluster.as_deref() == Some(cluster))
+        {
             return Err(ConfigError::new(format!(
                 "clusters.{cluster}: no target has cluster = {cluster:?}"
             )));
@@ -389,14 +407,32 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let cases = [
-            ("collect_interval='0s'\n[[targets]]\nname='p'\ndsn='host=h'", "collect_interval"),
-            ("collect_interval='5x'\n[[targets]]\nname='p'\ndsn='host=h'", "collect_interval"),
+            (
+                "collect_interval='0s'\n[[targets]]\nname='p'\ndsn='host=h'",
+                "collect_interval",
+            ),
+            (
+                "collect_interval='5x'\n[[targets]]\nname='p'\ndsn='host=h'",
+                "collect_interval",
+            ),
             ("bogus=1\n[[targets]]\nname='p'\ndsn='host=h'", "bogus"),
-            ("collect_timeout='6s'\n[[targets]]\nname='p'\ndsn='host=h'", "collect_timeout"),
+            (
+                "collect_timeout='6s'\n[[targets]]\nname='p'\ndsn='host=h'",
+                "collect_timeout",
+            ),
             ("[[targets]]\nname=''\ndsn='host=h'", "targets[0].name"),
-            ("[[targets]]\nname='a'\ndsn='host=h'\n[[targets]]\nname='a'\ndsn='host=h'", "duplicate"),
-            ("[[targets]]\nname='a'\ndsn='postgresql://h:notaport/x'", "targets[0].dsn"),
-            ("listen_address='nonsense'\n[[targets]]\nname='a'\ndsn='host=h'", "listen_address"),
+            (
+                "[[targets]]\nname='a'\ndsn='host=h'\n[[targets]]\nname='a'\ndsn='host=h'",
+                "duplicate",
+            ),
+            (
+                "[[targets]]\nname='a'\ndsn='postgresql://h:notaport/x'",
+                "targets[0].dsn",
+            ),
+            (
+                "listen_address='nonsense'\n[[targets]]\nname='a'\ndsn='host=h'",
+                "listen_address",
+            ),
             ("", "targets"),
         ];
         for (toml, needle) in cases {

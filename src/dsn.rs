@@ -332,7 +332,13 @@ mod tests {
 
     #[test]
     fn bad_dsns() {
-        for bad in ["", "host", "postgresql://h:port/x", "sslmode=maybe host=h", "host='x"] {
+        for bad in [
+            "",
+            "host",
+            "postgresql://h:port/x",
+            "sslmode=maybe host=h",
+            "host='x",
+        ] {
             assert!(Dsn::parse(bad).is_err(), "{bad}");
         }
     }

@@ -63,8 +63,14 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     let body = state.store.exposition(format, gzip).await;
     let mut response = (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(format.content_type())),
-            (header::VARY, HeaderValue::from_static("Accept, Accept-Encoding")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            (
+                header::VARY,
+                HeaderValue::from_static("Accept, Accept-Encoding"),
+            ),
         ],
         body,
     )

@@ -10,7 +10,10 @@ pub fn init(level: LogLevel, format: LogFormat) {
     // Our own level applies to this crate; libraries stay at warn unless
     // tracing is asked for, so debug logs are not flooded by hyper.
     let directive = match level {
-        LogLevel::Trace | LogLevel::Debug => format!("warn,pg_replication_exporter={0},tokio_postgres={0}", level.as_str()),
+        LogLevel::Trace | LogLevel::Debug => format!(
+            "warn,pg_replication_exporter={0},tokio_postgres={0}",
+            level.as_str()
+        ),
         _ => format!("{0},pg_replication_exporter={0}", level.as_str()),
     };
     let filter = EnvFilter::new(directive);
@@ -22,7 +25,9 @@ pub fn init(level: LogLevel, format: LogFormat) {
     let result = match format {
         LogFormat::Text => builder.with_ansi(false).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Logfmt => builder.event_format(tracing_logfmt::EventsFormatter::default()).try_init(),
+        LogFormat::Logfmt => builder
+            .event_format(tracing_logfmt::EventsFormatter::default())
+            .try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;

@@ -88,10 +88,7 @@ pub struct Store {
 impl Store {
     pub fn new(initial: Vec<TargetSnapshot>) -> Store {
         Store {
-            targets: initial
-                .into_iter()
-                .map(|s| ArcSwap::from_pointee(s))
-                .collect(),
+            targets: initial.into_iter().map(ArcSwap::from_pointee).collect(),
             generation: AtomicU64::new(1),
             cache: Mutex::new(Rendered::default()),
         }

@@ -55,16 +55,18 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         enc,
         "pgrepl_basebackup_total_bytes",
         "Estimated total size of a running base backup; absent when not estimated.",
-        rows.iter()
-            .filter_map(|(t, b, pid)| Some(([("target", *t), ("pid", pid.as_str())], b.backup_total?))),
+        rows.iter().filter_map(|(t, b, pid)| {
+            Some(([("target", *t), ("pid", pid.as_str())], b.backup_total?))
+        }),
     )?;
     gauge_family(
         enc,
         "pgrepl_basebackup_phase",
         "Phase of a running base backup (one series per phase, 1 for the current one).",
         rows.iter().flat_map(|(t, b, pid)| {
-            state_set(&PHASES, b.phase.as_deref())
-                .map(move |(phase, v)| ([("target", *t), ("pid", pid.as_str()), ("phase", phase)], v))
+            state_set(&PHASES, b.phase.as_deref()).map(move |(phase, v)| {
+                ([("target", *t), ("pid", pid.as_str()), ("phase", phase)], v)
+            })
         }),
     )
 }

@@ -140,9 +140,12 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         .map(|(t, s)| (s, identities(t, &s.replication)))
         .collect();
     let rows = || {
-        per_target
-            .iter()
-            .flat_map(|(s, ids)| s.replication.iter().zip(ids.iter()).map(move |(w, id)| (*s, w, id)))
+        per_target.iter().flat_map(|(s, ids)| {
+            s.replication
+                .iter()
+                .zip(ids.iter())
+                .map(move |(w, id)| (*s, w, id))
+        })
     };
 
     gauge_family(
@@ -171,7 +174,7 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
             seconds.into_iter().filter_map(move |(stage, secs, bytes)| {
                 let v = match (secs, bytes) {
                     (Some(v), _) => v,
-                    (None, Some(b)) if b == 0.0 => 0.0,
+                    (None, Some(0.0)) => 0.0,
                     _ => return None,
                 };
                 Some((id.labels(Some(("stage", stage))), v))

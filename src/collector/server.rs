@@ -86,7 +86,8 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         enc,
         "pgrepl_in_recovery",
         "1 when the server is a standby (in recovery), 0 when it is a primary.",
-        up_samples(snaps).map(|(t, s)| ([("target", t)], f64::from(u8::from(s.server.in_recovery)))),
+        up_samples(snaps)
+            .map(|(t, s)| ([("target", t)], f64::from(u8::from(s.server.in_recovery)))),
     )?;
     gauge_family(
         enc,

@@ -106,15 +106,16 @@ impl Settings {
 
     /// `wal_keep_size` (13+) or `wal_keep_segments` times the segment size.
     pub fn wal_keep_bytes(&self) -> Option<f64> {
-        self.bytes("wal_keep_size").or_else(|| {
-            Some(self.number("wal_keep_segments")? * self.bytes("wal_segment_size")?)
-        })
+        self.bytes("wal_keep_size")
+            .or_else(|| Some(self.number("wal_keep_segments")? * self.bytes("wal_segment_size")?))
     }
 }
 
 /// Base-unit multiplier of a `pg_settings.unit` such as `8kB`, `MB`, `ms`.
 fn unit_factor(unit: &str) -> Option<f64> {
-    let digits = unit.find(|c: char| !c.is_ascii_digit()).unwrap_or(unit.len());
+    let digits = unit
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(unit.len());
     let scale: f64 = if digits == 0 {
         1.0
     } else {

@@ -98,9 +98,15 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
             Some((
                 [
                     ("target", Cow::Borrowed(t)),
-                    ("sender_host", Cow::Borrowed(w.sender_host.as_deref().unwrap_or(""))),
+                    (
+                        "sender_host",
+                        Cow::Borrowed(w.sender_host.as_deref().unwrap_or("")),
+                    ),
                     ("sender_port", Cow::Owned(port)),
-                    ("slot_name", Cow::Borrowed(w.slot_name.as_deref().unwrap_or(""))),
+                    (
+                        "slot_name",
+                        Cow::Borrowed(w.slot_name.as_deref().unwrap_or("")),
+                    ),
                 ],
                 1.0,
             ))
@@ -138,7 +144,10 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         "pgrepl_replay_paused",
         "1 when WAL replay is paused or a pause was requested (pg_wal_replay_pause()).",
         standbys(snaps).filter_map(|(t, s)| {
-            Some(([("target", t)], f64::from(u8::from(s.server.replay_paused?))))
+            Some((
+                [("target", t)],
+                f64::from(u8::from(s.server.replay_paused?)),
+            ))
         }),
     )
 }

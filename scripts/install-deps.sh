@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian machine, only
+# when it is missing. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+want=()
+have() { command -v "$1" >/dev/null 2>&1; }
+pg_installed() { ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1; }
+
+pg_installed || want+=(postgresql postgresql-contrib)
+have psql || want+=(postgresql-client)
+have promtool || want+=(prometheus)
+have prometheus-alertmanager || want+=(prometheus-alertmanager)
+have amtool || want+=(prometheus-alertmanager)
+have runuser || want+=(util-linux)
+for extra in "$@"; do
+  case "$extra" in
+    bench)
+      have wrk || want+=(wrk)
+      have prometheus-postgres-exporter || want+=(prometheus-postgres-exporter)
+      ;;
+    browser)
+      have chromium || want+=(chromium)
+      ;;
+  esac
+done
+
+if [ "${#want[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing: ${want[*]}"
+  # Packages must not start their own services (PostgreSQL's default
+  # cluster, Prometheus on :9090): the tests start what they need on free
+  # loopback ports. policy-rc.d is the Debian way to say so.
+  created_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+  [ -z "$created_policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+
+# The static checks of docker-compose.yml use these two Python modules.
+if ! python3 -c 'import yaml, jsonschema' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check pyyaml jsonschema
+fi
+
+# The test harness runs PostgreSQL as this user when it runs as root.
+id postgres >/dev/null 2>&1 || { echo "the postgres user is missing after installing postgresql" >&2; exit 1; }
+if ! have cargo; then
+  echo "cargo is missing: install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi

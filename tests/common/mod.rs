@@ -1,0 +1,659 @@
+//! Test harness: a real PostgreSQL primary and streaming standby on free
+//! loopback ports, built the way the seed describes (replication role,
+//! physical slot, `pg_basebackup -R -X stream`, `primary_slot_name`), and the
+//! exporter binary pointed at them.
+//!
+//! PostgreSQL refuses to run as root, so when the tests run as root (CI)
+//! every server command runs as the `postgres` user through `runuser`.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const REPL_PASSWORD: &str = "repl-Secret-4711";
+pub const MONITOR_PASSWORD: &str = "monitor-Secret-0815";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn is_root() -> bool {
+    // SAFETY-free check: `id -u` avoids pulling libc in for one call.
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Directory with initdb, pg_ctl, postgres, pg_basebackup: `PGREPL_TEST_PGBIN`,
+/// else the newest Debian `/usr/lib/postgresql/*/bin`.
+pub fn pg_bin() -> PathBuf {
+    if let Ok(dir) = std::env::var("PGREPL_TEST_PGBIN") {
+        return PathBuf::from(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed (/usr/lib/postgresql missing): run `make test`, which installs it")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            Some((v, e.path().join("bin")))
+        })
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .expect("no PostgreSQL version under /usr/lib/postgresql")
+        .1
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// Runs a PostgreSQL server command, as `postgres` when we are root.
+pub fn pg_command(program: &str) -> Command {
+    let path = pg_bin().join(program);
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.arg("-u").arg("postgres").arg("--").arg(path);
+        c
+    } else {
+        Command::new(path)
+    }
+}
+
+fn run(mut cmd: Command, what: &str) -> String {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{what} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `check` every 100 ms until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A scratch directory owned by `postgres`, removed on drop.
+pub struct Scratch {
+    pub path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("pgrepl-test-{tag}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("create scratch dir");
+        if is_root() {
+            run(
+                {
+                    let mut c = Command::new("chown");
+                    c.arg("postgres:postgres").arg(&path);
+                    c
+                },
+                "chown scratch dir",
+            );
+        }
+        Scratch { path }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("PGREPL_TEST_KEEP").is_none() {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// One PostgreSQL server.
+pub struct Pg {
+    pub name: String,
+    pub port: u16,
+    pub data: PathBuf,
+    pub log: PathBuf,
+    pub socket_dir: PathBuf,
+}
+
+impl Pg {
+    /// Connection string for the `pg_monitor` role the harness creates.
+    pub fn dsn(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=monitor password={MONITOR_PASSWORD} dbname=postgres sslmode=disable",
+            self.port
+        )
+    }
+
+    /// Connection string for the superuser (trust on loopback).
+    pub fn superuser_dsn(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=disable",
+            self.port
+        )
+    }
+
+    pub fn try_psql(&self, sql: &str) -> Result<String, String> {
+        let out = Command::new("psql")
+            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-c", sql])
+            .env("PGCONNECT_TIMEOUT", "5")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Runs SQL as the superuser and returns the unaligned output.
+    pub fn psql(&self, sql: &str) -> String {
+        self.try_psql(sql)
+            .unwrap_or_else(|e| panic!("{} psql {sql:?}: {e}", self.name))
+    }
+
+    pub fn start(&self) {
+        let mut c = pg_command("pg_ctl");
+        c.arg("-D").arg(&self.data).arg("-l").arg(&self.log);
+        c.args(["-w", "-t", "60", "start"]);
+        // After a SIGKILL the old backends may still hold shared memory for
+        // a moment; retry instead of failing the test on that race.
+        for attempt in 0..20 {
+            let out = c.stdin(Stdio::null()).output().expect("pg_ctl start");
+            if out.status.success() {
+                return;
+            }
+            if attempt == 19 {
+                panic!(
+                    "{}: pg_ctl start failed: {}\n{}",
+                    self.name,
+                    String::from_utf8_lossy(&out.stderr),
+                    fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    pub fn stop(&self) {
+        let mut c = pg_command("pg_ctl");
+        c.arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        run(c, &format!("{} pg_ctl stop", self.name));
+    }
+
+    fn stop_quietly(&self) {
+        let _ = pg_command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "-t", "30", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    pub fn promote(&self) {
+        let mut c = pg_command("pg_ctl");
+        c.arg("-D")
+            .arg(&self.data)
+            .args(["-w", "-t", "60", "promote"]);
+        run(c, &format!("{} pg_ctl promote", self.name));
+    }
+
+    /// The postmaster's pid, from `postmaster.pid`.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
+    /// SIGKILL to the postmaster, as a crash would.
+    pub fn kill9(&self) {
+        let pid = self.postmaster_pid().expect("postmaster.pid");
+        run(
+            {
+                let mut c = Command::new("kill");
+                c.args(["-KILL", &pid.to_string()]);
+                c
+            },
+            "kill -9",
+        );
+        wait_until(Duration::from_secs(10), || {
+            Command::new("kill")
+                .args(["-0", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| !s.success())
+                .unwrap_or(true)
+        });
+    }
+
+    pub fn append_conf(&self, file: &str, text: &str) {
+        let path = self.data.join(file);
+        let mut old = fs::read_to_string(&path).unwrap_or_default();
+        old.push('\n');
+        old.push_str(text);
+        old.push('\n');
+        fs::write(&path, old).expect("write conf");
+    }
+
+    /// Writes some WAL on a primary: a table and rows.
+    pub fn write_wal(&self, rows: u32) {
+        self.psql(&format!(
+            "CREATE TABLE IF NOT EXISTS t_wal (id serial, pad text); \
+             INSERT INTO t_wal (pad) SELECT repeat('x', 200) FROM generate_series(1, {rows});"
+        ));
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        self.stop_quietly();
+    }
+}
+
+/// A primary and one streaming standby (`standby1`, slot `standby1_slot`).
+/// Field order matters: the servers stop before the directory goes.
+pub struct Pair {
+    pub standby: Pg,
+    pub primary: Pg,
+    pub scratch: Scratch,
+}
+
+impl Pair {
+    pub fn start(tag: &str) -> Pair {
+        Pair::start_with(tag, "")
+    }
+
+    /// As [`Pair::start`], with extra `postgresql.conf` lines on the primary
+    /// (inherited by the standby through the base backup).
+    pub fn start_with(tag: &str, extra_conf: &str) -> Pair {
+        let scratch = Scratch::new(tag);
+        let dir = &scratch.path;
+        let primary = init_primary(dir, "primary", extra_conf);
+        let standby = clone_standby(dir, &primary, "standby1", "standby1_slot");
+        standby.start();
+        let streaming = wait_until(Duration::from_secs(60), || {
+            primary
+                .try_psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+                .map(|v| v == "1")
+                .unwrap_or(false)
+        });
+        assert!(
+            streaming,
+            "standby did not start streaming:\n{}",
+            fs::read_to_string(&standby.log).unwrap_or_default()
+        );
+        Pair {
+            standby,
+            primary,
+            scratch,
+        }
+    }
+}
+
+/// `initdb`, replication settings, roles and the physical slot, started.
+pub fn init_primary(dir: &Path, name: &str, extra_conf: &str) -> Pg {
+    let data = dir.join(name);
+    let archive = dir.join("archive");
+    fs::create_dir_all(&archive).expect("archive dir");
+    if is_root() {
+        let _ = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(&archive)
+            .status();
+    }
+    let mut c = pg_command("initdb");
+    c.arg("-D").arg(&data);
+    c.args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
+    run(c, "initdb");
+    let pg = Pg {
+        name: name.to_string(),
+        port: free_port(),
+        log: dir.join(format!("{name}.log")),
+        socket_dir: dir.to_path_buf(),
+        data,
+    };
+    pg.append_conf(
+        "postgresql.conf",
+        &format!(
+            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{sock}'\n\
+             wal_level = replica\nmax_wal_senders = 10\nmax_replication_slots = 10\n\
+             hot_standby = on\nwal_log_hints = on\narchive_mode = on\n\
+             archive_command = 'cp %p {archive}/%f'\nfsync = off\nshared_buffers = 16MB\n\
+             max_connections = 40\ncluster_name = '{name}'\n{extra_conf}",
+            port = pg.port,
+            sock = dir.display(),
+            archive = archive.display(),
+        ),
+    );
+    pg.start();
+    pg.psql(&format!(
+        "CREATE ROLE repl WITH REPLICATION LOGIN PASSWORD '{REPL_PASSWORD}'; \
+         CREATE ROLE monitor WITH LOGIN PASSWORD '{MONITOR_PASSWORD}'; \
+         GRANT pg_monitor TO monitor; \
+         SELECT pg_create_physical_replication_slot('standby1_slot');"
+    ));
+    pg
+}
+
+/// `pg_basebackup -R -X stream -S slot` of `primary`, configured but not started.
+pub fn clone_standby(dir: &Path, primary: &Pg, name: &str, slot: &str) -> Pg {
+    let data = dir.join(name);
+    let mut c = pg_command("pg_basebackup");
+    c.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &primary.port.to_string(),
+        "-U",
+        "repl",
+    ]);
+    c.arg("-D").arg(&data);
+    c.args(["-R", "-X", "stream", "-c", "fast", "-S", slot]);
+    run(c, "pg_basebackup");
+    let pg = Pg {
+        name: name.to_string(),
+        port: free_port(),
+        log: dir.join(format!("{name}.log")),
+        socket_dir: dir.to_path_buf(),
+        data,
+    };
+    pg.append_conf(
+        "postgresql.auto.conf",
+        &format!(
+            "port = {}\ncluster_name = '{name}'\nprimary_slot_name = '{slot}'\n\
+             primary_conninfo = 'host=127.0.0.1 port={} user=repl application_name={name}'",
+            pg.port, primary.port
+        ),
+    );
+    pg
+}
+
+/// The exporter binary, running against the given targets.
+pub struct Exporter {
+    pub port: u16,
+    pub child: Child,
+    pub log: PathBuf,
+    pub config: PathBuf,
+    _dir: Scratch,
+}
+
+impl Exporter {
+    /// Starts with a 1 s collection interval; `extra` is added at the top of
+    /// the generated TOML.
+    pub fn start(targets: &[(&str, String)]) -> Exporter {
+        Exporter::start_with(
+            targets,
+            "collect_interval = \"1s\"\ncollect_timeout = \"800ms\"\n",
+            &[],
+        )
+    }
+
+    pub fn start_with(targets: &[(&str, String)], extra: &str, args: &[&str]) -> Exporter {
+        let dir = Scratch::new("exporter");
+        let port = free_port();
+        let mut toml = format!("listen_address = \"127.0.0.1:{port}\"\n{extra}\n");
+        for (name, dsn) in targets {
+            toml.push_str(&format!(
+                "[[targets]]\nname = \"{name}\"\ndsn = \"{dsn}\"\ncluster = \"main\"\n\n"
+            ));
+        }
+        let config = dir.path.join("config.toml");
+        fs::write(&config, toml).expect("write config");
+        let log = dir.path.join("exporter.log");
+        let log_file = fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("clone log"))
+            .stderr(log_file)
+            .spawn()
+            .expect("start exporter");
+        let e = Exporter {
+            port,
+            child,
+            log,
+            config,
+            _dir: dir,
+        };
+        assert!(
+            wait_until(Duration::from_secs(20), || e.get("/healthz").is_ok()),
+            "exporter did not come up: {}",
+            e.log_text()
+        );
+        e
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn get(&self, path: &str) -> Result<String, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .get(&self.url(path))
+            .call()
+            .map_err(|e| e.to_string())?;
+        if resp.status() != 200 {
+            return Err(format!("status {}", resp.status()));
+        }
+        resp.body_mut().read_to_string().map_err(|e| e.to_string())
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        Metrics::parse(&self.get("/metrics").expect("GET /metrics"))
+    }
+
+    /// Scrapes until `check` holds, or panics with the last scrape.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&Metrics) -> bool,
+    ) -> Metrics {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let m = self.metrics();
+            if check(&m) {
+                return m;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out waiting for {what}; last scrape:\n{}\nexporter log:\n{}",
+                    m.text,
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `request` verbatim on a new loopback connection and returns all
+/// bytes until the server closes it.
+pub fn raw_request(port: u16, request: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    out
+}
+
+/// One sample of the text exposition.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// A parsed `/metrics` answer.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub samples: Vec<Sample>,
+    pub text: String,
+}
+
+impl Metrics {
+    pub fn parse(text: &str) -> Metrics {
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').expect("sample line");
+            let value: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().unwrap_or(f64::NAN),
+            };
+            let (name, labels) = match series.find('{') {
+                None => (series.to_string(), BTreeMap::new()),
+                Some(i) => (
+                    series[..i].to_string(),
+                    parse_labels(&series[i + 1..series.len() - 1]),
+                ),
+            };
+            samples.push(Sample {
+                name,
+                labels,
+                value,
+            });
+        }
+        Metrics {
+            samples,
+            text: text.to_string(),
+        }
+    }
+
+    /// Samples of `name` whose labels include all of `labels`.
+    pub fn all(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
+        self.samples
+            .iter()
+            .filter(|s| s.name == name)
+            .filter(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .collect()
+    }
+
+    /// The value of the one sample matching; `None` when absent. Panics
+    /// when several match, since that would make the assertion ambiguous.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let found = self.all(name, labels);
+        assert!(
+            found.len() <= 1,
+            "{name} {labels:?} matches {} series: {found:?}",
+            found.len()
+        );
+        found.first().map(|s| s.value)
+    }
+
+    pub fn has(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+        !self.all(name, labels).is_empty()
+    }
+
+    /// Family names present (without HELP-only families).
+    pub fn names(&self) -> std::collections::BTreeSet<String> {
+        self.samples.iter().map(|s| s.name.clone()).collect()
+    }
+}
+
+fn parse_labels(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek() == Some(&',') || chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        let mut key = String::new();
+        for c in chars.by_ref() {
+            if c == '=' {
+                break;
+            }
+            key.push(c);
+        }
+        if key.is_empty() {
+            break;
+        }
+        assert_eq!(chars.next(), Some('"'));
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(o) => value.push(o),
+                    None => {}
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        out.insert(key, value);
+    }
+    out
+}

@@ -1,0 +1,200 @@
+//! Bad input at start-up: every case exits with code 2 and one line on
+//! stderr that names the key, file or flag at fault. No panic, no backtrace.
+
+mod common;
+
+use std::fs;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+
+struct Case {
+    name: &'static str,
+    /// Config file contents; `None` runs without `--config`.
+    toml: Option<Vec<u8>>,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    /// Text the one line must contain.
+    needle: String,
+}
+
+fn case(name: &'static str, toml: &str, needle: &str) -> Case {
+    Case {
+        name,
+        toml: Some(toml.as_bytes().to_vec()),
+        args: vec![],
+        env: vec![],
+        needle: needle.into(),
+    }
+}
+
+const TARGET: &str = "[[targets]]\nname = \"p\"\ndsn = \"host=127.0.0.1 port=1 user=x\"\n";
+
+fn run(c: &Case, dir: &std::path::Path) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    if let Some(toml) = &c.toml {
+        let path = dir.join(format!("{}.toml", c.name));
+        fs::write(&path, toml).unwrap();
+        cmd.arg("--config").arg(&path);
+    }
+    cmd.args(&c.args);
+    for (k, v) in &c.env {
+        cmd.env(k, v);
+    }
+    let out = cmd.stdin(Stdio::null()).output().expect("run exporter");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_bad_input_exits_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let secret = "pw-Very-Secret-99";
+
+    let mut cases = vec![
+        case("invalid_toml", "listen_address = \n[[targets]", "invalid_toml.toml"),
+        case("unknown_key", &format!("colect_interval = \"5s\"\n{TARGET}"), "colect_interval"),
+        case("unknown_target_key", "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\nport = 5432\n", "port"),
+        case("wrong_type", &format!("collect_interval = 5\n{TARGET}"), "collect_interval"),
+        case("bad_duration", &format!("collect_interval = \"5 parsecs\"\n{TARGET}"), "collect_interval"),
+        case("zero_interval", &format!("collect_interval = \"0s\"\n{TARGET}"), "collect_interval"),
+        case("negative_interval", &format!("collect_interval = \"-5s\"\n{TARGET}"), "collect_interval"),
+        case("timeout_not_below_interval", &format!("collect_interval = \"2s\"\ncollect_timeout = \"2s\"\n{TARGET}"), "collect_timeout"),
+        case("zero_timeout", &format!("collect_timeout = \"0s\"\n{TARGET}"), "collect_timeout"),
+        case("no_targets", "listen_address = \"127.0.0.1:0\"\n", "targets"),
+        case("empty_name", "[[targets]]\nname = \"\"\ndsn = \"host=h\"\n", "targets[0].name"),
+        case("duplicate_name", &format!("{TARGET}{TARGET}"), "duplicate target name \"p\""),
+        case("unparsable_dsn", &format!("[[targets]]\nname = \"p\"\ndsn = \"postgresql://u:{secret}@h:notaport/db\"\n"), "targets[0].dsn"),
+        case("bad_sslmode", "[[targets]]\nname = \"p\"\ndsn = \"host=h sslmode=sometimes\"\n", "sslmode"),
+        case("missing_password_file", "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\npassword_file = \"/nonexistent/pgpass\"\n", "/nonexistent/pgpass"),
+        case("invalid_listen_address", &format!("listen_address = \"not an address\"\n{TARGET}"), "listen_address"),
+        case("port_in_use", &format!("listen_address = \"127.0.0.1:{busy_port}\"\n{TARGET}"), "listen_address"),
+        case("bad_telemetry_path", &format!("telemetry_path = \"metrics\"\n{TARGET}"), "telemetry_path"),
+        case("unknown_cluster", &format!("{TARGET}[clusters.nowhere]\nexpected_standbys = [\"a\"]\n"), "clusters.nowhere"),
+        Case {
+            name: "non_utf8",
+            toml: Some(vec![b'a', b'=', b'"', 0xff, 0xfe, b'"', b'\n']),
+            args: vec![],
+            env: vec![],
+            needle: "not valid UTF-8".into(),
+        },
+        Case {
+            name: "missing_config_file",
+            toml: None,
+            args: vec!["--config".into(), "/nonexistent/exporter.toml".into()],
+            env: vec![],
+            needle: "/nonexistent/exporter.toml".into(),
+        },
+        Case {
+            name: "invalid_log_level",
+            toml: Some(TARGET.as_bytes().to_vec()),
+            args: vec!["--log.level".into(), "loud".into()],
+            env: vec![],
+            needle: "--log.level".into(),
+        },
+        Case {
+            name: "invalid_log_format",
+            toml: Some(TARGET.as_bytes().to_vec()),
+            args: vec!["--log.format".into(), "xml".into()],
+            env: vec![],
+            needle: "--log.format".into(),
+        },
+        Case {
+            name: "unknown_flag",
+            toml: Some(TARGET.as_bytes().to_vec()),
+            args: vec!["--web.listen-adress".into(), ":9".into()],
+            env: vec![],
+            needle: "--web.listen-adress".into(),
+        },
+        Case {
+            name: "flag_listen_address",
+            toml: Some(TARGET.as_bytes().to_vec()),
+            args: vec!["--web.listen-address".into(), "nohost".into()],
+            env: vec![],
+            needle: "listen_address \"nohost\"".into(),
+        },
+        Case {
+            name: "env_bad_interval",
+            toml: Some(TARGET.as_bytes().to_vec()),
+            args: vec![],
+            env: vec![("PGREPL_COLLECT_INTERVAL", "soon".into())],
+            needle: "collect_interval".into(),
+        },
+        Case {
+            name: "env_unknown_key",
+            toml: Some(TARGET.as_bytes().to_vec()),
+            args: vec![],
+            env: vec![("PGREPL_LISTEN_ADRESS", "x".into())],
+            needle: "listen_adress".into(),
+        },
+        Case {
+            name: "no_config_no_dsn",
+            toml: None,
+            args: vec![],
+            env: vec![],
+            needle: "PGREPL_DSN".into(),
+        },
+        Case {
+            name: "env_dsn_unparsable",
+            toml: None,
+            args: vec![],
+            env: vec![("DATA_SOURCE_NAME", format!("postgresql://u:{secret}@h:99999999/db"))],
+            needle: "dsn".into(),
+        },
+    ];
+    // A password file the exporter cannot read (a directory).
+    cases.push(case(
+        "unreadable_password_file",
+        &format!(
+            "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\npassword_file = \"{}\"\n",
+            dir.path().display()
+        ),
+        "password_file",
+    ));
+    assert!(cases.len() >= 15);
+
+    let mut failures = Vec::new();
+    for c in &cases {
+        let (code, stdout, stderr) = run(c, dir.path());
+        let lines: Vec<&str> = stderr.lines().collect();
+        let ok = code == Some(2)
+            && lines.len() == 1
+            && lines[0].starts_with("pg_replication_exporter: ")
+            && lines[0].contains(&c.needle)
+            && !stderr.contains("panicked")
+            && !stderr.contains(secret)
+            && stdout.is_empty();
+        if !ok {
+            failures.push(format!(
+                "{}: exit {code:?}, stderr {stderr:?}, stdout {stdout:?} (wanted {:?})",
+                c.name, c.needle
+            ));
+        }
+    }
+    drop(busy);
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn help_and_version_exit_zero() {
+    for flag in ["--help", "--version"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+            .arg(flag)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(!out.stdout.is_empty());
+    }
+}
