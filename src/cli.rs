@@ -29,6 +29,14 @@ pub struct Cli {
     #[arg(long = "web.telemetry-path", value_name = "PATH")]
     pub telemetry_path: Option<String>,
 
+    /// Web configuration (TLS, basic auth) in the Prometheus exporter-toolkit format.
+    #[arg(
+        long = "web.config.file",
+        value_name = "FILE",
+        env = "PGREPL_WEB_CONFIG_FILE"
+    )]
+    pub web_config_file: Option<PathBuf>,
+
     /// Only log messages with the given severity or above.
     #[arg(
         long = "log.level",

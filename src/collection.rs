@@ -12,12 +12,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use deadpool_postgres::{Pool, PoolError};
 use tokio::sync::watch;
-use tokio::time::MissedTickBehavior;
 use tokio_postgres::SimpleQueryMessage;
 
 use crate::collector::{self, Capabilities, Sample};
 use crate::config::Target;
-use crate::snapshot::{Store, TargetSnapshot};
+use crate::snapshot::{Slot, Store, TargetSnapshot};
 
 /// Why a cycle failed; worded for the log line, never with a password.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +33,7 @@ pub enum CollectError {
 
 /// One target's task state between cycles.
 pub struct TargetCollector {
-    index: usize,
+    slot: Arc<Slot>,
     target: Target,
     pool: Pool,
     store: Arc<Store>,
@@ -47,20 +46,24 @@ pub struct TargetCollector {
     last: TargetSnapshot,
     last_error: Option<String>,
     warned_waldir: bool,
+    /// Consecutive failed cycles, for the retry backoff.
+    failures: u32,
 }
 
 impl TargetCollector {
+    /// `slot` starts out with the target's last known snapshot (initial, or
+    /// the one before a reload, so counters carry over).
     pub fn new(
-        index: usize,
+        slot: Arc<Slot>,
         target: Target,
         pool: Pool,
         store: Arc<Store>,
         interval: Duration,
         deadline: Duration,
     ) -> TargetCollector {
-        let last = TargetSnapshot::initial(&target.name, target.cluster.as_deref());
+        let last = (*slot.load()).clone();
         TargetCollector {
-            index,
+            slot,
             target,
             pool,
             store,
@@ -71,27 +74,39 @@ impl TargetCollector {
             last,
             last_error: None,
             warned_waldir: false,
+            failures: 0,
         }
     }
 
-    /// Runs cycles on the interval until `shutdown` flips to true.
+    /// Runs cycles until `shutdown` flips to true: one every interval while
+    /// the target answers; after a failure, retries sooner with a doubling
+    /// delay capped at the interval, so a server that comes back is seen
+    /// quickly without hammering one that stays down.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            let started = Instant::now();
+            let ok = self.cycle().await;
+            let next = if ok {
+                self.failures = 0;
+                started + self.interval
+            } else {
+                self.failures = self.failures.saturating_add(1);
+                let delay = retry_delay(self.interval, self.failures);
+                tracing::debug!(target_name = %self.target.name, ?delay, "retrying");
+                Instant::now() + delay
+            };
             tokio::select! {
-                _ = ticker.tick() => {}
+                _ = tokio::time::sleep_until(next.into()) => {}
                 _ = shutdown.changed() => return,
             }
             if *shutdown.borrow() {
                 return;
             }
-            self.cycle().await;
         }
     }
 
-    /// One collection, published whatever its outcome.
-    pub async fn cycle(&mut self) {
+    /// One collection, published whatever its outcome; true on success.
+    pub async fn cycle(&mut self) -> bool {
         let started = Instant::now();
         let outcome = match tokio::time::timeout(self.deadline, self.collect()).await {
             Ok(result) => result,
@@ -100,12 +115,14 @@ impl TargetCollector {
         let duration = started.elapsed().as_secs_f64();
         let mut next = self.last.clone();
         next.collect_duration = duration;
+        let ok = outcome.is_ok();
         match outcome {
             Ok(sample) => self.on_success(&mut next, sample),
             Err(err) => self.on_failure(&mut next, err),
         }
-        self.store.publish(self.index, next.clone());
+        self.store.publish(&self.slot, next.clone());
         self.last = next;
+        ok
     }
 
     fn on_success(&mut self, next: &mut TargetSnapshot, sample: Sample) {
@@ -218,6 +235,14 @@ async fn probe(client: &tokio_postgres::Client) -> Result<Capabilities, CollectE
     })
 }
 
+/// Delay before retry `failures` (1, 2, ...): an eighth of the interval
+/// (at least 100 ms), doubling, never more than the interval.
+pub fn retry_delay(interval: Duration, failures: u32) -> Duration {
+    let base = (interval / 8).max(Duration::from_millis(100));
+    let factor = 1u32 << failures.saturating_sub(1).min(16);
+    base.saturating_mul(factor).min(interval)
+}
+
 fn first_value(messages: &[SimpleQueryMessage]) -> Option<&str> {
     messages.iter().find_map(|m| match m {
         SimpleQueryMessage::Row(r) => r.get(0),
@@ -256,4 +281,32 @@ fn unix_now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_up_to_the_interval() {
+        let i = Duration::from_secs(8);
+        let delays: Vec<u64> = (1..=6)
+            .map(|n| retry_delay(i, n).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, vec![1000, 2000, 4000, 8000, 8000, 8000]);
+        assert_eq!(
+            retry_delay(Duration::from_millis(500), 1),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            retry_delay(Duration::from_secs(1), 40),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn chain_drops_db_error_noise() {
+        let e = std::io::Error::other("connection refused");
+        assert_eq!(chain(&e), "connection refused");
+    }
 }

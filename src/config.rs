@@ -279,6 +279,8 @@ fn validate(
             })?;
             dsn.set_password(password);
         }
+        crate::tls::connector(&dsn.tls)
+            .map_err(|e| ConfigError::new(format!("targets[{i}].dsn (target {name:?}): {e}")))?;
         let cluster = t.cluster.filter(|c| !c.trim().is_empty());
         targets.push(Target { name, dsn, cluster });
     }

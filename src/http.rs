@@ -1,32 +1,56 @@
-//! The HTTP server: `/metrics` from the snapshot, a landing page, `/healthz`.
+//! The HTTP server: `/metrics` from the snapshot, a landing page,
+//! `/healthz`, `POST /-/reload`; TLS and basic auth from `--web.config.file`.
 //!
 //! No handler touches the database. `app()` returns the router so tests can
-//! drive it with `oneshot` without a socket.
+//! drive it with `oneshot` without a socket. The accept loop is ours rather
+//! than `axum::serve` because a monitoring endpoint must survive hostile or
+//! broken clients: it caps concurrent connections, cuts off clients that
+//! send their headers too slowly, and speaks TLS when configured.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify, Semaphore};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::exposition::Format;
 use crate::snapshot::Store;
+use crate::web_config::{BasicAuth, WebConfig};
 
 /// How long one request may take end to end; a scrape answers in
 /// microseconds, so anything longer is a stuck or hostile client.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client must send its request head within this time (slowloris).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A TLS handshake must finish within this time.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections served at once; more are closed on accept. Prometheus needs
+/// one per scrape; 512 leaves room for dashboards and probes.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// Largest request head accepted (bytes); a scrape sends a few hundred.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
     pub telemetry_path: String,
+    /// Wakes the supervisor for `POST /-/reload`; `None` when reloads are off.
+    pub reload: Option<Arc<Notify>>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -34,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .route(&state.telemetry_path, get(metrics))
         .route("/", get(landing))
         .route("/healthz", get(healthz))
+        .route("/-/reload", post(reload))
         .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -42,15 +67,137 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish.
+/// The router behind basic auth when the web config has users.
+pub fn app_with_auth(state: AppState, auth: Option<Arc<BasicAuth>>) -> Router {
+    let router = app(state);
+    match auth {
+        None => router,
+        Some(auth) => router.layer(middleware::from_fn_with_state(auth, require_auth)),
+    }
+}
+
+async fn require_auth(
+    State(auth): State<Arc<BasicAuth>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if auth.check(header).await {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"pg_replication_exporter\"",
+        )],
+        "401 Unauthorized\n",
+    )
+        .into_response()
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish
+/// (for at most [`REQUEST_TIMEOUT`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    web: WebConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let router = app_with_auth(state, web.auth.clone());
+    let tls = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off a bit
+                    // rather than spin; the listener itself stays usable.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection limit reached; closing");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let stop = stop_rx.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                None => drive(TokioIo::new(stream), service, stop).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls_stream)) => drive(TokioIo::new(tls_stream), service, stop).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
+            drop(permit);
+        });
+    }
+    let _ = stop_tx.send(true);
+    // Wait for open connections to finish their requests.
+    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(REQUEST_TIMEOUT, permits.acquire_many(all)).await;
+    Ok(())
+}
+
+/// Serves one connection, finishing gracefully when `stop` flips.
+async fn drive<I>(
+    io: TokioIo<I>,
+    service: TowerToHyperService<Router>,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES.max(8192))
+        .keep_alive(true);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "HTTP connection ended with an error");
+                }
+                return;
+            }
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+async fn reload(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match &state.reload {
+        Some(n) => {
+            n.notify_one();
+            (StatusCode::OK, "reloading\n")
+        }
+        None => (StatusCode::SERVICE_UNAVAILABLE, "reload is not available\n"),
+    }
 }
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -13,7 +13,8 @@
 //!   [`health`] renders the exporter's own families.
 //! - [`snapshot`]: the last completed collection of every target and the
 //!   rendered exposition cached per change; [`exposition`] renders it.
-//! - [`http`]: `/metrics`, `/`, `/healthz`; it reads only the snapshot.
+//! - [`http`]: `/metrics`, `/`, `/healthz`, `/-/reload`; it reads only the
+//!   snapshot. [`web_config`] adds TLS and basic auth (`--web.config.file`).
 //! - [`exporter`]: wiring and shutdown; `main.rs` is a thin binary.
 //!
 //! `/metrics` never waits on a database: scrapes read the snapshot, and each
@@ -34,3 +35,4 @@ pub mod pool;
 pub mod snapshot;
 pub mod sync_names;
 pub mod tls;
+pub mod web_config;

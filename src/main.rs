@@ -7,6 +7,7 @@ use clap::Parser;
 
 use pg_replication_exporter::cli::Cli;
 use pg_replication_exporter::config::{self, Overrides};
+use pg_replication_exporter::web_config::WebConfig;
 use pg_replication_exporter::{exporter, logging};
 
 const EXIT_USAGE: u8 = 2;
@@ -41,6 +42,13 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    let web = match &cli.web_config_file {
+        Some(path) => match WebConfig::load(path) {
+            Ok(w) => w,
+            Err(e) => return fail(e),
+        },
+        None => WebConfig::default(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -53,7 +61,12 @@ fn main() -> ExitCode {
             Ok(l) => l,
             Err(e) => return fail(e),
         };
-        match exporter::run(config, listener, exporter::shutdown_signal()).await {
+        let runtime = exporter::Runtime {
+            listener,
+            web,
+            overrides: Some(overrides),
+        };
+        match exporter::run(config, runtime, exporter::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),
         }

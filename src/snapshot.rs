@@ -77,9 +77,20 @@ struct Rendered {
     openmetrics_gzip: Option<Bytes>,
 }
 
+/// Where one target's collection task publishes; the HTTP side reads it.
+pub struct Slot(ArcSwap<TargetSnapshot>);
+
+impl Slot {
+    pub fn load(&self) -> Arc<TargetSnapshot> {
+        self.0.load_full()
+    }
+}
+
 /// All targets' snapshots, in configuration order.
 pub struct Store {
-    targets: Vec<ArcSwap<TargetSnapshot>>,
+    /// Replaced whole on a configuration reload; a task still running for a
+    /// removed target publishes into a slot nobody reads any more.
+    targets: ArcSwap<Vec<Arc<Slot>>>,
     /// Bumped by every publish; the render cache is valid for one value.
     generation: AtomicU64,
     cache: Mutex<Rendered>,
@@ -87,41 +98,54 @@ pub struct Store {
 
 impl Store {
     pub fn new(initial: Vec<TargetSnapshot>) -> Store {
-        Store {
-            targets: initial.into_iter().map(ArcSwap::from_pointee).collect(),
+        let store = Store {
+            targets: ArcSwap::from_pointee(Vec::new()),
             generation: AtomicU64::new(1),
             cache: Mutex::new(Rendered::default()),
-        }
+        };
+        store.replace(initial);
+        store
+    }
+
+    /// Installs a new set of targets (start-up, reload) and returns their
+    /// slots, in the same order, for the collection tasks.
+    pub fn replace(&self, snapshots: Vec<TargetSnapshot>) -> Vec<Arc<Slot>> {
+        let slots: Vec<Arc<Slot>> = snapshots
+            .into_iter()
+            .map(|s| Arc::new(Slot(ArcSwap::from_pointee(s))))
+            .collect();
+        self.targets.store(Arc::new(slots.clone()));
+        self.generation.fetch_add(1, Ordering::Release);
+        slots
+    }
+
+    pub fn slots(&self) -> Vec<Arc<Slot>> {
+        self.targets.load().iter().cloned().collect()
     }
 
     pub fn len(&self) -> usize {
-        self.targets.len()
+        self.targets.load().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.targets.is_empty()
-    }
-
-    pub fn get(&self, index: usize) -> Option<Arc<TargetSnapshot>> {
-        self.targets.get(index).map(|t| t.load_full())
+        self.len() == 0
     }
 
     /// Replaces a target's snapshot at the end of its cycle.
-    pub fn publish(&self, index: usize, snapshot: TargetSnapshot) {
-        if let Some(slot) = self.targets.get(index) {
-            slot.store(Arc::new(snapshot));
-            self.generation.fetch_add(1, Ordering::Release);
-        }
+    pub fn publish(&self, slot: &Slot, snapshot: TargetSnapshot) {
+        slot.0.store(Arc::new(snapshot));
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     pub fn all(&self) -> Vec<Arc<TargetSnapshot>> {
-        self.targets.iter().map(|t| t.load_full()).collect()
+        self.targets.load().iter().map(|t| t.load()).collect()
     }
 
     pub fn find(&self, name: &str) -> Option<Arc<TargetSnapshot>> {
         self.targets
+            .load()
             .iter()
-            .map(|t| t.load_full())
+            .map(|t| t.load())
             .find(|s| s.name == name)
     }
 
