@@ -22,6 +22,11 @@ pub const MONITOR_PASSWORD: &str = "monitor-Secret-0815";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Environment of the test harness and scripts (`PGREPL_TEST_PGBIN`,
+/// `PGREPL_TEST_KEEP`, `PGREPL_MATRIX_REQUIRED`, `PGREPL_PG_CACHE`, ...),
+/// kept away from the exporter binary.
+pub const HARNESS_ENV_PREFIXES: [&str; 3] = ["PGREPL_TEST_", "PGREPL_MATRIX_", "PGREPL_PG_"];
+
 fn is_root() -> bool {
     // SAFETY-free check: `id -u` avoids pulling libc in for one call.
     Command::new("id")
@@ -62,7 +67,14 @@ pub fn free_port() -> u16 {
 
 /// Runs a PostgreSQL server command, as `postgres` when we are root.
 pub fn pg_command(program: &str) -> Command {
-    let path = pg_bin().join(program);
+    pg_command_in(&pg_bin(), program)
+}
+
+/// As [`pg_command`], with the binaries of an explicit directory (the
+/// version matrix runs several majors at once in parallel threads, so it
+/// cannot go through the process-wide `PGREPL_TEST_PGBIN`).
+pub fn pg_command_in(bin: &Path, program: &str) -> Command {
+    let path = bin.join(program);
     if is_root() {
         let mut c = Command::new("runuser");
         c.arg("-u").arg("postgres").arg("--").arg(path);
@@ -143,6 +155,8 @@ pub struct Pg {
     pub data: PathBuf,
     pub log: PathBuf,
     pub socket_dir: PathBuf,
+    /// Directory of the `pg_ctl` (and `postgres`) that runs this server.
+    pub bin: PathBuf,
 }
 
 impl Pg {
@@ -184,8 +198,13 @@ impl Pg {
             .unwrap_or_else(|e| panic!("{} psql {sql:?}: {e}", self.name))
     }
 
+    /// A server command from this server's own binaries.
+    pub fn command(&self, program: &str) -> Command {
+        pg_command_in(&self.bin, program)
+    }
+
     pub fn start(&self) {
-        let mut c = pg_command("pg_ctl");
+        let mut c = self.command("pg_ctl");
         c.arg("-D").arg(&self.data).arg("-l").arg(&self.log);
         c.args(["-w", "-t", "60", "start"]);
         // After a SIGKILL the old backends may still hold shared memory for
@@ -208,7 +227,7 @@ impl Pg {
     }
 
     pub fn stop(&self) {
-        let mut c = pg_command("pg_ctl");
+        let mut c = self.command("pg_ctl");
         c.arg("-D")
             .arg(&self.data)
             .args(["-m", "fast", "-w", "-t", "60", "stop"]);
@@ -216,7 +235,8 @@ impl Pg {
     }
 
     fn stop_quietly(&self) {
-        let _ = pg_command("pg_ctl")
+        let _ = self
+            .command("pg_ctl")
             .arg("-D")
             .arg(&self.data)
             .args(["-m", "immediate", "-w", "-t", "30", "stop"])
@@ -226,11 +246,53 @@ impl Pg {
     }
 
     pub fn promote(&self) {
-        let mut c = pg_command("pg_ctl");
+        let mut c = self.command("pg_ctl");
         c.arg("-D")
             .arg(&self.data)
             .args(["-w", "-t", "60", "promote"]);
         run(c, &format!("{} pg_ctl promote", self.name));
+    }
+
+    /// The postmaster and all its children (backends, walsender, ...).
+    pub fn pids(&self) -> Vec<u32> {
+        let Some(root) = self.postmaster_pid() else {
+            return Vec::new();
+        };
+        let mut pids = vec![root];
+        if let Ok(entries) = fs::read_dir("/proc") {
+            for e in entries.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                // ppid is the 2nd field after the parenthesised command name.
+                let ppid = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                    .and_then(|p| p.parse::<u32>().ok());
+                if ppid == Some(root) {
+                    pids.push(pid);
+                }
+            }
+        }
+        pids
+    }
+
+    /// Sends a signal (STOP, CONT, ...) to the postmaster and its children.
+    pub fn signal_all(&self, signal: &str) {
+        for pid in self.pids() {
+            let _ = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
+    /// The exporter's sessions on this server.
+    pub fn exporter_sessions(&self) -> usize {
+        self.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_replication_exporter'")
+            .parse()
+            .unwrap_or(usize::MAX)
     }
 
     /// The postmaster's pid, from `postmaster.pid`.
@@ -324,8 +386,134 @@ impl Pair {
     }
 }
 
+impl Pair {
+    /// A pair built without `pg_basebackup`, for server builds that lack it
+    /// (the version matrix): `initdb` with the binaries in `pgbin` (of
+    /// PostgreSQL `major`), roles and slot, a clean stop, a cold copy of the
+    /// data directory, standby configuration (`standby.signal` and
+    /// `primary_conninfo`/`primary_slot_name` from 12, `recovery.conf` with
+    /// `standby_mode` on 10 and 11), both started, streaming.
+    pub fn start_cold_copy(tag: &str, pgbin: &Path, major: u32) -> Pair {
+        Pair::start_cold_copy_with(tag, pgbin, major, "")
+    }
+
+    /// As [`Pair::start_cold_copy`], with extra `postgresql.conf` lines on
+    /// the primary (inherited by the standby through the copy).
+    pub fn start_cold_copy_with(tag: &str, pgbin: &Path, major: u32, extra_conf: &str) -> Pair {
+        let scratch = Scratch::new(tag);
+        let dir = &scratch.path;
+        let primary = init_primary_in(dir, "primary", pgbin, extra_conf, true);
+        let found = primary.psql("SELECT current_setting('server_version_num')::int / 10000");
+        assert_eq!(
+            found,
+            major.to_string(),
+            "{} runs PostgreSQL {found}, not {major}",
+            pgbin.display()
+        );
+        primary.stop();
+        let standby = cold_copy_standby(dir, &primary, major, "standby1", "standby1_slot");
+        primary.start();
+        standby.start();
+        let streaming = wait_until(Duration::from_secs(60), || {
+            primary
+                .try_psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+                .map(|v| v == "1")
+                .unwrap_or(false)
+        });
+        assert!(
+            streaming,
+            "PostgreSQL {major}: standby did not start streaming:\n{}\nprimary:\n{}",
+            fs::read_to_string(&standby.log).unwrap_or_default(),
+            fs::read_to_string(&primary.log).unwrap_or_default()
+        );
+        Pair {
+            standby,
+            primary,
+            scratch,
+        }
+    }
+}
+
+/// Runs `program args` as `postgres` when we are root.
+fn as_postgres(program: &str) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.arg("-u").arg("postgres").arg("--").arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// A standby from a copy of the *stopped* `primary`'s data directory,
+/// configured for streaming through `slot`, not started.
+pub fn cold_copy_standby(dir: &Path, primary: &Pg, major: u32, name: &str, slot: &str) -> Pg {
+    let data = dir.join(name);
+    let mut c = as_postgres("cp");
+    c.arg("-a").arg(&primary.data).arg(&data);
+    run(c, "cp -a (cold copy of the primary)");
+    // What pg_basebackup leaves out: the primary's slots (a standby must not
+    // come up holding a copy of them) and its pid/options files.
+    if let Ok(entries) = fs::read_dir(data.join("pg_replslot")) {
+        for e in entries.flatten() {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+    let _ = fs::remove_file(data.join("postmaster.pid"));
+    let _ = fs::remove_file(data.join("postmaster.opts"));
+    let pg = Pg {
+        name: name.to_string(),
+        port: free_port(),
+        log: dir.join(format!("{name}.log")),
+        socket_dir: dir.to_path_buf(),
+        bin: primary.bin.clone(),
+        data,
+    };
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user=repl application_name={name}",
+        primary.port
+    );
+    pg.append_conf(
+        "postgresql.auto.conf",
+        &format!("port = {}\ncluster_name = '{name}'", pg.port),
+    );
+    if major >= 12 {
+        pg.append_conf(
+            "postgresql.auto.conf",
+            &format!("primary_slot_name = '{slot}'\nprimary_conninfo = '{conninfo}'"),
+        );
+        fs::write(pg.data.join("standby.signal"), "").expect("standby.signal");
+    } else {
+        pg.append_conf(
+            "recovery.conf",
+            &format!(
+                "standby_mode = 'on'\nprimary_conninfo = '{conninfo}'\n\
+                 primary_slot_name = '{slot}'\nrecovery_target_timeline = 'latest'"
+            ),
+        );
+    }
+    if is_root() {
+        run(
+            {
+                let mut c = Command::new("chown");
+                c.arg("-R").arg("postgres:postgres").arg(&pg.data);
+                c
+            },
+            "chown standby data",
+        );
+    }
+    pg
+}
+
 /// `initdb`, replication settings, roles and the physical slot, started.
 pub fn init_primary(dir: &Path, name: &str, extra_conf: &str) -> Pg {
+    init_primary_in(dir, name, &pg_bin(), extra_conf, false)
+}
+
+/// As [`init_primary`], with the binaries in `bin`; `reserve` makes the slot
+/// hold WAL from its creation on (a cold-copied standby needs the WAL from
+/// the primary's shutdown checkpoint, before it ever connects).
+fn init_primary_in(dir: &Path, name: &str, bin: &Path, extra_conf: &str, reserve: bool) -> Pg {
     let data = dir.join(name);
     let archive = dir.join("archive");
     fs::create_dir_all(&archive).expect("archive dir");
@@ -335,7 +523,7 @@ pub fn init_primary(dir: &Path, name: &str, extra_conf: &str) -> Pg {
             .arg(&archive)
             .status();
     }
-    let mut c = pg_command("initdb");
+    let mut c = pg_command_in(bin, "initdb");
     c.arg("-D").arg(&data);
     c.args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
     run(c, "initdb");
@@ -344,8 +532,20 @@ pub fn init_primary(dir: &Path, name: &str, extra_conf: &str) -> Pg {
         port: free_port(),
         log: dir.join(format!("{name}.log")),
         socket_dir: dir.to_path_buf(),
+        bin: bin.to_path_buf(),
         data,
     };
+    // The monitoring roles log in with a password, as in production; the
+    // superuser and replication keep initdb's trust on loopback.
+    let hba = pg.data.join("pg_hba.conf");
+    let old = fs::read_to_string(&hba).expect("pg_hba.conf");
+    fs::write(
+        &hba,
+        format!(
+            "host all monitor 127.0.0.1/32 scram-sha-256\nhost all plain 127.0.0.1/32 scram-sha-256\n{old}"
+        ),
+    )
+    .expect("write pg_hba.conf");
     pg.append_conf(
         "postgresql.conf",
         &format!(
@@ -364,7 +564,7 @@ pub fn init_primary(dir: &Path, name: &str, extra_conf: &str) -> Pg {
         "CREATE ROLE repl WITH REPLICATION LOGIN PASSWORD '{REPL_PASSWORD}'; \
          CREATE ROLE monitor WITH LOGIN PASSWORD '{MONITOR_PASSWORD}'; \
          GRANT pg_monitor TO monitor; \
-         SELECT pg_create_physical_replication_slot('standby1_slot');"
+         SELECT pg_create_physical_replication_slot('standby1_slot', {reserve});"
     ));
     pg
 }
@@ -389,6 +589,7 @@ pub fn clone_standby(dir: &Path, primary: &Pg, name: &str, slot: &str) -> Pg {
         port: free_port(),
         log: dir.join(format!("{name}.log")),
         socket_dir: dir.to_path_buf(),
+        bin: pg_bin(),
         data,
     };
     pg.append_conf(
@@ -435,7 +636,16 @@ impl Exporter {
         fs::write(&config, toml).expect("write config");
         let log = dir.path.join("exporter.log");
         let log_file = fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"));
+        // The harness's own variables share the exporter's `PGREPL_` prefix,
+        // and the exporter rejects unknown `PGREPL_*` keys.
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if HARNESS_ENV_PREFIXES.iter().any(|p| k.starts_with(p)) {
+                cmd.env_remove(&key);
+            }
+        }
+        let child = cmd
             .arg("--config")
             .arg(&config)
             .args(args)
@@ -513,6 +723,36 @@ impl Exporter {
             let _ = f.read_to_string(&mut s);
         }
         s
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Open file descriptors of the exporter process (sockets included).
+    pub fn open_fds(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Threads of the exporter process.
+    pub fn threads(&self) -> usize {
+        let status =
+            fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Sends a signal (HUP, TERM, ...) to the exporter.
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status();
     }
 
     pub fn is_running(&mut self) -> bool {
