@@ -185,9 +185,14 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         enc,
         "pgrepl_standby_state",
         "State of the WAL sender serving the standby (one series per state, 1 for the current one).",
+        // A NULL state (role without pg_monitor) gives no series at all,
+        // never a state set of zeros.
         rows().flat_map(|(_, w, id)| {
-            state_set(&STATES, w.state.as_deref())
-                .map(move |(state, v)| (id.labels(Some(("state", state))), v))
+            let current = w.state.as_deref();
+            current.into_iter().flat_map(move |c| {
+                state_set(&STATES, Some(c))
+                    .map(move |(state, v)| (id.labels(Some(("state", state))), v))
+            })
         }),
     )?;
     gauge_family(
@@ -195,8 +200,11 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         "pgrepl_standby_sync_state",
         "Synchronous state of the standby: async, potential, sync or quorum (one series per state, 1 for the current one).",
         rows().flat_map(|(_, w, id)| {
-            state_set(&SYNC_STATES, w.sync_state.as_deref())
-                .map(move |(state, v)| (id.labels(Some(("sync_state", state))), v))
+            let current = w.sync_state.as_deref();
+            current.into_iter().flat_map(move |c| {
+                state_set(&SYNC_STATES, Some(c))
+                    .map(move |(state, v)| (id.labels(Some(("sync_state", state))), v))
+            })
         }),
     )?;
     gauge_family(

@@ -79,13 +79,16 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         "pgrepl_wal_receiver_status",
         "State of the standby's WAL receiver (one series per state, 1 for the current one); stopped when no receiver runs.",
         standbys(snaps).flat_map(|(t, s)| {
-            let current = s
-                .wal_receiver
-                .as_ref()
-                .and_then(|w| w.status.as_deref())
-                .unwrap_or("stopped");
-            state_set(&STATUSES, Some(current))
-                .map(move |(status, v)| ([("target", t), ("status", status)], v))
+            // No row: no receiver runs. A row without status: the role may
+            // not read it (no pg_monitor); then say nothing rather than "stopped".
+            let current = match &s.wal_receiver {
+                None => Some("stopped"),
+                Some(w) => w.status.as_deref(),
+            };
+            current.into_iter().flat_map(move |current| {
+                state_set(&STATUSES, Some(current))
+                    .map(move |(status, v)| ([("target", t), ("status", status)], v))
+            })
         }),
     )?;
     gauge_family(

@@ -662,7 +662,8 @@ impl Exporter {
             _dir: dir,
         };
         assert!(
-            wait_until(Duration::from_secs(20), || e.get("/healthz").is_ok()),
+            wait_until(Duration::from_secs(20), || e.get("/healthz").is_ok()
+                || e.log_text().contains("pg_replication_exporter listening")),
             "exporter did not come up: {}",
             e.log_text()
         );
@@ -779,6 +780,19 @@ pub fn raw_request(port: u16, request: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = stream.read_to_end(&mut out);
     out
+}
+
+/// As [`raw_request`], `None` when nothing listens yet.
+pub fn try_raw_request(port: u16, request: &str) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    Some(out)
 }
 
 /// One sample of the text exposition.

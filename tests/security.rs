@@ -1,0 +1,452 @@
+//! Security: TLS and basic auth on the HTTP side (exporter-toolkit web
+//! config), every libpq sslmode towards PostgreSQL, no password anywhere,
+//! and a role without pg_monitor.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Exporter, Metrics, Pair, Scratch};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a server certificate for `localhost` only, signed by it, plus
+/// an unrelated second CA.
+fn make_certs(dir: &Path) {
+    for ca in ["ca", "other-ca"] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.crt"),
+                "-subj",
+                &format!("/CN={ca}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+    }
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+        ])
+        .args(args)
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn web_config_tls_and_basic_auth() {
+    let pair = Pair::start("webtls");
+    let scratch = Scratch::new("webtls-certs");
+    let dir = &scratch.path;
+    make_certs(dir);
+    let hash = bcrypt::hash("scrape-Secret-77", 4).unwrap();
+    let web = dir.join("web.yml");
+    fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {0}/server.crt\n  key_file: {0}/server.key\nbasic_auth_users:\n  prometheus: {hash}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let exporter = Exporter::start_with(
+        &[("primary", pair.primary.dsn())],
+        "collect_interval = \"1s\"\n",
+        &["--web.config.file", web.to_str().unwrap()],
+    );
+    let url = format!("https://localhost:{}/metrics", exporter.port);
+    let ca = dir.join("ca.crt");
+    let ca = ca.to_str().unwrap();
+    assert!(common::wait_until(WAIT, || curl(&[
+        "--cacert",
+        ca,
+        "-u",
+        "prometheus:scrape-Secret-77",
+        &url
+    ]) == "200"));
+    // The body is the real exposition.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--cacert",
+            ca,
+            "-u",
+            "prometheus:scrape-Secret-77",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let m = Metrics::parse(&String::from_utf8_lossy(&out.stdout));
+    assert!(m.has("pgrepl_up", &[("target", "primary")]));
+    assert_eq!(
+        curl(&["--cacert", ca, "-u", "prometheus:wrong", &url]),
+        "401"
+    );
+    assert_eq!(
+        curl(&["--cacert", ca, "-u", "nobody:scrape-Secret-77", &url]),
+        "401"
+    );
+    assert_eq!(curl(&["--cacert", ca, &url]), "401");
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let plain = curl(&[&format!("http://127.0.0.1:{}/metrics", exporter.port)]);
+    assert!(
+        plain == "000" || plain.starts_with('4'),
+        "plain HTTP answered {plain}"
+    );
+    let raw = common::raw_request(exporter.port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(!raw.starts_with(b"HTTP/1.1 200"));
+
+    // A bad web config is a start-up error naming the file.
+    let bad = dir.join("bad-web.yml");
+    fs::write(
+        &bad,
+        "tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+        .args(["--web.config.file", bad.to_str().unwrap()])
+        .env("PGREPL_DSN", pair.primary.dsn())
+        .env(
+            "PGREPL_LISTEN_ADDRESS",
+            format!("127.0.0.1:{}", common::free_port()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad-web.yml") && err.contains("/nonexistent.crt") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn every_sslmode_towards_postgresql() {
+    let scratch_certs = Scratch::new("pgtls-certs");
+    let certs = &scratch_certs.path;
+    make_certs(certs);
+    let pair = Pair::start("pgtls");
+    for f in ["server.crt", "server.key"] {
+        let dest = pair.primary.data.join(f);
+        fs::copy(certs.join(f), &dest).unwrap();
+        Command::new("chown")
+            .args(["postgres:postgres", dest.to_str().unwrap()])
+            .status()
+            .unwrap();
+        Command::new("chmod")
+            .args(["600", dest.to_str().unwrap()])
+            .status()
+            .unwrap();
+    }
+    pair.primary.psql("ALTER SYSTEM SET ssl = on");
+    pair.primary.psql("SELECT pg_reload_conf()");
+    assert!(common::wait_until(WAIT, || pair.primary.psql("SHOW ssl") == "on"));
+
+    let base = |host: &str, extra: &str| {
+        format!(
+            "host={host} port={} user=monitor password={} dbname=postgres {extra}",
+            pair.primary.port,
+            common::MONITOR_PASSWORD
+        )
+    };
+    let ca = certs.join("ca.crt");
+    let other = certs.join("other-ca.crt");
+    let targets = [
+        ("disable", base("127.0.0.1", "sslmode=disable")),
+        ("prefer", base("127.0.0.1", "sslmode=prefer")),
+        ("require", base("127.0.0.1", "sslmode=require")),
+        (
+            "verify_ca",
+            base(
+                "127.0.0.1",
+                &format!("sslmode=verify-ca sslrootcert={}", ca.display()),
+            ),
+        ),
+        (
+            "verify_full",
+            base(
+                "localhost",
+                &format!("sslmode=verify-full sslrootcert={}", ca.display()),
+            ),
+        ),
+        (
+            "verify_full_wrong_name",
+            base(
+                "127.0.0.1",
+                &format!("sslmode=verify-full sslrootcert={}", ca.display()),
+            ),
+        ),
+        (
+            "verify_ca_wrong_ca",
+            base(
+                "127.0.0.1",
+                &format!("sslmode=verify-ca sslrootcert={}", other.display()),
+            ),
+        ),
+        (
+            "require_with_wrong_ca",
+            base(
+                "127.0.0.1",
+                &format!("sslmode=require sslrootcert={}", other.display()),
+            ),
+        ),
+    ];
+    let refs: Vec<(&str, String)> = targets.iter().map(|(n, d)| (*n, d.clone())).collect();
+    let exporter = Exporter::start_with(
+        &refs,
+        "collect_interval = \"1s\"\ncollect_timeout = \"800ms\"\n",
+        &[],
+    );
+    let m = exporter.wait_for("every mode settled", WAIT, |m| {
+        ["disable", "prefer", "require", "verify_ca", "verify_full"]
+            .iter()
+            .all(|t| m.get("pgrepl_up", &[("target", t)]) == Some(1.0))
+            && [
+                "verify_full_wrong_name",
+                "verify_ca_wrong_ca",
+                "require_with_wrong_ca",
+            ]
+            .iter()
+            .all(|t| {
+                m.get("pgrepl_collect_errors_total", &[("target", t)])
+                    .unwrap_or(0.0)
+                    >= 2.0
+            })
+    });
+    for t in [
+        "verify_full_wrong_name",
+        "verify_ca_wrong_ca",
+        "require_with_wrong_ca",
+    ] {
+        assert_eq!(m.get("pgrepl_up", &[("target", t)]), Some(0.0), "{t}");
+    }
+    let log = exporter.log_text();
+    let line = |t: &str| {
+        log.lines()
+            .find(|l| l.contains("target is down") && l.contains(&format!("target_name={t} ")))
+            .unwrap_or_else(|| panic!("no down line for {t}:\n{log}"))
+            .to_string()
+    };
+    assert!(
+        line("verify_full_wrong_name").contains("not valid for name"),
+        "{}",
+        line("verify_full_wrong_name")
+    );
+    assert!(
+        line("verify_ca_wrong_ca")
+            .to_lowercase()
+            .contains("unknownissuer"),
+        "{}",
+        line("verify_ca_wrong_ca")
+    );
+    // Sessions really are encrypted, except with sslmode=disable.
+    let ssl = pair.primary.psql(
+        "SELECT string_agg(DISTINCT s.ssl::text, ',' ORDER BY s.ssl::text) FROM pg_stat_ssl s \
+         JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'pg_replication_exporter'",
+    );
+    assert_eq!(ssl, "false,true");
+
+    // verify-full without a CA is a configuration error.
+    let out = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+        .env("PGREPL_DSN", base("localhost", "sslmode=verify-full"))
+        .env(
+            "PGREPL_LISTEN_ADDRESS",
+            format!("127.0.0.1:{}", common::free_port()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sslrootcert"));
+}
+
+#[test]
+fn passwords_never_leak_even_at_trace_level() {
+    let pair = Pair::start("leak");
+    let scratch = Scratch::new("leak-files");
+    let pwfile = scratch.path.join("pgpass");
+    fs::write(&pwfile, format!("{}\n", common::MONITOR_PASSWORD)).unwrap();
+    let wrong = "Wrong-Secret-31337";
+    let port = common::free_port();
+    let config = scratch.path.join("c.toml");
+    fs::write(
+        &config,
+        format!(
+            "listen_address = \"127.0.0.1:{port}\"\ncollect_interval = \"1s\"\n\
+             [[targets]]\nname = \"dsn_password\"\ndsn = \"{}\"\n\
+             [[targets]]\nname = \"file_password\"\ndsn = \"host=127.0.0.1 port={} user=monitor dbname=postgres sslmode=disable\"\npassword_file = \"{}\"\n\
+             [[targets]]\nname = \"url_wrong\"\ndsn = \"postgresql://monitor:{wrong}@127.0.0.1:{}/postgres?sslmode=disable\"\n",
+            pair.primary.dsn(),
+            pair.primary.port,
+            pwfile.display(),
+            pair.primary.port
+        ),
+    )
+    .unwrap();
+    let log = scratch.path.join("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+        .args(["--config", config.to_str().unwrap(), "--log.level", "trace"])
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(fs::File::create(scratch.path.join("err")).unwrap())
+        .spawn()
+        .unwrap();
+    let get = |path: &str| {
+        let raw = common::try_raw_request(
+            port,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        );
+        String::from_utf8_lossy(&raw.unwrap_or_default()).into_owned()
+    };
+    let ok = common::wait_until(WAIT, || {
+        let m = get("/metrics");
+        m.contains("pgrepl_up{target=\"file_password\"} 1")
+            && m.contains("pgrepl_up{target=\"dsn_password\"} 1")
+            && m.contains("pgrepl_collect_errors_total{target=\"url_wrong\"} 2")
+    });
+    let outputs = [
+        get("/metrics"),
+        get("/"),
+        fs::read_to_string(&log).unwrap_or_default(),
+        fs::read_to_string(scratch.path.join("err")).unwrap_or_default(),
+    ];
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "targets did not settle:\n{}", outputs[0]);
+    assert!(
+        outputs[3].contains("TRACE") || outputs[3].contains("DEBUG"),
+        "trace logging was not on"
+    );
+    for (i, text) in outputs.iter().enumerate() {
+        for secret in [common::MONITOR_PASSWORD, wrong] {
+            assert!(
+                !text.contains(secret),
+                "output {i} contains a password:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn role_without_pg_monitor_skips_with_one_warning() {
+    let pair = Pair::start("plain");
+    pair.primary
+        .psql("CREATE ROLE plain LOGIN PASSWORD 'plain-Secret-5'");
+    let dsn = |port: u16| {
+        format!("host=127.0.0.1 port={port} user=plain password=plain-Secret-5 dbname=postgres sslmode=disable")
+    };
+    // The role replicates to the standby.
+    assert!(common::wait_until(WAIT, || pair
+        .standby
+        .psql("SELECT count(*) FROM pg_roles WHERE rolname = 'plain'")
+        == "1"));
+    let exporter = Exporter::start(&[
+        ("primary", dsn(pair.primary.port)),
+        ("standby1", dsn(pair.standby.port)),
+    ]);
+    let m = exporter.wait_for("both up as a plain role", WAIT, |m| {
+        m.get("pgrepl_up", &[("target", "primary")]) == Some(1.0)
+            && m.get("pgrepl_up", &[("target", "standby1")]) == Some(1.0)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let m2 = exporter.metrics();
+    for m in [&m, &m2] {
+        assert!(!m.has("pgrepl_wal_directory_bytes", &[]));
+        assert_eq!(
+            m.get("pgrepl_in_recovery", &[("target", "standby1")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            m.get("pgrepl_standbys", &[("target", "primary")]),
+            Some(1.0)
+        );
+        assert!(m.has("pgrepl_slot_active", &[("target", "primary")]));
+        assert_eq!(
+            m.get("pgrepl_collect_errors_total", &[("target", "primary")]),
+            Some(0.0)
+        );
+    }
+    let log = exporter.log_text();
+    assert_eq!(
+        log.matches("GRANT pg_monitor").count(),
+        2,
+        "one warning per target:\n{log}"
+    );
+}
