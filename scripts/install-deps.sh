@@ -13,6 +13,11 @@ have promtool || want+=(prometheus)
 have prometheus-alertmanager || want+=(prometheus-alertmanager)
 have amtool || want+=(prometheus-alertmanager)
 have runuser || want+=(util-linux)
+have jq || want+=(jq)
+have curl || want+=(curl)
+have openssl || want+=(openssl)
+have ss || want+=(iproute2)
+have perl || want+=(perl)
 for extra in "$@"; do
   case "$extra" in
     bench)
