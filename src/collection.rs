@@ -154,6 +154,7 @@ impl TargetCollector {
             next.last_timeline = Some(timeline);
         }
         next.up = true;
+        next.last_error = None;
         next.last_success = Some(unix_now());
         next.sample = Some(Arc::new(sample));
         self.last_error = None;
@@ -174,6 +175,7 @@ impl TargetCollector {
         next.up = false;
         next.errors_total += 1;
         next.sample = None;
+        next.last_error = Some(message.clone());
         self.last_error = Some(message);
         // The server may have been replaced (upgrade, failover to another
         // version): learn its capabilities again on the next connection.

@@ -84,10 +84,11 @@ fn start_collectors(config: &Config, store: &Arc<Store>) -> Result<Collectors, S
                 .map(|p| (**p).clone())
                 .unwrap_or_else(|| TargetSnapshot::initial(&t.name, t.cluster.as_deref()));
             snap.cluster = t.cluster.clone();
+            snap.endpoint = t.dsn.endpoint();
             snap
         })
         .collect();
-    let slots = store.replace(initial);
+    let slots = store.replace(initial, config.clusters.clone());
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for ((target, pool), slot) in config.targets.iter().zip(pools).zip(slots) {
@@ -110,7 +111,7 @@ pub async fn run(
     runtime: Runtime,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let store = Arc::new(Store::new(Vec::new()));
+    let store = Arc::new(Store::new(Vec::new(), Default::default()));
     let collectors = start_collectors(&config, &store)?;
     let reload = Arc::new(Notify::new());
     if let Ok(addr) = runtime.listener.local_addr() {

@@ -6,6 +6,7 @@
 //! version or role that cannot provide a family shows nothing rather than
 //! an empty HELP block.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::collector;
+use crate::config::ClusterConfig;
 use crate::snapshot::TargetSnapshot;
 
 /// Wire formats `/metrics` can answer in.
@@ -44,10 +46,15 @@ impl Format {
 }
 
 /// Renders every family for these targets.
-pub fn render(snaps: &[Arc<TargetSnapshot>], format: Format) -> String {
+pub fn render(
+    snaps: &[Arc<TargetSnapshot>],
+    clusters: &BTreeMap<String, ClusterConfig>,
+    format: Format,
+) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SnapshotCollector {
         snaps: snaps.to_vec(),
+        clusters: crate::cluster::views(snaps, clusters),
     }));
     let mut out = String::with_capacity(4096 + snaps.len() * 4096);
     let result = match format {
@@ -67,6 +74,8 @@ pub fn render(snaps: &[Arc<TargetSnapshot>], format: Format) -> String {
 #[derive(Debug)]
 struct SnapshotCollector {
     snaps: Vec<Arc<TargetSnapshot>>,
+    /// Computed once per render from the same snapshots.
+    clusters: Vec<crate::cluster::ClusterView>,
 }
 
 impl Collector for SnapshotCollector {
@@ -81,6 +90,8 @@ impl Collector for SnapshotCollector {
         collector::waldir::encode(snaps, &mut enc)?;
         collector::settings::encode(snaps, &mut enc)?;
         collector::basebackup::encode(snaps, &mut enc)?;
+        crate::cluster::encode(&self.clusters, &mut enc)?;
+        crate::lint::encode(snaps, &self.clusters, &mut enc)?;
         Ok(())
     }
 }

@@ -11,12 +11,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use std::collections::HashMap;
+
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -24,6 +26,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::exposition::Format;
+use crate::routing::{self, Check, RequestError};
 use crate::snapshot::Store;
 use crate::web_config::{BasicAuth, WebConfig};
 
@@ -59,6 +62,11 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(landing))
         .route("/healthz", get(healthz))
         .route("/-/reload", post(reload))
+        .route("/primary", get(check_primary))
+        .route("/replica", get(check_replica))
+        .route("/health", get(check_health))
+        .route("/probe", get(probe))
+        .route("/api/v1/topology", get(topology))
         .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -242,30 +250,83 @@ fn accepts_gzip(value: &str) -> bool {
     })
 }
 
-async fn landing(State(state): State<AppState>) -> Html<String> {
-    let snaps = state.store.all();
-    let mut rows = String::new();
-    for s in &snaps {
-        let role = match s.sample.as_deref() {
-            None => "down",
-            Some(sample) if sample.server.in_recovery => "standby",
-            Some(_) => "primary",
-        };
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td></tr>",
-            escape(&s.name),
-            role
-        ));
+type Params = Query<HashMap<String, String>>;
+
+fn request_error(e: RequestError) -> Response {
+    let status = match e {
+        RequestError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        RequestError::UnknownTarget(_) => StatusCode::NOT_FOUND,
+    };
+    (status, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+}
+
+fn answer(state: &AppState, params: &HashMap<String, String>, check: Check) -> Response {
+    let snap = match routing::pick(&state.store, params.get("target").map(String::as_str)) {
+        Ok(s) => s,
+        Err(e) => return request_error(e),
+    };
+    let verdict = routing::judge(&state.store, &snap, check);
+    let status = if verdict.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(verdict)).into_response()
+}
+
+async fn check_primary(State(state): State<AppState>, Query(params): Params) -> Response {
+    answer(&state, &params, Check::Primary)
+}
+
+async fn check_replica(State(state): State<AppState>, Query(params): Params) -> Response {
+    match routing::replica_check(&params) {
+        Ok(check) => answer(&state, &params, check),
+        Err(e) => request_error(e),
     }
-    let path = escape(&state.telemetry_path);
-    Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>pg_replication_exporter</title></head>\
-         <body><h1>pg_replication_exporter</h1>\
-         <p><a href=\"{path}\">Metrics</a> · <a href=\"/healthz\">Health</a></p>\
-         <table><tr><th>target</th><th>role</th></tr>{rows}</table>\
-         <p>version {}</p></body></html>",
-        crate::health::VERSION
-    ))
+}
+
+async fn check_health(State(state): State<AppState>, Query(params): Params) -> Response {
+    answer(&state, &params, Check::Health)
+}
+
+/// One target's families only, for Prometheus setups that list the
+/// targets themselves (multi-target exporter pattern).
+async fn probe(
+    State(state): State<AppState>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Response {
+    let Some(name) = params.get("target") else {
+        return request_error(RequestError::BadRequest("probe needs ?target=NAME".into()));
+    };
+    let Some(snap) = state.store.find(name) else {
+        return request_error(RequestError::UnknownTarget(name.clone()));
+    };
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::from_accept(accept);
+    let body = crate::exposition::render(&[snap], &Default::default(), format);
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+/// The cluster view as JSON, for the topology page and scripts.
+async fn topology(State(state): State<AppState>) -> Response {
+    let clusters = crate::cluster::views(&state.store.all(), &state.store.cluster_config());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    Json(serde_json::json!({
+        "generated_at": now,
+        "version": crate::health::VERSION,
+        "clusters": clusters,
+    }))
+    .into_response()
+}
+
+/// The live topology page: static HTML whose script polls
+/// `/api/v1/topology`; no framework, readable without Grafana.
+async fn landing() -> Html<&'static str> {
+    Html(include_str!("topology.html"))
 }
 
 async fn healthz() -> &'static str {
@@ -274,22 +335,6 @@ async fn healthz() -> &'static str {
 
 async fn not_found() -> (StatusCode, &'static str) {
     (StatusCode::NOT_FOUND, "404 page not found\n")
-}
-
-/// Minimal HTML escaping for target names shown on the landing page.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -13,14 +13,18 @@
 //!   [`health`] renders the exporter's own families.
 //! - [`snapshot`]: the last completed collection of every target and the
 //!   rendered exposition cached per change; [`exposition`] renders it.
+//! - [`cluster`]: targets sharing a `cluster` judged together (split brain,
+//!   missing standbys, lag from outside); [`lint`] flags risky settings.
 //! - [`http`]: `/metrics`, `/`, `/healthz`, `/-/reload`; it reads only the
 //!   snapshot. [`web_config`] adds TLS and basic auth (`--web.config.file`).
+//! - [`routing`]: `/primary`, `/replica`, `/health` for HAProxy and probes.
 //! - [`exporter`]: wiring and shutdown; `main.rs` is a thin binary.
 //!
 //! `/metrics` never waits on a database: scrapes read the snapshot, and each
 //! target's task is the only thing that talks to its server.
 
 pub mod cli;
+pub mod cluster;
 pub mod collection;
 pub mod collector;
 pub mod config;
@@ -29,9 +33,11 @@ pub mod exporter;
 pub mod exposition;
 pub mod health;
 pub mod http;
+pub mod lint;
 pub mod logging;
 pub mod lsn;
 pub mod pool;
+pub mod routing;
 pub mod snapshot;
 pub mod sync_names;
 pub mod tls;

@@ -6,6 +6,7 @@
 //! atomically when its cycle ends, and `/metrics` renders at most once per
 //! change, whatever the number of concurrent scrapes.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use tokio::sync::Mutex;
 
 use crate::collector::Sample;
+use crate::config::ClusterConfig;
 use crate::exposition::{self, Format};
 
 /// What `/metrics` knows about one target.
@@ -40,6 +42,11 @@ pub struct TargetSnapshot {
     /// The data of the last successful collection; `None` while down, so
     /// that no stale series outlive a failure.
     pub sample: Option<Arc<Sample>>,
+    /// `host:port` from the DSN, to recognise this server as another
+    /// member's upstream (`sender_host:sender_port`).
+    pub endpoint: String,
+    /// Why the last collection failed, for the status page and command.
+    pub last_error: Option<String>,
 }
 
 impl TargetSnapshot {
@@ -56,7 +63,14 @@ impl TargetSnapshot {
             seen_timeline: false,
             last_timeline: None,
             sample: None,
+            endpoint: String::new(),
+            last_error: None,
         }
+    }
+
+    pub fn with_endpoint(mut self, endpoint: String) -> TargetSnapshot {
+        self.endpoint = endpoint;
+        self
     }
 }
 
@@ -91,25 +105,33 @@ pub struct Store {
     /// Replaced whole on a configuration reload; a task still running for a
     /// removed target publishes into a slot nobody reads any more.
     targets: ArcSwap<Vec<Arc<Slot>>>,
+    /// Per-cluster settings of the running configuration, for the cluster view.
+    clusters: ArcSwap<BTreeMap<String, ClusterConfig>>,
     /// Bumped by every publish; the render cache is valid for one value.
     generation: AtomicU64,
     cache: Mutex<Rendered>,
 }
 
 impl Store {
-    pub fn new(initial: Vec<TargetSnapshot>) -> Store {
+    pub fn new(initial: Vec<TargetSnapshot>, clusters: BTreeMap<String, ClusterConfig>) -> Store {
         let store = Store {
             targets: ArcSwap::from_pointee(Vec::new()),
+            clusters: ArcSwap::from_pointee(BTreeMap::new()),
             generation: AtomicU64::new(1),
             cache: Mutex::new(Rendered::default()),
         };
-        store.replace(initial);
+        store.replace(initial, clusters);
         store
     }
 
     /// Installs a new set of targets (start-up, reload) and returns their
     /// slots, in the same order, for the collection tasks.
-    pub fn replace(&self, snapshots: Vec<TargetSnapshot>) -> Vec<Arc<Slot>> {
+    pub fn replace(
+        &self,
+        snapshots: Vec<TargetSnapshot>,
+        clusters: BTreeMap<String, ClusterConfig>,
+    ) -> Vec<Arc<Slot>> {
+        self.clusters.store(Arc::new(clusters));
         let slots: Vec<Arc<Slot>> = snapshots
             .into_iter()
             .map(|s| Arc::new(Slot(ArcSwap::from_pointee(s))))
@@ -135,6 +157,10 @@ impl Store {
     pub fn publish(&self, slot: &Slot, snapshot: TargetSnapshot) {
         slot.0.store(Arc::new(snapshot));
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    pub fn cluster_config(&self) -> Arc<BTreeMap<String, ClusterConfig>> {
+        self.clusters.load_full()
     }
 
     pub fn all(&self) -> Vec<Arc<TargetSnapshot>> {
@@ -167,7 +193,11 @@ impl Store {
         let body = match plain {
             Some(b) => b.clone(),
             None => {
-                let b = Bytes::from(exposition::render(&self.all(), format));
+                let b = Bytes::from(exposition::render(
+                    &self.all(),
+                    &self.cluster_config(),
+                    format,
+                ));
                 *plain = Some(b.clone());
                 b
             }

@@ -2,7 +2,8 @@
 //! `pg_control_system()` and `pg_control_checkpoint()`.
 //!
 //! Families: `pgrepl_server_info`, `pgrepl_in_recovery`, `pgrepl_timeline_id`,
-//! `pgrepl_timeline_changes_total`, `pgrepl_wal_lsn_bytes`.
+//! `pgrepl_timeline_changes_total`, `pgrepl_wal_lsn_bytes`,
+//! `pgrepl_recovery_conflicts_total` (standbys).
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub struct Server {
     pub checkpoint_timeline: Option<u32>,
     /// Only on a standby: the pause functions error on a primary.
     pub replay_paused: Option<bool>,
+    /// Queries cancelled by recovery conflicts (pg_stat_database_conflicts).
+    #[serde(default)]
+    pub recovery_conflicts: Option<f64>,
     /// The server's clock, so ages are computed against the server and not
     /// against a possibly skewed exporter host.
     pub now: f64,
@@ -58,6 +62,8 @@ pub fn sql(caps: &Capabilities) -> String {
            EXTRACT(EPOCH FROM pg_last_xact_replay_timestamp())::float8 AS last_replay_ts, \
            (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_timeline, \
            CASE WHEN pg_is_in_recovery() THEN {paused} END AS replay_paused, \
+           (SELECT sum(confl_tablespace + confl_lock + confl_snapshot + confl_bufferpin + confl_deadlock) \
+              FROM pg_stat_database_conflicts)::float8 AS recovery_conflicts, \
            EXTRACT(EPOCH FROM now())::float8 AS now) s"
     )
 }
@@ -128,5 +134,13 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
                 Some(([("target", t), ("position", position)], v as f64))
             })
         }),
+    )?;
+    counter_family(
+        enc,
+        "pgrepl_recovery_conflicts",
+        "Queries on the standby cancelled because replay conflicted with them (pg_stat_database_conflicts).",
+        up_samples(snaps)
+            .filter(|(_, s)| s.server.in_recovery)
+            .filter_map(|(t, s)| Some(([("target", t)], s.server.recovery_conflicts?))),
     )
 }

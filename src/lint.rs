@@ -1,0 +1,218 @@
+//! Configuration lint: settings that put replication at risk, from the
+//! advice DBAs follow (and the user's own notes). Each check is documented
+//! with its fix in `docs/config-lint.md`.
+//!
+//! Family: `pgrepl_config_issue{target, check}`: 1 when the risk is present,
+//! 0 when the check ran and found nothing; checks that do not apply to the
+//! server's role are absent.
+
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::encoding::DescriptorEncoder;
+
+use crate::cluster::ClusterView;
+use crate::collector::Sample;
+use crate::exposition::gauge_family;
+use crate::snapshot::TargetSnapshot;
+
+/// Every check, in the order they are reported.
+pub const CHECKS: [&str; 12] = [
+    "wal_level_minimal",
+    "max_wal_senders_nearly_used",
+    "max_replication_slots_nearly_used",
+    "pg_rewind_impossible",
+    "slot_wal_unlimited",
+    "hot_standby_off",
+    "sync_standby_not_connected",
+    "synchronous_commit_off_with_sync_standbys",
+    "archive_command_failing",
+    "standby_without_slot_or_wal_keep",
+    "hot_standby_feedback_off_with_conflicts",
+    "system_identifier_mismatch",
+];
+
+/// A limit is "nearly used up" when less than 20% (and fewer than 2) is left.
+fn nearly_used(used: usize, max: Option<f64>) -> Option<bool> {
+    let max = max?;
+    if max <= 0.0 {
+        return Some(false);
+    }
+    let free = max - used as f64;
+    Some(free < 2.0 || free / max < 0.2)
+}
+
+/// The standby names listed in `synchronous_standby_names`, without the
+/// `FIRST n (...)` / `ANY n (...)` wrapping and quotes; `*` is dropped
+/// since it matches whoever connects.
+pub fn sync_names_listed(setting: &str) -> Vec<String> {
+    let inner = match (setting.find('('), setting.rfind(')')) {
+        (Some(a), Some(b)) if b > a => &setting[a + 1..b],
+        _ => setting,
+    };
+    inner
+        .split(',')
+        .map(|n| n.trim().trim_matches('"').to_string())
+        .filter(|n| !n.is_empty() && n != "*")
+        .collect()
+}
+
+fn on(value: Option<&str>) -> bool {
+    matches!(value, Some("on" | "true" | "yes" | "1"))
+}
+
+/// The checks that apply to this target, with their outcome.
+pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(&'static str, bool)> {
+    let Some(s) = snap.sample.as_deref() else {
+        // A standby with hot_standby = off refuses every connection; the
+        // only trace of the setting is the error it answers with.
+        let hot_standby_off = snap
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.to_lowercase().contains("hot standby mode is disabled"));
+        return if hot_standby_off {
+            vec![("hot_standby_off", true)]
+        } else {
+            Vec::new()
+        };
+    };
+    let mut out = Vec::with_capacity(CHECKS.len());
+    let settings = &s.settings;
+    if let Some(level) = settings.text("wal_level") {
+        out.push(("wal_level_minimal", level == "minimal"));
+    }
+    if let Some(v) = nearly_used(s.replication.len(), settings.number("max_wal_senders")) {
+        out.push(("max_wal_senders_nearly_used", v));
+    }
+    if let Some(v) = nearly_used(s.slots.len(), settings.number("max_replication_slots")) {
+        out.push(("max_replication_slots_nearly_used", v));
+    }
+    if settings.text("wal_log_hints").is_some() {
+        out.push((
+            "pg_rewind_impossible",
+            !on(settings.text("wal_log_hints")) && !on(settings.text("data_checksums")),
+        ));
+    }
+    if settings.text("max_slot_wal_keep_size").is_some() {
+        out.push((
+            "slot_wal_unlimited",
+            !s.slots.is_empty() && settings.bytes("max_slot_wal_keep_size").is_none(),
+        ));
+    }
+    if s.server.in_recovery {
+        standby_checks(s, &mut out);
+    } else {
+        primary_checks(s, &mut out);
+    }
+    if let Some(member) = cluster.and_then(|c| c.member(&snap.name)) {
+        out.push(("system_identifier_mismatch", member.foreign));
+    }
+    out
+}
+
+fn standby_checks(s: &Sample, out: &mut Vec<(&'static str, bool)>) {
+    let settings = &s.settings;
+    out.push((
+        "hot_standby_off",
+        settings.text("hot_standby") == Some("off"),
+    ));
+    if let Some(conflicts) = s.server.recovery_conflicts {
+        out.push((
+            "hot_standby_feedback_off_with_conflicts",
+            !on(settings.text("hot_standby_feedback")) && conflicts > 0.0,
+        ));
+    }
+}
+
+fn primary_checks(s: &Sample, out: &mut Vec<(&'static str, bool)>) {
+    let settings = &s.settings;
+    let names = settings.text("synchronous_standby_names").unwrap_or("");
+    let listed = sync_names_listed(names);
+    let connected = |name: &str| {
+        s.replication
+            .iter()
+            .any(|w| w.application_name.as_deref() == Some(name))
+    };
+    out.push((
+        "sync_standby_not_connected",
+        listed.iter().any(|n| !connected(n)),
+    ));
+    out.push((
+        "synchronous_commit_off_with_sync_standbys",
+        !names.trim().is_empty()
+            && matches!(settings.text("synchronous_commit"), Some("off" | "local")),
+    ));
+    if let Some(archiver) = &s.archiver {
+        let archiving = matches!(settings.text("archive_mode"), Some("on" | "always"));
+        let failing = match (archiver.last_failed_time, archiver.last_archived_time) {
+            (Some(failed), Some(archived)) => failed > archived,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        out.push(("archive_command_failing", archiving && failing));
+    }
+    // Without a slot, only wal_keep_size keeps WAL for a standby; less than
+    // one checkpoint's worth (max_wal_size) can be recycled under it.
+    let keep = settings.wal_keep_bytes().unwrap_or(0.0);
+    let enough = settings.bytes("max_wal_size").unwrap_or(f64::MAX);
+    out.push((
+        "standby_without_slot_or_wal_keep",
+        s.replication.iter().any(|w| {
+            w.state.as_deref() != Some("backup")
+                && w.slot_name.as_deref().unwrap_or("").is_empty()
+                && keep < enough
+        }),
+    ));
+}
+
+pub fn encode(
+    snaps: &[Arc<TargetSnapshot>],
+    clusters: &[ClusterView],
+    enc: &mut DescriptorEncoder,
+) -> fmt::Result {
+    let cluster_of = |s: &TargetSnapshot| {
+        clusters
+            .iter()
+            .find(|c| !c.name.is_empty() && Some(&c.name) == s.cluster.as_ref())
+    };
+    let rows: Vec<(&str, Vec<(&'static str, bool)>)> = snaps
+        .iter()
+        .map(|s| (s.name.as_str(), evaluate(s, cluster_of(s))))
+        .collect();
+    gauge_family(
+        enc,
+        "pgrepl_config_issue",
+        "1 when a setting puts replication at risk (see docs/config-lint.md for each check and its fix), 0 when the check passed.",
+        rows.iter().flat_map(|(t, checks)| {
+            checks
+                .iter()
+                .map(move |(check, found)| ([("target", *t), ("check", *check)], f64::from(u8::from(*found))))
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_names() {
+        assert_eq!(
+            sync_names_listed("FIRST 1 (s1, \"s 2\")"),
+            vec!["s1", "s 2"]
+        );
+        assert_eq!(sync_names_listed("ANY 2 (a,b)"), vec!["a", "b"]);
+        assert_eq!(sync_names_listed("s1, s2"), vec!["s1", "s2"]);
+        assert!(sync_names_listed("*").is_empty());
+        assert!(sync_names_listed("").is_empty());
+    }
+
+    #[test]
+    fn nearly_used_limits() {
+        assert_eq!(nearly_used(1, Some(10.0)), Some(false));
+        assert_eq!(nearly_used(9, Some(10.0)), Some(true));
+        assert_eq!(nearly_used(8, Some(10.0)), Some(true));
+        assert_eq!(nearly_used(7, Some(10.0)), Some(false));
+        assert_eq!(nearly_used(0, None), None);
+    }
+}
