@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,7 +17,8 @@ pub struct Cli {
         long = "config",
         short = 'c',
         value_name = "FILE",
-        env = "PGREPL_CONFIG"
+        env = "PGREPL_CONFIG",
+        global = true
     )]
     pub config: Option<PathBuf>,
 
@@ -37,23 +38,45 @@ pub struct Cli {
     )]
     pub web_config_file: Option<PathBuf>,
 
-    /// Only log messages with the given severity or above.
+    /// Only log messages with the given severity or above [default: info;
+    /// warn for `status`].
     #[arg(
         long = "log.level",
         value_enum,
-        default_value = "info",
-        env = "PGREPL_LOG_LEVEL"
+        env = "PGREPL_LOG_LEVEL",
+        global = true
     )]
-    pub log_level: LogLevel,
+    pub log_level: Option<LogLevel>,
 
     /// Output format of log messages.
     #[arg(
         long = "log.format",
         value_enum,
         default_value = "text",
-        env = "PGREPL_LOG_FORMAT"
+        env = "PGREPL_LOG_FORMAT",
+        global = true
     )]
     pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect once from every target and print the replication topology
+    /// (exit code 0 healthy, 1 degraded, 2 error).
+    Status {
+        /// `table` for people (colored on a terminal), `json` for scripts.
+        #[arg(long = "output", short = 'o', value_enum, default_value = "table")]
+        output: StatusOutput,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusOutput {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

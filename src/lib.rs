@@ -18,6 +18,7 @@
 //! - [`http`]: `/metrics`, `/`, `/healthz`, `/-/reload`; it reads only the
 //!   snapshot. [`web_config`] adds TLS and basic auth (`--web.config.file`).
 //! - [`routing`]: `/primary`, `/replica`, `/health` for HAProxy and probes.
+//! - [`status`]: the one-shot `status` command.
 //! - [`exporter`]: wiring and shutdown; `main.rs` is a thin binary.
 //!
 //! `/metrics` never waits on a database: scrapes read the snapshot, and each
@@ -39,6 +40,7 @@ pub mod lsn;
 pub mod pool;
 pub mod routing;
 pub mod snapshot;
+pub mod status;
 pub mod sync_names;
 pub mod tls;
 pub mod web_config;

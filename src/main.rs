@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use pg_replication_exporter::cli::Cli;
+use pg_replication_exporter::cli::{Cli, Command, LogLevel, StatusOutput};
 use pg_replication_exporter::config::{self, Overrides};
 use pg_replication_exporter::web_config::WebConfig;
 use pg_replication_exporter::{exporter, logging};
@@ -15,6 +15,30 @@ const EXIT_USAGE: u8 = 2;
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("pg_replication_exporter: {message}");
     ExitCode::from(EXIT_USAGE)
+}
+
+fn run_status(config: &config::Config, output: StatusOutput) -> ExitCode {
+    use pg_replication_exporter::status;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("starting the runtime: {e}")),
+    };
+    let snaps = match runtime.block_on(status::collect(config)) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let report = status::report(config, &snaps);
+    match output {
+        StatusOutput::Json => match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => return fail(format!("encoding the report: {e}")),
+        },
+        StatusOutput::Table => print!("{}", status::render_table(&report, status::use_color())),
+    }
+    ExitCode::from(status::exit_code(&report))
 }
 
 fn main() -> ExitCode {
@@ -32,7 +56,12 @@ fn main() -> ExitCode {
             return fail(first.trim_start_matches("error: "));
         }
     };
-    logging::init(cli.log_level, cli.log_format);
+    let default_level = if cli.command.is_some() {
+        LogLevel::Warn
+    } else {
+        LogLevel::Info
+    };
+    logging::init(cli.log_level.unwrap_or(default_level), cli.log_format);
     let overrides = Overrides {
         config_file: cli.config.clone(),
         listen_address: cli.listen_address.clone(),
@@ -42,6 +71,9 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    if let Some(Command::Status { output }) = cli.command {
+        return run_status(&config, output);
+    }
     let web = match &cli.web_config_file {
         Some(path) => match WebConfig::load(path) {
             Ok(w) => w,
