@@ -14,6 +14,7 @@ use deadpool_postgres::{Pool, PoolError};
 use tokio::sync::watch;
 use tokio_postgres::SimpleQueryMessage;
 
+use crate::collector::heartbeat::HeartbeatRead;
 use crate::collector::{self, Capabilities, Sample};
 use crate::config::Target;
 use crate::snapshot::{Slot, Store, TargetSnapshot};
@@ -48,6 +49,11 @@ pub struct TargetCollector {
     warned_waldir: bool,
     /// Consecutive failed cycles, for the retry backoff.
     failures: u32,
+    /// The cluster's heartbeat, when configured.
+    heartbeat: Option<HeartbeatRead>,
+    /// Cycles since the heartbeat table was found missing; the probe is
+    /// repeated now and then, since the writer may create it later.
+    cycles_without_heartbeat: u32,
 }
 
 impl TargetCollector {
@@ -75,7 +81,15 @@ impl TargetCollector {
             last_error: None,
             warned_waldir: false,
             failures: 0,
+            heartbeat: None,
+            cycles_without_heartbeat: 0,
         }
+    }
+
+    /// Reads the cluster's heartbeat row in every collection.
+    pub fn with_heartbeat(mut self, heartbeat: Option<HeartbeatRead>) -> TargetCollector {
+        self.heartbeat = heartbeat;
+        self
     }
 
     /// Runs cycles until `shutdown` flips to true: one every interval while
@@ -184,8 +198,17 @@ impl TargetCollector {
 
     async fn collect(&mut self) -> Result<Sample, CollectError> {
         let client = self.pool.get().await.map_err(describe_pool)?;
+        if let (Some(_), Some(caps)) = (&self.heartbeat, self.capabilities) {
+            if !caps.heartbeat_table {
+                self.cycles_without_heartbeat += 1;
+                if self.cycles_without_heartbeat >= 10 {
+                    self.cycles_without_heartbeat = 0;
+                    self.capabilities = None;
+                }
+            }
+        }
         if self.capabilities.is_none() {
-            let caps = probe(&client).await?;
+            let caps = probe(&client, self.heartbeat.as_ref()).await?;
             if !caps.ls_waldir && !self.warned_waldir {
                 tracing::warn!(
                     target_name = %self.target.name,
@@ -195,7 +218,7 @@ impl TargetCollector {
                 );
                 self.warned_waldir = true;
             }
-            self.query = collector::build_query(&caps);
+            self.query = collector::build_query(&caps, self.heartbeat.as_ref());
             self.capabilities = Some(caps);
         }
         let messages = client
@@ -208,9 +231,12 @@ impl TargetCollector {
     }
 }
 
-async fn probe(client: &tokio_postgres::Client) -> Result<Capabilities, CollectError> {
+async fn probe(
+    client: &tokio_postgres::Client,
+    heartbeat: Option<&HeartbeatRead>,
+) -> Result<Capabilities, CollectError> {
     let messages = client
-        .simple_query(collector::CAPABILITIES_SQL)
+        .simple_query(&collector::capabilities_sql(heartbeat))
         .await
         .map_err(|e| CollectError::Query(chain(&e)))?;
     let row = messages
@@ -234,6 +260,7 @@ async fn probe(client: &tokio_postgres::Client) -> Result<Capabilities, CollectE
         version_num,
         ls_waldir: flag(1),
         ls_archive_status: flag(2),
+        heartbeat_table: flag(3),
     })
 }
 

@@ -82,6 +82,62 @@ pub struct ClusterConfig {
     /// or target name; when omitted, the members in recovery are expected.
     #[serde(default)]
     pub expected_standbys: Option<Vec<String>>,
+    /// Opt-in heartbeat: end-to-end lag measured by a row the exporter
+    /// writes on the primary and reads on every standby.
+    #[serde(default)]
+    pub heartbeat: Option<HeartbeatConfig>,
+}
+
+/// `[clusters.NAME.heartbeat]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatConfig {
+    /// Table holding one row per cluster; schema-qualified.
+    #[serde(default = "default_heartbeat_table")]
+    pub table: String,
+    /// How often the row is updated.
+    #[serde(default = "default_heartbeat_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Create the table (and grant SELECT to pg_monitor) when missing.
+    #[serde(default = "default_true")]
+    pub create_table: bool,
+    /// The writer's connection; defaults to the primary member's DSN. The
+    /// monitoring role is read-only, so this usually names another role.
+    #[serde(default)]
+    pub dsn: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Parsed from `dsn` and `password_file` at validation.
+    #[serde(skip)]
+    pub writer: Option<Dsn>,
+}
+
+fn default_heartbeat_table() -> String {
+    "public.pgrepl_heartbeat".into()
+}
+
+fn default_heartbeat_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `schema.table` or `table`, plain identifiers only: the name goes into
+/// SQL text, so anything else is refused at start-up.
+fn valid_table_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    (1..=2).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 63
+                && p.chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
 }
 
 /// Values from command-line flags; they override file and environment.
@@ -285,7 +341,8 @@ fn validate(
         targets.push(Target { name, dsn, cluster });
     }
 
-    for cluster in raw.clusters.keys() {
+    let mut clusters = raw.clusters;
+    for (cluster, settings) in clusters.iter_mut() {
         if !targets
             .iter()
             .any(|t| t.cluster.as_deref() == Some(cluster))
@@ -293,6 +350,33 @@ fn validate(
             return Err(ConfigError::new(format!(
                 "clusters.{cluster}: no target has cluster = {cluster:?}"
             )));
+        }
+        if let Some(hb) = settings.heartbeat.as_mut() {
+            let key = format!("clusters.{cluster}.heartbeat");
+            if !valid_table_name(&hb.table) {
+                return Err(ConfigError::new(format!(
+                    "{key}.table {:?}: expected schema.table in lower-case letters, digits and _",
+                    hb.table
+                )));
+            }
+            if hb.interval.is_zero() {
+                return Err(ConfigError::new(format!(
+                    "{key}.interval: must be greater than zero"
+                )));
+            }
+            if let Some(text) = &hb.dsn {
+                let mut dsn =
+                    Dsn::parse(text).map_err(|e| ConfigError::new(format!("{key}.dsn: {e}")))?;
+                if let Some(path) = &hb.password_file {
+                    let password = dsn::read_password_file(path).map_err(|e| {
+                        ConfigError::new(format!("{key}.password_file: {}: {e}", path.display()))
+                    })?;
+                    dsn.set_password(password);
+                }
+                crate::tls::connector(&dsn.tls)
+                    .map_err(|e| ConfigError::new(format!("{key}.dsn: {e}")))?;
+                hb.writer = Some(dsn);
+            }
         }
     }
 
@@ -302,7 +386,7 @@ fn validate(
         collect_interval: raw.collect_interval,
         collect_timeout,
         targets,
-        clusters: raw.clusters,
+        clusters,
     })
 }
 

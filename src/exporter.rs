@@ -11,7 +11,9 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::collection::TargetCollector;
+use crate::collector::heartbeat::HeartbeatRead;
 use crate::config::{self, Config, Overrides};
+use crate::heartbeat::Writer;
 use crate::http::{self, AppState};
 use crate::pool;
 use crate::snapshot::{Store, TargetSnapshot};
@@ -92,6 +94,13 @@ fn start_collectors(config: &Config, store: &Arc<Store>) -> Result<Collectors, S
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for ((target, pool), slot) in config.targets.iter().zip(pools).zip(slots) {
+        let heartbeat = target.cluster.as_ref().and_then(|c| {
+            let hb = config.clusters.get(c)?.heartbeat.as_ref()?;
+            Some(HeartbeatRead {
+                table: hb.table.clone(),
+                cluster: c.clone(),
+            })
+        });
         let collector = TargetCollector::new(
             slot,
             target.clone(),
@@ -99,8 +108,22 @@ fn start_collectors(config: &Config, store: &Arc<Store>) -> Result<Collectors, S
             store.clone(),
             config.collect_interval,
             config.collect_timeout,
-        );
+        )
+        .with_heartbeat(heartbeat);
         tasks.spawn(collector.run(stop_rx.clone()));
+    }
+    for (cluster, settings) in &config.clusters {
+        let Some(hb) = &settings.heartbeat else {
+            continue;
+        };
+        let members = config
+            .targets
+            .iter()
+            .filter(|t| t.cluster.as_ref() == Some(cluster))
+            .cloned()
+            .collect();
+        let writer = Writer::new(cluster.clone(), hb.clone(), members, store.clone());
+        tasks.spawn(writer.run(stop_rx.clone()));
     }
     Ok(Collectors { stop, tasks })
 }

@@ -90,6 +90,7 @@ impl Collector for SnapshotCollector {
         collector::waldir::encode(snaps, &mut enc)?;
         collector::settings::encode(snaps, &mut enc)?;
         collector::basebackup::encode(snaps, &mut enc)?;
+        collector::heartbeat::encode(snaps, &mut enc)?;
         crate::cluster::encode(&self.clusters, &mut enc)?;
         crate::lint::encode(snaps, &self.clusters, &mut enc)?;
         Ok(())

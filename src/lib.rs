@@ -18,6 +18,7 @@
 //! - [`http`]: `/metrics`, `/`, `/healthz`, `/-/reload`; it reads only the
 //!   snapshot. [`web_config`] adds TLS and basic auth (`--web.config.file`).
 //! - [`routing`]: `/primary`, `/replica`, `/health` for HAProxy and probes.
+//! - [`heartbeat`]: the opt-in heartbeat writer.
 //! - [`status`]: the one-shot `status` command.
 //! - [`exporter`]: wiring and shutdown; `main.rs` is a thin binary.
 //!
@@ -33,6 +34,7 @@ pub mod dsn;
 pub mod exporter;
 pub mod exposition;
 pub mod health;
+pub mod heartbeat;
 pub mod http;
 pub mod lint;
 pub mod logging;

@@ -10,6 +10,7 @@
 
 pub mod archiver;
 pub mod basebackup;
+pub mod heartbeat;
 pub mod replication;
 pub mod server;
 pub mod settings;
@@ -30,6 +31,8 @@ pub struct Capabilities {
     pub ls_waldir: bool,
     /// `pg_ls_archive_statusdir()` exists (12+) and is allowed.
     pub ls_archive_status: bool,
+    /// The cluster's heartbeat table exists and may be read.
+    pub heartbeat_table: bool,
 }
 
 impl Capabilities {
@@ -39,11 +42,20 @@ impl Capabilities {
 }
 
 /// Asked once per connection epoch; written to work on every version from 10.
-pub const CAPABILITIES_SQL: &str = "SELECT current_setting('server_version_num'), \
-     CASE WHEN to_regprocedure('pg_catalog.pg_ls_waldir()') IS NULL THEN false \
-          ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_waldir()'), 'EXECUTE') END::text, \
-     CASE WHEN to_regprocedure('pg_catalog.pg_ls_archive_statusdir()') IS NULL THEN false \
-          ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_archive_statusdir()'), 'EXECUTE') END::text";
+pub fn capabilities_sql(heartbeat: Option<&heartbeat::HeartbeatRead>) -> String {
+    let mut sql = String::from(
+        "SELECT current_setting('server_version_num'), \
+         CASE WHEN to_regprocedure('pg_catalog.pg_ls_waldir()') IS NULL THEN false \
+              ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_waldir()'), 'EXECUTE') END::text, \
+         CASE WHEN to_regprocedure('pg_catalog.pg_ls_archive_statusdir()') IS NULL THEN false \
+              ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_archive_statusdir()'), 'EXECUTE') END::text",
+    );
+    if let Some(read) = heartbeat {
+        sql.push_str(", ");
+        sql.push_str(&heartbeat::probe_sql(read));
+    }
+    sql
+}
 
 /// Everything one cycle read from one server.
 #[derive(Debug, Clone, Deserialize)]
@@ -63,10 +75,13 @@ pub struct Sample {
     pub settings: settings::Settings,
     #[serde(default)]
     pub basebackups: Vec<basebackup::Progress>,
+    /// Seconds since the heartbeat row was written, as replayed here.
+    #[serde(default)]
+    pub heartbeat: Option<f64>,
 }
 
 /// The single collection statement for a server with these capabilities.
-pub fn build_query(caps: &Capabilities) -> String {
+pub fn build_query(caps: &Capabilities, heartbeat: Option<&heartbeat::HeartbeatRead>) -> String {
     let mut parts: Vec<(&str, String)> = vec![
         ("server", server::sql(caps)),
         ("replication", replication::sql(caps)),
@@ -80,6 +95,9 @@ pub fn build_query(caps: &Capabilities) -> String {
     }
     if let Some(sql) = basebackup::sql(caps) {
         parts.push(("basebackups", sql));
+    }
+    if let Some(read) = heartbeat.filter(|_| caps.heartbeat_table) {
+        parts.push(("heartbeat", heartbeat::sql(read)));
     }
     let body: Vec<String> = parts
         .into_iter()

@@ -1,0 +1,58 @@
+//! Reading the heartbeat row on a standby (opt-in per cluster; the writer
+//! is `crate::heartbeat`).
+//!
+//! Byte lag reads 0 both when a standby is caught up and when it is cut
+//! off from an idle primary; the age of the last replayed heartbeat does
+//! not: it is the true end-to-end delay, primary clock to standby replay.
+//!
+//! Family: `pgrepl_heartbeat_lag_seconds` (standbys).
+
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::encoding::DescriptorEncoder;
+
+use crate::exposition::gauge_family;
+use crate::snapshot::{up_samples, TargetSnapshot};
+
+/// Where a target reads its cluster's heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatRead {
+    /// Validated `schema.table` (plain identifiers only).
+    pub table: String,
+    pub cluster: String,
+}
+
+/// A SQL string literal; the cluster name comes from the configuration.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Part of the capability probe: the table exists and may be read.
+pub fn probe_sql(read: &HeartbeatRead) -> String {
+    let table = literal(&read.table);
+    format!(
+        "CASE WHEN to_regclass({table}) IS NULL THEN false \
+              ELSE has_table_privilege(to_regclass({table}), 'SELECT') END::text"
+    )
+}
+
+/// The fragment of the collection statement.
+pub fn sql(read: &HeartbeatRead) -> String {
+    format!(
+        "SELECT EXTRACT(EPOCH FROM now() - ts)::float8 FROM {} WHERE cluster = {}",
+        read.table,
+        literal(&read.cluster)
+    )
+}
+
+pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
+    gauge_family(
+        enc,
+        "pgrepl_heartbeat_lag_seconds",
+        "Age of the last heartbeat the standby has replayed: the end-to-end replication delay, also when the primary is idle or the standby is cut off.",
+        up_samples(snaps)
+            .filter(|(_, s)| s.server.in_recovery)
+            .filter_map(|(t, s)| Some(([("target", t)], s.heartbeat?.max(0.0)))),
+    )
+}
