@@ -28,7 +28,7 @@ lint:
 test: deps lint test-rust test-alerts
 
 test-rust:
-	$(CARGO) test --all-targets -- --test-threads=2
+	$(CARGO) test --no-fail-fast --all-targets -- --test-threads=2
 
 test-alerts:
 	@if [ -x alerts/check.sh ]; then ./alerts/check.sh; fi

@@ -32,14 +32,14 @@ pub const CHECKS: [&str; 12] = [
     "system_identifier_mismatch",
 ];
 
-/// A limit is "nearly used up" when less than 20% (and fewer than 2) is left.
+/// A limit is "nearly used up" when at most 20% (or fewer than 2) is left.
 fn nearly_used(used: usize, max: Option<f64>) -> Option<bool> {
     let max = max?;
     if max <= 0.0 {
         return Some(false);
     }
     let free = max - used as f64;
-    Some(free < 2.0 || free / max < 0.2)
+    Some(free < 2.0 || free / max <= 0.2)
 }
 
 /// The standby names listed in `synchronous_standby_names`, without the
