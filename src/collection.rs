@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use deadpool_postgres::{Pool, PoolError};
+use futures_util::FutureExt;
 use tokio::sync::watch;
 use tokio_postgres::SimpleQueryMessage;
 
@@ -99,7 +100,19 @@ impl TargetCollector {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         loop {
             let started = Instant::now();
-            let ok = self.cycle().await;
+            // A bug in one cycle must not silence the target for good: the
+            // cycle counts as failed and the loop goes on.
+            let ok = match std::panic::AssertUnwindSafe(self.cycle())
+                .catch_unwind()
+                .await
+            {
+                Ok(ok) => ok,
+                Err(_) => {
+                    tracing::error!(target_name = %self.target.name,
+                        "collection cycle panicked (a bug; please report it); retrying");
+                    false
+                }
+            };
             let next = if ok {
                 self.failures = 0;
                 started + self.interval
@@ -246,8 +259,9 @@ async fn probe(
             _ => None,
         })
         .ok_or_else(|| CollectError::Answer("the capability query returned no row".into()))?;
-    let version_num = row
-        .get(0)
+    // `SimpleQueryRow::get` panics past the last column: always try_get.
+    let text = |i: usize| row.try_get(i).ok().flatten();
+    let version_num = text(0)
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| CollectError::Answer("unreadable server_version_num".into()))?;
     if version_num < 100000 {
@@ -255,7 +269,7 @@ async fn probe(
             "PostgreSQL {version_num} is older than 10, which this exporter needs"
         )));
     }
-    let flag = |i: usize| row.get(i) == Some("true");
+    let flag = |i: usize| text(i) == Some("true");
     Ok(Capabilities {
         version_num,
         ls_waldir: flag(1),
@@ -274,7 +288,7 @@ pub fn retry_delay(interval: Duration, failures: u32) -> Duration {
 
 fn first_value(messages: &[SimpleQueryMessage]) -> Option<&str> {
     messages.iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(r) => r.get(0),
+        SimpleQueryMessage::Row(r) => r.try_get(0).ok().flatten(),
         _ => None,
     })
 }

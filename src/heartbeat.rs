@@ -133,7 +133,9 @@ impl Writer {
                 .await
                 .map_err(|e| chain(&e))?;
             let exists = exists.iter().any(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0) == Some("true"),
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    r.try_get(0).ok().flatten() == Some("true")
+                }
                 _ => false,
             });
             if !exists {
