@@ -15,7 +15,7 @@ release:
 	$(CARGO) build --release
 
 deps:
-	./scripts/install-deps.sh
+	./scripts/install-deps.sh browser
 
 fmt:
 	$(CARGO) fmt --all
