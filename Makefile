@@ -4,7 +4,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all build release deps lint test test-rust test-alerts demo bench soak clean fmt
+.PHONY: all build release deps lint test test-rust test-matrix test-alerts demo bench soak clean fmt
 
 all: build
 
@@ -25,10 +25,17 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 ## Unit tests, the real-PostgreSQL integration tests, and the alert rule checks.
-test: deps lint test-rust test-alerts
+MATRIX_MAJORS ?= 10 11 12 13 14 15 16 17 18
+
+test: deps lint test-rust test-matrix test-alerts
 
 test-rust:
-	$(CARGO) test --no-fail-fast --all-targets -- --test-threads=2
+	$(CARGO) test --no-fail-fast --all-targets -- --test-threads=2 --skip matrix_pg
+
+## Every supported PostgreSQL major (npm server builds, cached in /var/cache/pgrepl-pg).
+test-matrix:
+	./scripts/pg-versions.sh $(MATRIX_MAJORS)
+	PGREPL_MATRIX_REQUIRED=1 $(CARGO) test --test matrix -- --test-threads=2
 
 test-alerts:
 	@if [ -x alerts/check.sh ]; then ./alerts/check.sh; fi

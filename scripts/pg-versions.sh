@@ -50,6 +50,12 @@ works() {
 }
 
 need() {
+    command -v "$1" >/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing nodejs and npm (for $PKG)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >&2 ||
+            { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >&2; }
+    fi
     command -v "$1" >/dev/null || {
         echo "$0: $1 is required (apt-get install -y nodejs npm)" >&2
         exit 1

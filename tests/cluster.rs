@@ -55,8 +55,10 @@ fn two_standbys_expected_and_one_stops() {
         "collect_interval = \"1s\"\ncollect_timeout = \"800ms\"\n[clusters.main]\nexpected_standbys = [\"standby1\", \"standby2\"]\n",
         &[],
     );
-    let m = exporter.wait_for("both standbys connected", WAIT, |m| {
-        connected(m, "standby1") == Some(1.0) && connected(m, "standby2") == Some(1.0)
+    let m = exporter.wait_for("both standbys connected and collected", WAIT, |m| {
+        connected(m, "standby1") == Some(1.0)
+            && connected(m, "standby2") == Some(1.0)
+            && m.get("pgrepl_cluster_members_up", &[("cluster", "main")]) == Some(3.0)
     });
     assert_eq!(
         m.get("pgrepl_cluster_primaries", &[("cluster", "main")]),

@@ -536,7 +536,9 @@ fn init_primary_in(dir: &Path, name: &str, bin: &Path, extra_conf: &str, reserve
         data,
     };
     // The monitoring roles log in with a password, as in production; the
-    // superuser and replication keep initdb's trust on loopback.
+    // superuser and replication keep initdb's trust on loopback. The
+    // passwords are SCRAM-hashed on every major (`password_encryption` is
+    // md5 by default before 14, which these lines would reject).
     let hba = pg.data.join("pg_hba.conf");
     let old = fs::read_to_string(&hba).expect("pg_hba.conf");
     fs::write(
@@ -553,7 +555,8 @@ fn init_primary_in(dir: &Path, name: &str, bin: &Path, extra_conf: &str, reserve
              wal_level = replica\nmax_wal_senders = 10\nmax_replication_slots = 10\n\
              hot_standby = on\nwal_log_hints = on\narchive_mode = on\n\
              archive_command = 'cp %p {archive}/%f'\nfsync = off\nshared_buffers = 16MB\n\
-             max_connections = 40\ncluster_name = '{name}'\n{extra_conf}",
+             max_connections = 40\ncluster_name = '{name}'\n\
+             password_encryption = 'scram-sha-256'\n{extra_conf}",
             port = pg.port,
             sock = dir.display(),
             archive = archive.display(),
