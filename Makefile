@@ -44,6 +44,15 @@ test-alerts:
 demo: deps release
 	./scripts/demo.sh
 
+## Side by side with Debian's prometheus-postgres-exporter; writes bench/out/results.md.
+bench: release
+	./scripts/install-deps.sh bench
+	./bench/run.sh
+
+## A long run with a standby that connects and disconnects (not in CI).
+soak: release
+	./bench/soak.sh
+
 clean:
 	$(CARGO) clean
 	rm -rf .demo
