@@ -83,9 +83,23 @@ def to_ms(v: str) -> float:
     return float(m.group(1)) * UNIT[m.group(2)]
 
 
-def wrk(port: int, gzip_ok: bool, threads: int, conns: int) -> dict:
+def pin(pid: int, cpus: set[int]) -> None:
+    """Sets the CPU affinity of every thread of `pid` (sched_setaffinity on
+    the pid alone would move only the main thread)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:
+            pass
+
+
+def wrk(port: int, gzip_ok: bool, threads: int, conns: int, pinned: bool = False) -> dict:
     cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{DURATION}s", "--latency",
            "--timeout", "10s"]
+    if pinned:
+        # The load generator on CPU 0, the exporter on CPU 1: what the
+        # exporter itself adds, without the two fighting for one core.
+        cmd = ["taskset", "-c", "0"] + cmd
     if gzip_ok:
         cmd += ["-H", "Accept-Encoding: gzip"]
     cmd.append(f"http://127.0.0.1:{port}/metrics")
@@ -101,14 +115,22 @@ def wrk(port: int, gzip_ok: bool, threads: int, conns: int) -> dict:
 
 def measure_http(ours_port, theirs_port, ours, theirs) -> None:
     rows = []
-    for threads, conns, gz in ((2, CONCURRENCY, False), (2, CONCURRENCY, True), (1, 1, True)):
-        r = {"gzip": gz, "threads": threads, "conns": conns}
+    loads = [(2, CONCURRENCY, False, False), (2, CONCURRENCY, True, False), (1, 1, True, False)]
+    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        loads.append((1, CONCURRENCY, False, True))
+    all_cpus = set(range(os.cpu_count() or 1))
+    for threads, conns, gz, pinned in loads:
+        r = {"gzip": gz, "threads": threads, "conns": conns, "pinned": pinned}
         for who, port, p in (("ours", ours_port, ours), ("theirs", theirs_port, theirs)):
-            log(f"1. wrk -t{threads} -c{conns} {DURATION}s against {who} (gzip={gz})")
+            log(f"1. wrk -t{threads} -c{conns} {DURATION}s against {who} (gzip={gz}, pinned={pinned})")
+            if pinned:
+                pin(p.pid, {1})
             c0 = cpu_seconds(p.pid)
             t0 = time.monotonic()
-            r[who] = wrk(port, gz, threads, conns)
+            r[who] = wrk(port, gz, threads, conns, pinned)
             r[who]["cpu_share"] = (cpu_seconds(p.pid) - c0) / (time.monotonic() - t0)
+            if pinned:
+                pin(p.pid, all_cpus)
             r[who]["body_bytes"] = len(http_get(port, gzip_ok=gz).body)
         rows.append(r)
     results["http"] = rows
@@ -361,14 +383,17 @@ def report() -> str:
 
     w(f"## 1. `/metrics` throughput and latency (wrk, {DURATION} s per row)\n")
     w("`-t2 -c16` is the issue's load (16 concurrent clients; wrk's two threads share the two "
-      "cores with the exporter); `-t1 -c1` is one client scraping back to back. Exporter CPU is "
-      "its utime+stime over the run, in cores.\n")
+      "cores with the exporter); `-t1 -c1` is one client scraping back to back; the pinned row "
+      "runs the same 16 connections with wrk on CPU 0 and the exporter on CPU 1 (`taskset`, "
+      "`sched_setaffinity` on every thread), so the latency is the exporter's and not the "
+      "scheduler's. Exporter CPU is its utime+stime over the run, in cores.\n")
     w("| wrk | encoding | exporter | req/s | p50 ms | p90 ms | p99 ms | body bytes | exporter CPU "
       "| non-2xx |")
     w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results["http"]:
         enc = ("gzip" if r["gzip"] else "identity")
-        enc = f"-t{r['threads']} -c{r['conns']} | {enc}"
+        pinned = " (wrk on CPU 0, exporter on CPU 1)" if r.get("pinned") else ""
+        enc = f"-t{r['threads']} -c{r['conns']}{pinned} | {enc}"
         for who in ("ours", "theirs"):
             x = r[who]
             w(f"| {enc} | {who} | {x['rps']:.0f} | {x['p50_ms']:.3f} | {x['p90_ms']:.3f} | "

@@ -5,7 +5,8 @@
 //! Families: `pgrepl_max_wal_senders`, `pgrepl_max_replication_slots`,
 //! `pgrepl_wal_keep_size_bytes`, `pgrepl_max_slot_wal_keep_size_bytes`,
 //! `pgrepl_max_wal_size_bytes`, `pgrepl_recovery_min_apply_delay_seconds`,
-//! `pgrepl_max_standby_streaming_delay_seconds`, `pgrepl_settings_info`.
+//! `pgrepl_max_standby_streaming_delay_seconds`,
+//! `pgrepl_idle_replication_slot_timeout_seconds` (18+), `pgrepl_settings_info`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -140,7 +141,7 @@ fn unit_factor(unit: &str) -> Option<f64> {
 
 pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
     type Getter = fn(&Settings) -> Option<f64>;
-    let numeric: [(&str, &str, Getter); 7] = [
+    let numeric: [(&str, &str, Getter); 8] = [
         ("pgrepl_max_wal_senders", "max_wal_senders: most WAL sender processes (standbys, base backups) at once.", |s| s.number("max_wal_senders")),
         ("pgrepl_max_replication_slots", "max_replication_slots: most replication slots the server can have.", |s| s.number("max_replication_slots")),
         ("pgrepl_wal_keep_size_bytes", "WAL kept for standbys without a slot (wal_keep_size, or wal_keep_segments before PostgreSQL 13).", Settings::wal_keep_bytes),
@@ -148,6 +149,7 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         ("pgrepl_max_wal_size_bytes", "max_wal_size: WAL size that triggers a checkpoint.", |s| s.bytes("max_wal_size")),
         ("pgrepl_recovery_min_apply_delay_seconds", "recovery_min_apply_delay: configured delay of a delayed standby.", |s| s.seconds("recovery_min_apply_delay")),
         ("pgrepl_max_standby_streaming_delay_seconds", "max_standby_streaming_delay: how long replay waits for conflicting queries; -1 waits forever.", |s| s.seconds("max_standby_streaming_delay")),
+        ("pgrepl_idle_replication_slot_timeout_seconds", "idle_replication_slot_timeout: idle time after which a slot is invalidated; 0 never (PostgreSQL 18+).", |s| s.seconds("idle_replication_slot_timeout")),
     ];
     for (name, help, get) in numeric {
         gauge_family(

@@ -3,7 +3,8 @@
 //! Families: `pgrepl_slot_retained_wal_bytes`, `pgrepl_slot_active`,
 //! `pgrepl_slot_wal_status` (13+), `pgrepl_slot_safe_wal_size_bytes` (13+),
 //! `pgrepl_slot_xmin_age_xids`, `pgrepl_slot_inactive_since_timestamp_seconds`
-//! (17+), `pgrepl_slot_conflicting` (16+, logical slots).
+//! (17+), `pgrepl_slot_conflicting` (16+, logical slots),
+//! `pgrepl_slot_invalidated` (17+).
 
 use std::fmt;
 use std::sync::Arc;
@@ -32,6 +33,10 @@ pub struct Slot {
     pub conflicting: Option<bool>,
     /// 17+.
     pub inactive_since: Option<f64>,
+    /// 17+: why the slot can no longer be used (`wal_removed`,
+    /// `rows_removed`, `wal_level_insufficient`, `idle_timeout`).
+    #[serde(default)]
+    pub invalidation_reason: Option<String>,
 }
 
 pub fn sql(caps: &Capabilities) -> String {
@@ -45,17 +50,17 @@ pub fn sql(caps: &Capabilities) -> String {
     } else {
         "NULL::bool AS conflicting"
     };
-    let inactive_since = if caps.at_least(17) {
-        "EXTRACT(EPOCH FROM inactive_since)::float8"
+    let v17 = if caps.at_least(17) {
+        "EXTRACT(EPOCH FROM inactive_since)::float8 AS inactive_since, invalidation_reason"
     } else {
-        "NULL::float8"
+        "NULL::float8 AS inactive_since, NULL::text AS invalidation_reason"
     };
     format!(
         "SELECT coalesce(json_agg(x ORDER BY x.slot_name), '[]') FROM (SELECT \
            slot_name::text AS slot_name, slot_type, database::text AS database, active, \
            restart_lsn::text AS restart_lsn, \
            greatest(age(xmin), age(catalog_xmin)) AS xmin_age, \
-           {v13}, {conflicting}, {inactive_since} AS inactive_since \
+           {v13}, {conflicting}, {v17} \
          FROM pg_replication_slots) x"
     )
 }
@@ -130,6 +135,16 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         "1 when a logical slot was invalidated by a recovery conflict (PostgreSQL 16+).",
         rows(snaps).filter_map(|(t, _, slot)| {
             Some((labels(t, slot), f64::from(u8::from(slot.conflicting?))))
+        }),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_slot_invalidated",
+        "1 for a slot PostgreSQL has invalidated, with the reason (wal_removed, rows_removed, wal_level_insufficient, idle_timeout): its consumer must be re-seeded (PostgreSQL 17+).",
+        rows(snaps).filter_map(|(t, _, slot)| {
+            let reason = slot.invalidation_reason.as_deref()?;
+            let [a, b, c, d] = labels(t, slot);
+            Some(([a, b, c, d, ("reason", reason)], 1.0))
         }),
     )
 }
