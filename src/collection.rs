@@ -17,7 +17,7 @@ use tokio_postgres::SimpleQueryMessage;
 
 use crate::collector::heartbeat::HeartbeatRead;
 use crate::collector::{self, Capabilities, Sample};
-use crate::config::Target;
+use crate::config::{Config, Target};
 use crate::snapshot::{Slot, Store, TargetSnapshot};
 
 /// Why a cycle failed; worded for the log line, never with a password.
@@ -58,39 +58,41 @@ pub struct TargetCollector {
 }
 
 impl TargetCollector {
-    /// `slot` starts out with the target's last known snapshot (initial, or
-    /// the one before a reload, so counters carry over).
+    /// A collector for `target` under `config`'s interval, deadline and the
+    /// heartbeat of its cluster. `slot` starts out with the target's last
+    /// known snapshot (initial, or the one before a reload, so counters
+    /// carry over).
     pub fn new(
         slot: Arc<Slot>,
         target: Target,
         pool: Pool,
         store: Arc<Store>,
-        interval: Duration,
-        deadline: Duration,
+        config: &Config,
     ) -> TargetCollector {
         let last = (*slot.load()).clone();
+        let heartbeat = target.cluster.as_ref().and_then(|c| {
+            let hb = config.clusters.get(c)?.heartbeat.as_ref()?;
+            Some(HeartbeatRead {
+                table: hb.table.clone(),
+                cluster: c.clone(),
+            })
+        });
         TargetCollector {
             slot,
             target,
             pool,
             store,
-            interval,
-            deadline,
+            interval: config.collect_interval,
+            deadline: config.collect_timeout,
             capabilities: None,
             query: String::new(),
             last,
             last_error: None,
             warned_waldir: false,
             failures: 0,
-            heartbeat: None,
+            heartbeat,
             cycles_without_heartbeat: 0,
         }
-    }
-
-    /// Reads the cluster's heartbeat row in every collection.
-    pub fn with_heartbeat(mut self, heartbeat: Option<HeartbeatRead>) -> TargetCollector {
-        self.heartbeat = heartbeat;
-        self
     }
 
     /// Runs cycles until `shutdown` flips to true: one every interval while

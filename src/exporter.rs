@@ -11,7 +11,6 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::collection::TargetCollector;
-use crate::collector::heartbeat::HeartbeatRead;
 use crate::config::{self, Config, Overrides};
 use crate::heartbeat::Writer;
 use crate::http::{self, AppState};
@@ -94,22 +93,7 @@ fn start_collectors(config: &Config, store: &Arc<Store>) -> Result<Collectors, S
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for ((target, pool), slot) in config.targets.iter().zip(pools).zip(slots) {
-        let heartbeat = target.cluster.as_ref().and_then(|c| {
-            let hb = config.clusters.get(c)?.heartbeat.as_ref()?;
-            Some(HeartbeatRead {
-                table: hb.table.clone(),
-                cluster: c.clone(),
-            })
-        });
-        let collector = TargetCollector::new(
-            slot,
-            target.clone(),
-            pool,
-            store.clone(),
-            config.collect_interval,
-            config.collect_timeout,
-        )
-        .with_heartbeat(heartbeat);
+        let collector = TargetCollector::new(slot, target.clone(), pool, store.clone(), config);
         tasks.spawn(collector.run(stop_rx.clone()));
     }
     for (cluster, settings) in &config.clusters {

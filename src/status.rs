@@ -47,14 +47,7 @@ pub async fn collect(config: &Config) -> Result<Vec<Arc<TargetSnapshot>>, String
     for (target, slot) in config.targets.iter().zip(store.slots()) {
         let pool = pool::build(target, config.collect_timeout)
             .map_err(|e| format!("target {:?}: {e}", target.name))?;
-        let mut collector = TargetCollector::new(
-            slot,
-            target.clone(),
-            pool,
-            store.clone(),
-            config.collect_interval,
-            config.collect_timeout,
-        );
+        let mut collector = TargetCollector::new(slot, target.clone(), pool, store.clone(), config);
         tasks.spawn(async move {
             collector.cycle().await;
         });
