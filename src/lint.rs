@@ -15,6 +15,7 @@ use crate::cluster::ClusterView;
 use crate::collector::Sample;
 use crate::exposition::gauge_family;
 use crate::snapshot::TargetSnapshot;
+use crate::sync_names;
 
 /// Every check, in the order they are reported.
 pub const CHECKS: [&str; 12] = [
@@ -40,21 +41,6 @@ fn nearly_used(used: usize, max: Option<f64>) -> Option<bool> {
     }
     let free = max - used as f64;
     Some(free < 2.0 || free / max <= 0.2)
-}
-
-/// The standby names listed in `synchronous_standby_names`, without the
-/// `FIRST n (...)` / `ANY n (...)` wrapping and quotes; `*` is dropped
-/// since it matches whoever connects.
-pub fn sync_names_listed(setting: &str) -> Vec<String> {
-    let inner = match (setting.find('('), setting.rfind(')')) {
-        (Some(a), Some(b)) if b > a => &setting[a + 1..b],
-        _ => setting,
-    };
-    inner
-        .split(',')
-        .map(|n| n.trim().trim_matches('"').to_string())
-        .filter(|n| !n.is_empty() && n != "*")
-        .collect()
 }
 
 fn on(value: Option<&str>) -> bool {
@@ -127,7 +113,7 @@ fn standby_checks(s: &Sample, out: &mut Vec<(&'static str, bool)>) {
 fn primary_checks(s: &Sample, out: &mut Vec<(&'static str, bool)>) {
     let settings = &s.settings;
     let names = settings.text("synchronous_standby_names").unwrap_or("");
-    let listed = sync_names_listed(names);
+    let listed = sync_names::listed(names);
     let connected = |name: &str| {
         s.replication
             .iter()
@@ -194,18 +180,6 @@ pub fn encode(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listed_names() {
-        assert_eq!(
-            sync_names_listed("FIRST 1 (s1, \"s 2\")"),
-            vec!["s1", "s 2"]
-        );
-        assert_eq!(sync_names_listed("ANY 2 (a,b)"), vec!["a", "b"]);
-        assert_eq!(sync_names_listed("s1, s2"), vec!["s1", "s2"]);
-        assert!(sync_names_listed("*").is_empty());
-        assert!(sync_names_listed("").is_empty());
-    }
 
     #[test]
     fn nearly_used_limits() {

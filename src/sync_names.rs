@@ -34,6 +34,21 @@ pub fn required(setting: &str) -> Option<u32> {
     plain_list(s)
 }
 
+/// The standby names listed in `synchronous_standby_names`, without the
+/// `FIRST n (...)` / `ANY n (...)` wrapping and quotes; `*` is dropped
+/// since it matches whoever connects.
+pub fn listed(setting: &str) -> Vec<String> {
+    let inner = match (setting.find('('), setting.rfind(')')) {
+        (Some(a), Some(b)) if b > a => &setting[a + 1..b],
+        _ => setting,
+    };
+    inner
+        .split(',')
+        .map(|n| n.trim().trim_matches('"').to_string())
+        .filter(|n| !n.is_empty() && n != "*")
+        .collect()
+}
+
 fn split_word(s: &str) -> (&str, &str) {
     let end = s
         .find(|c: char| c.is_whitespace() || c == '(' || c == ',')
@@ -50,7 +65,7 @@ fn plain_list(s: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::required;
+    use super::{listed, required};
 
     #[test]
     fn all_forms() {
@@ -74,5 +89,14 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(required(input), want, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn listed_names_without_wrapping() {
+        assert_eq!(listed("FIRST 1 (s1, \"s 2\")"), vec!["s1", "s 2"]);
+        assert_eq!(listed("ANY 2 (a,b)"), vec!["a", "b"]);
+        assert_eq!(listed("s1, s2"), vec!["s1", "s2"]);
+        assert!(listed("*").is_empty());
+        assert!(listed("").is_empty());
     }
 }

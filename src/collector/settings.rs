@@ -19,9 +19,9 @@ use super::Capabilities;
 use crate::exposition::gauge_family;
 use crate::snapshot::{up_samples, TargetSnapshot};
 
-/// Setting names read each cycle. `primary_conninfo` is deliberately not
-/// among them: it may hold the replication password.
-pub const NAMES: [&str; 24] = [
+/// Settings read each cycle besides [`INFO_LABELS`]. `primary_conninfo` is
+/// deliberately not among them: it may hold the replication password.
+pub const NAMES: [&str; 15] = [
     "max_wal_senders",
     "max_replication_slots",
     "wal_keep_size",
@@ -32,15 +32,6 @@ pub const NAMES: [&str; 24] = [
     "recovery_min_apply_delay",
     "max_standby_streaming_delay",
     "max_standby_archive_delay",
-    "wal_level",
-    "synchronous_commit",
-    "synchronous_standby_names",
-    "hot_standby",
-    "hot_standby_feedback",
-    "wal_log_hints",
-    "data_checksums",
-    "full_page_writes",
-    "archive_mode",
     "archive_timeout",
     "primary_slot_name",
     "wal_sender_timeout",
@@ -67,7 +58,11 @@ const INFO_LABELS: [&str; 9] = [
 pub struct Settings(HashMap<String, (String, Option<String>)>);
 
 pub fn sql(_caps: &Capabilities) -> String {
-    let names: Vec<String> = NAMES.iter().map(|n| format!("'{n}'")).collect();
+    let names: Vec<String> = NAMES
+        .iter()
+        .chain(INFO_LABELS.iter())
+        .map(|n| format!("'{n}'"))
+        .collect();
     format!(
         "SELECT coalesce(json_object_agg(name, json_build_array(setting, unit)), '{{}}') \
          FROM pg_settings WHERE name IN ({})",
