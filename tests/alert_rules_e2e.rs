@@ -55,12 +55,7 @@ fn binary(env: &str, default: &str) -> String {
 }
 
 fn http_get(url: &str, query: &[(&str, &str)]) -> Result<String, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut req = agent.get(url);
+    let mut req = common::http_agent().get(url);
     for (k, v) in query {
         req = req.query(*k, *v);
     }

@@ -112,12 +112,7 @@ impl Drop for Proc {
 }
 
 fn query(port: u16, expr: &str) -> Result<Value, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut resp = agent
+    let mut resp = common::http_agent()
         .get(&format!("http://127.0.0.1:{port}/api/v1/query"))
         .query("query", expr)
         .call()

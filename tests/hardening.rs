@@ -152,12 +152,7 @@ fn unreachable_targets_are_down_with_the_reason_and_retried() {
     });
     assert!(m.get("pgrepl_collect_errors_total", &[("target", "primary")]) == Some(0.0));
     let log = exporter.log_text();
-    let line_for = |target: &str| {
-        log.lines()
-            .find(|l| l.contains("target is down") && l.contains(&format!("target_name={target}")))
-            .unwrap_or_else(|| panic!("no down line for {target}:\n{log}"))
-            .to_string()
-    };
+    let line_for = |target: &str| exporter.down_line(target);
     assert!(
         line_for("refused").to_lowercase().contains("refused"),
         "{}",

@@ -282,12 +282,6 @@ fn up(m: &Metrics, target: &str) -> bool {
     m.get("pgrepl_up", &[("target", target)]) == Some(1.0)
 }
 
-fn lsn(pg: &common::Pg, sql: &str) -> f64 {
-    pg.psql(&format!("SELECT pg_wal_lsn_diff({sql}, '0/0')::bigint"))
-        .parse()
-        .expect("lsn")
-}
-
 /// No collection failed on a target that is up: every SQL the exporter
 /// sends is valid on this major.
 fn no_collect_errors(major: u32, m: &Metrics, targets: &[&str], exporter: &Exporter) {
@@ -580,41 +574,12 @@ fn matrix(major: u32) {
         ("application_name", "standby1"),
         ("stage", "replay"),
     ];
-    pair.primary.write_wal(10);
-    scrapes.push(exporter.wait_for("a replayed transaction", WAIT, |m| {
-        m.has("pgrepl_standby_lag_bytes", &rsb)
-            && m.has(
-                "pgrepl_last_replay_timestamp_seconds",
-                &[("target", "standby1")],
-            )
-    }));
-    pair.standby.psql("SELECT pg_wal_replay_pause()");
-    let before = lsn(&pair.primary, "pg_current_wal_lsn()");
-    pair.primary.write_wal(20_000);
-    let after = lsn(&pair.primary, "pg_current_wal_lsn()");
-    let written = after - before;
-    assert!(written > 1_000_000.0, "wrote only {written} bytes of WAL");
-    let m = exporter.wait_for("lag past what was written", WAIT, |m| {
-        m.get("pgrepl_standby_lag_bytes", &rsb).unwrap_or(0.0) >= written
-            && m.get("pgrepl_replay_backlog_bytes", &[("target", "standby1")])
-                .unwrap_or(0.0)
-                >= written
-            && m.get("pgrepl_replay_paused", &[("target", "standby1")]) == Some(1.0)
-    });
-    let flush = m
-        .get(
-            "pgrepl_standby_lag_bytes",
-            &[
-                ("target", "primary"),
-                ("application_name", "standby1"),
-                ("stage", "flush"),
-            ],
-        )
-        .unwrap();
-    assert!(
-        flush < written,
-        "flush lag {flush} should stay below {written}"
-    );
+    let common::PausedLag {
+        written,
+        replayed,
+        lagging: m,
+    } = common::pause_and_outgrow(&pair, &exporter);
+    scrapes.push(replayed);
     let delay = m
         .get("pgrepl_replay_delay_seconds", &[("target", "standby1")])
         .expect("replay delay");

@@ -21,12 +21,6 @@ fn up(m: &Metrics, target: &str) -> bool {
     m.get("pgrepl_up", &[("target", target)]) == Some(1.0)
 }
 
-fn lsn(pg: &common::Pg, sql: &str) -> f64 {
-    pg.psql(&format!("SELECT pg_wal_lsn_diff({sql}, '0/0')::bigint"))
-        .parse()
-        .expect("lsn")
-}
-
 #[test]
 fn roles_identity_streaming_and_slot() {
     let pair = Pair::start("roles");
@@ -292,10 +286,7 @@ fn promtool_check(exporter: &Exporter) {
 }
 
 fn openmetrics_and_gzip(exporter: &Exporter) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = common::http_agent();
     let mut resp = agent
         .get(&exporter.url("/metrics"))
         .header(
@@ -348,45 +339,13 @@ fn paused_replay_grows_lag_then_recovers() {
         ("application_name", "standby1"),
         ("stage", "replay"),
     ];
-    // A replayed commit gives pg_last_xact_replay_timestamp() a value.
-    pair.primary.write_wal(10);
-    exporter.wait_for("a replayed transaction", WAIT, |m| {
-        m.has("pgrepl_standby_lag_bytes", &sb)
-            && m.has(
-                "pgrepl_last_replay_timestamp_seconds",
-                &[("target", "standby1")],
-            )
-    });
-
-    pair.standby.psql("SELECT pg_wal_replay_pause()");
-    let before = lsn(&pair.primary, "pg_current_wal_lsn()");
-    pair.primary.write_wal(20_000);
-    let after = lsn(&pair.primary, "pg_current_wal_lsn()");
-    let written = after - before;
-    assert!(written > 1_000_000.0, "wrote only {written} bytes of WAL");
-
-    let m = exporter.wait_for("lag past what was written", WAIT, |m| {
-        m.get("pgrepl_standby_lag_bytes", &sb).unwrap_or(0.0) >= written
-            && m.get("pgrepl_replay_backlog_bytes", &[("target", "standby1")])
-                .unwrap_or(0.0)
-                >= written
-            && m.get("pgrepl_replay_paused", &[("target", "standby1")]) == Some(1.0)
-    });
-    // Written and flushed keep up; only replay waits.
-    let flush = m
-        .get(
-            "pgrepl_standby_lag_bytes",
-            &[
-                ("target", "primary"),
-                ("application_name", "standby1"),
-                ("stage", "flush"),
-            ],
-        )
-        .unwrap();
-    assert!(
-        flush < written,
-        "flush lag {flush} should stay below {written}"
-    );
+    // A replayed commit (so pg_last_xact_replay_timestamp() has a value),
+    // replay paused, more WAL than the lag can hide.
+    let common::PausedLag {
+        written,
+        lagging: m,
+        ..
+    } = common::pause_and_outgrow(&pair, &exporter);
     let delay = m
         .get("pgrepl_replay_delay_seconds", &[("target", "standby1")])
         .expect("replay delay");

@@ -299,13 +299,7 @@ fn every_sslmode_towards_postgresql() {
     ] {
         assert_eq!(m.get("pgrepl_up", &[("target", t)]), Some(0.0), "{t}");
     }
-    let log = exporter.log_text();
-    let line = |t: &str| {
-        log.lines()
-            .find(|l| l.contains("target is down") && l.contains(&format!("target_name={t} ")))
-            .unwrap_or_else(|| panic!("no down line for {t}:\n{log}"))
-            .to_string()
-    };
+    let line = |t: &str| exporter.down_line(t);
     assert!(
         line("verify_full_wrong_name").contains("not valid for name"),
         "{}",

@@ -331,6 +331,13 @@ impl Pg {
         fs::write(&path, old).expect("write conf");
     }
 
+    /// The primary's current WAL position as a byte offset.
+    pub fn wal_position(&self) -> f64 {
+        self.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
+            .parse()
+            .expect("WAL position")
+    }
+
     /// Writes some WAL on a primary: a table and rows.
     pub fn write_wal(&self, rows: u32) {
         self.psql(&format!(
@@ -367,17 +374,7 @@ impl Pair {
         let primary = init_primary(dir, "primary", extra_conf);
         let standby = clone_standby(dir, &primary, "standby1", "standby1_slot");
         standby.start();
-        let streaming = wait_until(Duration::from_secs(60), || {
-            primary
-                .try_psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
-                .map(|v| v == "1")
-                .unwrap_or(false)
-        });
-        assert!(
-            streaming,
-            "standby did not start streaming:\n{}",
-            fs::read_to_string(&standby.log).unwrap_or_default()
-        );
+        wait_streaming(&primary, &standby, "standby");
         Pair {
             standby,
             primary,
@@ -414,18 +411,7 @@ impl Pair {
         let standby = cold_copy_standby(dir, &primary, major, "standby1", "standby1_slot");
         primary.start();
         standby.start();
-        let streaming = wait_until(Duration::from_secs(60), || {
-            primary
-                .try_psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
-                .map(|v| v == "1")
-                .unwrap_or(false)
-        });
-        assert!(
-            streaming,
-            "PostgreSQL {major}: standby did not start streaming:\n{}\nprimary:\n{}",
-            fs::read_to_string(&standby.log).unwrap_or_default(),
-            fs::read_to_string(&primary.log).unwrap_or_default()
-        );
+        wait_streaming(&primary, &standby, &format!("PostgreSQL {major}: standby"));
         Pair {
             standby,
             primary,
@@ -503,6 +489,94 @@ pub fn cold_copy_standby(dir: &Path, primary: &Pg, major: u32, name: &str, slot:
         );
     }
     pg
+}
+
+/// Waits until `primary` streams to one standby, or panics with both logs.
+pub fn wait_streaming(primary: &Pg, standby: &Pg, what: &str) {
+    let streaming = wait_until(Duration::from_secs(60), || {
+        primary
+            .try_psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+            .map(|v| v == "1")
+            .unwrap_or(false)
+    });
+    assert!(
+        streaming,
+        "{what} did not start streaming:\n{}\nprimary:\n{}",
+        fs::read_to_string(&standby.log).unwrap_or_default(),
+        fs::read_to_string(&primary.log).unwrap_or_default()
+    );
+}
+
+/// A ureq agent for loopback requests: 5 s deadline, statuses as values.
+pub fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// What [`pause_and_outgrow`] saw.
+pub struct PausedLag {
+    /// WAL bytes written on the primary while replay was paused.
+    pub written: f64,
+    /// The scrape once the standby had replayed a transaction.
+    pub replayed: Metrics,
+    /// The scrape once replay lag and backlog exceeded `written`.
+    pub lagging: Metrics,
+}
+
+/// The core replay scenario: a replayed commit, `pg_wal_replay_pause()` on
+/// the standby, over 1 MB of WAL on the primary; waits until the replay lag
+/// (primary side) and the replay backlog (standby side) exceed what was
+/// written while flush stays below it. Replay is left paused.
+pub fn pause_and_outgrow(pair: &Pair, exporter: &Exporter) -> PausedLag {
+    const WAIT: Duration = Duration::from_secs(30);
+    let replay = [
+        ("target", "primary"),
+        ("application_name", "standby1"),
+        ("stage", "replay"),
+    ];
+    pair.primary.write_wal(10);
+    let replayed = exporter.wait_for("a replayed transaction", WAIT, |m| {
+        m.has("pgrepl_standby_lag_bytes", &replay)
+            && m.has(
+                "pgrepl_last_replay_timestamp_seconds",
+                &[("target", "standby1")],
+            )
+    });
+    pair.standby.psql("SELECT pg_wal_replay_pause()");
+    let before = pair.primary.wal_position();
+    pair.primary.write_wal(20_000);
+    let written = pair.primary.wal_position() - before;
+    assert!(written > 1_000_000.0, "wrote only {written} bytes of WAL");
+    let lagging = exporter.wait_for("lag past what was written", WAIT, |m| {
+        m.get("pgrepl_standby_lag_bytes", &replay).unwrap_or(0.0) >= written
+            && m.get("pgrepl_replay_backlog_bytes", &[("target", "standby1")])
+                .unwrap_or(0.0)
+                >= written
+            && m.get("pgrepl_replay_paused", &[("target", "standby1")]) == Some(1.0)
+    });
+    // Written and flushed keep up; only replay waits.
+    let flush = lagging
+        .get(
+            "pgrepl_standby_lag_bytes",
+            &[
+                ("target", "primary"),
+                ("application_name", "standby1"),
+                ("stage", "flush"),
+            ],
+        )
+        .expect("flush lag");
+    assert!(
+        flush < written,
+        "flush lag {flush} should stay below {written}"
+    );
+    PausedLag {
+        written,
+        replayed,
+        lagging,
+    }
 }
 
 /// `initdb`, replication settings, roles and the physical slot, started.
@@ -678,12 +752,7 @@ impl Exporter {
     }
 
     pub fn get(&self, path: &str) -> Result<String, String> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(5)))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut resp = agent
+        let mut resp = http_agent()
             .get(&self.url(path))
             .call()
             .map_err(|e| e.to_string())?;
@@ -727,6 +796,15 @@ impl Exporter {
             let _ = f.read_to_string(&mut s);
         }
         s
+    }
+
+    /// The "target is down" log line of `target`, or a panic with the log.
+    pub fn down_line(&self, target: &str) -> String {
+        let log = self.log_text();
+        log.lines()
+            .find(|l| l.contains("target is down") && l.contains(&format!("target_name={target} ")))
+            .unwrap_or_else(|| panic!("no down line for {target}:\n{log}"))
+            .to_string()
     }
 
     pub fn pid(&self) -> u32 {
