@@ -457,10 +457,12 @@ mod tests {
         None
     }
 
-    fn load_str(toml: &str) -> Result<Config, ConfigError> {
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// Loads `toml` from a temporary file; file errors and configuration
+    /// errors both come back as their message.
+    fn load_str(toml: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, toml).expect("write");
+        std::fs::write(&path, toml).map_err(|e| e.to_string())?;
         load_with_env(
             &Overrides {
                 config_file: Some(path),
@@ -468,26 +470,28 @@ mod tests {
             },
             no_env,
         )
+        .map_err(|e| e.to_string())
     }
 
     #[test]
-    fn defaults_and_derived_timeout() {
-        let c = load_str("[[targets]]\nname='p'\ndsn='host=127.0.0.1 user=x'\n").unwrap();
+    fn defaults_and_derived_timeout() -> Result<(), String> {
+        let c = load_str("[[targets]]\nname='p'\ndsn='host=127.0.0.1 user=x'\n")?;
         assert_eq!(c.listen_address.port(), 9839);
         assert_eq!(c.telemetry_path, "/metrics");
         assert_eq!(c.collect_interval, Duration::from_secs(5));
         assert_eq!(c.collect_timeout, Duration::from_secs(4));
+        Ok(())
     }
 
     #[test]
-    fn env_single_target() {
+    fn env_single_target() -> Result<(), ConfigError> {
         let c = load_with_env(&Overrides::default(), |k| match k {
             "DATA_SOURCE_NAME" => Some("postgresql://u@db1:5433/postgres".into()),
             _ => None,
-        })
-        .unwrap();
+        })?;
         assert_eq!(c.targets.len(), 1);
         assert_eq!(c.targets[0].name, "db1:5433");
+        Ok(())
     }
 
     #[test]

@@ -310,24 +310,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn url_with_tls_options() {
+    fn url_with_tls_options() -> Result<(), DsnError> {
         let d = Dsn::parse(
             "postgresql://monitor:s3cret@10.0.0.1:5433/postgres?sslmode=verify-full&sslrootcert=/ca.pem&application_name=x",
-        )
-        .unwrap();
+        )?;
         assert_eq!(d.tls.mode, SslMode::VerifyFull);
         assert_eq!(d.tls.root_cert.as_deref(), Some(Path::new("/ca.pem")));
         assert_eq!(d.endpoint(), "10.0.0.1:5433");
         assert!(!format!("{d:?} {d}").contains("s3cret"));
+        Ok(())
     }
 
     #[test]
-    fn key_value_with_quotes() {
-        let d = Dsn::parse("host=127.0.0.1 port=5444 user=mon password='a b\\'c' sslmode=require sslrootcert = '/x y.pem'").unwrap();
+    fn key_value_with_quotes() -> Result<(), DsnError> {
+        let d = Dsn::parse("host=127.0.0.1 port=5444 user=mon password='a b\\'c' sslmode=require sslrootcert = '/x y.pem'")?;
         assert_eq!(d.tls.mode, SslMode::Require);
         assert_eq!(d.tls.root_cert.as_deref(), Some(Path::new("/x y.pem")));
         assert_eq!(d.pg_config().get_password(), Some(&b"a b'c"[..]));
         assert_eq!(d.endpoint(), "127.0.0.1:5444");
+        Ok(())
     }
 
     #[test]

@@ -260,8 +260,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bcrypt_users() {
-        let hash = bcrypt::hash("s3cret", 4).unwrap();
+    async fn bcrypt_users() -> Result<(), bcrypt::BcryptError> {
+        let hash = bcrypt::hash("s3cret", 4)?;
         let auth = Arc::new(BasicAuth {
             users: [("prom".to_string(), hash)].into_iter().collect(),
             verified: Mutex::new(HashMap::new()),
@@ -278,5 +278,6 @@ mod tests {
         assert!(!auth.check(Some(&header("prom", "wrong"))).await);
         assert!(!auth.check(Some(&header("nobody", "s3cret"))).await);
         assert!(!auth.check(None).await);
+        Ok(())
     }
 }
