@@ -171,11 +171,15 @@ fn topology_page_shows_the_pair_in_a_browser() {
         "standby1 to lag behind the primary",
         Duration::from_secs(30),
         |m| {
-            m.get(
-                "pgrepl_cluster_standby_lag_bytes",
-                &[("cluster", "main"), ("target", "standby1")],
-            )
-            .is_some_and(|v| v > 0.0)
+            // Both from the standby's own snapshot taken after the pause:
+            // a lag computed against an older standby snapshot can be
+            // non-zero before the pause is visible.
+            m.get("pgrepl_replay_paused", &[("target", "standby1")]) == Some(1.0)
+                && m.get(
+                    "pgrepl_cluster_standby_lag_bytes",
+                    &[("cluster", "main"), ("target", "standby1")],
+                )
+                .is_some_and(|v| v > 0.0)
         },
     );
 
