@@ -37,6 +37,7 @@ test-matrix:
 	./scripts/pg-versions.sh $(MATRIX_MAJORS)
 	PGREPL_MATRIX_REQUIRED=1 $(CARGO) test --test matrix -- --test-threads=2
 	PGREPL_MATRIX_REQUIRED=1 $(CARGO) test --test slot_invalidation -- invalidation_reason_from_17
+	PGREPL_MATRIX_REQUIRED=1 $(CARGO) test --test failover_slots
 
 test-alerts:
 	@if [ -x alerts/check.sh ]; then ./alerts/check.sh; fi

@@ -58,6 +58,18 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
 
+    /// Threads serving HTTP and running collections. One is plenty for an
+    /// exporter and, beside the database it watches, steals no second core;
+    /// the same default as node_exporter's `--runtime.gomaxprocs`.
+    #[arg(
+        long = "runtime.worker-threads",
+        value_name = "N",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u16).range(1..=256),
+        env = "PGREPL_WORKER_THREADS"
+    )]
+    pub worker_threads: u16,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

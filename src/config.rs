@@ -16,9 +16,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::dsn::{self, Dsn};
 
-/// Environment variables read directly for the single-target mode; figment
-/// must not see them or they would be unknown keys.
-const SINGLE_TARGET_ENV: [&str; 8] = [
+/// Environment variables read directly (the single-target mode) or by clap
+/// (flags); figment must not see them or they would be unknown keys.
+const SINGLE_TARGET_ENV: [&str; 9] = [
     "DSN",
     "PASSWORD_FILE",
     "TARGET",
@@ -27,6 +27,7 @@ const SINGLE_TARGET_ENV: [&str; 8] = [
     "LOG_LEVEL",
     "LOG_FORMAT",
     "WEB_CONFIG_FILE",
+    "WORKER_THREADS",
 ];
 
 /// A configuration problem, worded for the operator: it names the key, file

@@ -82,6 +82,7 @@ fn main() -> ExitCode {
         None => WebConfig::default(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(cli.worker_threads))
         .enable_all()
         .build()
     {

@@ -106,6 +106,20 @@ fn every_bad_input_exits_2_with_one_line() {
             needle: "--log.format".into(),
         },
         Case {
+            name: "zero_worker_threads",
+            toml: Some(TARGET.as_bytes().to_vec()),
+            args: vec!["--runtime.worker-threads".into(), "0".into()],
+            env: vec![],
+            needle: "--runtime.worker-threads".into(),
+        },
+        Case {
+            name: "worker_threads_from_env_not_a_number",
+            toml: Some(TARGET.as_bytes().to_vec()),
+            args: vec![],
+            env: vec![("PGREPL_WORKER_THREADS", "many".into())],
+            needle: "--runtime.worker-threads".into(),
+        },
+        Case {
             name: "unknown_flag",
             toml: Some(TARGET.as_bytes().to_vec()),
             args: vec!["--web.listen-adress".into(), ":9".into()],

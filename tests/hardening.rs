@@ -431,3 +431,24 @@ fn reload_applies_valid_and_refuses_invalid_config() {
     let mut exporter = exporter;
     assert!(exporter.is_running());
 }
+
+#[test]
+fn worker_threads_flag_sizes_the_runtime() {
+    // Nothing listens on port 1: the target is down, the exporter is not.
+    let dsn = "postgresql://monitor@127.0.0.1:1/postgres?connect_timeout=1".to_string();
+    let default = Exporter::start_with(&[("nowhere", dsn.clone())], "", &[]);
+    let eight = Exporter::start_with(&[("nowhere", dsn)], "", &["--runtime.worker-threads", "8"]);
+    let (one, many) = (default.threads(), eight.threads());
+    // The main thread plus the workers; spawn_blocking may add a thread or two.
+    assert!(many >= 9, "--runtime.worker-threads 8 runs {many} threads");
+    assert!(
+        one + 4 < many,
+        "default runs {one} threads, 8 workers {many}"
+    );
+    for e in [&default, &eight] {
+        assert_eq!(
+            e.metrics().get("pgrepl_up", &[("target", "nowhere")]),
+            Some(0.0)
+        );
+    }
+}

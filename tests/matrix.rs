@@ -308,9 +308,14 @@ fn matrix(major: u32) {
     }
     let pair = Pair::start_cold_copy_with(&format!("matrix{major}"), &bin, major, &conf);
     // An idle logical slot: catalog_xmin (xmin age), `conflicting` (16+)
-    // and `inactive_since` (17+) on every major that has them.
+    // and `inactive_since` and `failover` (17+) on every major that has them.
+    let failover = if major >= 17 {
+        ", failover => true"
+    } else {
+        ""
+    };
     pair.primary.psql(&format!(
-        "SELECT pg_create_logical_replication_slot('{LOGICAL_SLOT}', 'test_decoding')"
+        "SELECT pg_create_logical_replication_slot('{LOGICAL_SLOT}', 'test_decoding'{failover})"
     ));
     // The opt-in heartbeat too: its writer's DDL/upsert and the standby's
     // read must work on every major.
@@ -485,6 +490,13 @@ fn matrix(major: u32) {
     );
     let since = m.get("pgrepl_slot_inactive_since_timestamp_seconds", &logical);
     assert_eq!(since.is_some(), major >= 17, "inactive_since: {since:?}");
+    // Failover slots (17+): the logical slot was created with failover on,
+    // the physical one cannot have it; neither is a synced copy on a primary.
+    let v17 = |v: f64| (major >= 17).then_some(v);
+    assert_eq!(m.get("pgrepl_slot_failover", &logical), v17(1.0));
+    assert_eq!(m.get("pgrepl_slot_failover", &slot), v17(0.0));
+    assert_eq!(m.get("pgrepl_slot_synced", &logical), v17(0.0));
+    assert_eq!(m.get("pgrepl_slot_synced", &slot), v17(0.0));
 
     // The standby's side.
     let receiver = m.all("pgrepl_wal_receiver_info", &[("target", "standby1")]);

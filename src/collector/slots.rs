@@ -4,7 +4,8 @@
 //! `pgrepl_slot_wal_status` (13+), `pgrepl_slot_safe_wal_size_bytes` (13+),
 //! `pgrepl_slot_xmin_age_xids`, `pgrepl_slot_inactive_since_timestamp_seconds`
 //! (17+), `pgrepl_slot_conflicting` (16+, logical slots),
-//! `pgrepl_slot_invalidated` (17+).
+//! `pgrepl_slot_invalidated`, `pgrepl_slot_failover` and `pgrepl_slot_synced`
+//! (17+).
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,6 +38,14 @@ pub struct Slot {
     /// `rows_removed`, `wal_level_insufficient`, `idle_timeout`).
     #[serde(default)]
     pub invalidation_reason: Option<String>,
+    /// 17+: a logical slot the primary keeps in step on standbys
+    /// (`failover => true`), so that subscribers survive a promotion.
+    #[serde(default)]
+    pub failover: Option<bool>,
+    /// 17+, on a standby: a copy kept in step from the primary by slotsync;
+    /// usable only after promotion, and it tells that failover is covered.
+    #[serde(default)]
+    pub synced: Option<bool>,
 }
 
 pub fn sql(caps: &Capabilities) -> String {
@@ -51,9 +60,11 @@ pub fn sql(caps: &Capabilities) -> String {
         "NULL::bool AS conflicting"
     };
     let v17 = if caps.at_least(17) {
-        "EXTRACT(EPOCH FROM inactive_since)::float8 AS inactive_since, invalidation_reason"
+        "EXTRACT(EPOCH FROM inactive_since)::float8 AS inactive_since, invalidation_reason, \
+         failover, synced"
     } else {
-        "NULL::float8 AS inactive_since, NULL::text AS invalidation_reason"
+        "NULL::float8 AS inactive_since, NULL::text AS invalidation_reason, \
+         NULL::bool AS failover, NULL::bool AS synced"
     };
     format!(
         "SELECT coalesce(json_agg(x ORDER BY x.slot_name), '[]') FROM (SELECT \
@@ -136,6 +147,20 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         rows(snaps).filter_map(|(t, _, slot)| {
             Some((labels(t, slot), f64::from(u8::from(slot.conflicting?))))
         }),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_slot_failover",
+        "1 when the slot is kept in step on standbys for failover (failover => true; PostgreSQL 17+).",
+        rows(snaps)
+            .filter_map(|(t, _, slot)| Some((labels(t, slot), f64::from(u8::from(slot.failover?))))),
+    )?;
+    gauge_family(
+        enc,
+        "pgrepl_slot_synced",
+        "1 on a standby for a slot synchronized from the primary, ready for use after promotion (PostgreSQL 17+).",
+        rows(snaps)
+            .filter_map(|(t, _, slot)| Some((labels(t, slot), f64::from(u8::from(slot.synced?))))),
     )?;
     gauge_family(
         enc,
