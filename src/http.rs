@@ -57,9 +57,10 @@ pub struct AppState {
 }
 
 pub fn app(state: AppState) -> Router {
+    let page = landing_page(&state.telemetry_path);
     Router::new()
         .route(&state.telemetry_path, get(metrics))
-        .route("/", get(landing))
+        .route("/", get(move || std::future::ready(Html(page.clone()))))
         .route("/healthz", get(healthz))
         .route("/-/reload", post(reload))
         .route("/primary", get(check_primary))
@@ -324,9 +325,24 @@ async fn topology(State(state): State<AppState>) -> Response {
 }
 
 /// The live topology page: static HTML whose script polls
-/// `/api/v1/topology`; no framework, readable without Grafana.
-async fn landing() -> Html<&'static str> {
-    Html(include_str!("topology.html"))
+/// `/api/v1/topology`; no framework, readable without Grafana. Built once,
+/// so that its links follow a non-default `telemetry_path`.
+fn landing_page(telemetry_path: &str) -> bytes::Bytes {
+    let escaped: String = telemetry_path
+        .chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&#39;".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    include_str!("topology.html")
+        .replace("href=\"/metrics\"", &format!("href=\"{escaped}\""))
+        .replace(">/metrics</a>", &format!(">{escaped}</a>"))
+        .into()
 }
 
 async fn healthz() -> &'static str {
@@ -339,7 +355,19 @@ async fn not_found() -> (StatusCode, &'static str) {
 
 #[cfg(test)]
 mod tests {
-    use super::accepts_gzip;
+    use super::{accepts_gzip, landing_page};
+
+    #[test]
+    fn landing_page_links_the_configured_telemetry_path() -> Result<(), std::string::FromUtf8Error>
+    {
+        let default = landing_page("/metrics");
+        assert_eq!(default.as_ref(), include_str!("topology.html").as_bytes());
+        let custom = String::from_utf8(landing_page("/pg/metrics\"<x>").to_vec())?;
+        assert!(custom.contains("href=\"/pg/metrics&quot;&lt;x&gt;\""));
+        assert!(!custom.contains("href=\"/metrics\""));
+        assert!(!custom.contains(">/metrics</a>"));
+        Ok(())
+    }
 
     #[test]
     fn gzip_negotiation() {
