@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{Exporter, Pair};
@@ -16,18 +15,9 @@ const SLOT: &str = "subscriber_slot";
 
 #[test]
 fn failover_slot_synced_to_the_standby_from_17() {
-    let cache = PathBuf::from(
-        std::env::var("PGREPL_PG_CACHE").unwrap_or_else(|_| "/var/cache/pgrepl-pg".into()),
-    );
-    let bin = cache.join("17/bin");
-    if !bin.join("postgres").exists() {
-        assert!(
-            std::env::var_os("PGREPL_MATRIX_REQUIRED").is_none(),
-            "PostgreSQL 17 is not installed: run ./scripts/pg-versions.sh 17"
-        );
-        println!("SKIPPED: PostgreSQL 17 not installed (./scripts/pg-versions.sh 17)");
+    let Some(bin) = common::pg_binaries(17) else {
         return;
-    }
+    };
     // What slot synchronization needs: logical WAL, feedback from the
     // standby through its physical slot, and a dbname in primary_conninfo.
     let pair = Pair::start_cold_copy_with(

@@ -13,7 +13,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,35 +23,6 @@ const MAJORS: [u32; 9] = [10, 11, 12, 13, 14, 15, 16, 17, 18];
 const LOGICAL_SLOT: &str = "matrix_logical";
 const WAL_KEEP_BYTES: f64 = 64.0 * 1024.0 * 1024.0;
 const SLOT_WAL_LIMIT_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
-
-fn cache_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("PGREPL_PG_CACHE").unwrap_or_else(|_| "/var/cache/pgrepl-pg".to_string()),
-    )
-}
-
-/// The bin directory of `major`, or `None` (after saying so) to skip.
-fn binaries(major: u32) -> Option<PathBuf> {
-    let bin = cache_dir().join(major.to_string()).join("bin");
-    if ["initdb", "pg_ctl", "postgres"]
-        .iter()
-        .all(|t| bin.join(t).is_file())
-    {
-        return Some(bin);
-    }
-    let msg = format!(
-        "PostgreSQL {major} binaries not found in {}: run `scripts/pg-versions.sh {major}`",
-        bin.display()
-    );
-    if std::env::var_os("PGREPL_MATRIX_REQUIRED").is_some() {
-        panic!("{msg} (PGREPL_MATRIX_REQUIRED is set)");
-    }
-    // Straight to the process's stderr: libtest would swallow `eprintln!`
-    // of a passing test, and a skip must be visible.
-    let line = format!("SKIPPED matrix_pg{major}: {msg}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
-    None
-}
 
 // ---------------------------------------------------------------------------
 // docs/compatibility.md
@@ -296,7 +266,7 @@ fn no_collect_errors(major: u32, m: &Metrics, targets: &[&str], exporter: &Expor
 }
 
 fn matrix(major: u32) {
-    let Some(bin) = binaries(major) else {
+    let Some(bin) = common::pg_binaries(major) else {
         return;
     };
     let mut conf = String::from("wal_level = logical\n");

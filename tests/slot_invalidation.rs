@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{Exporter, Metrics, Pair};
@@ -59,18 +58,9 @@ fn abandoned_slot_turns_lost() {
 
 #[test]
 fn invalidation_reason_from_17() {
-    let cache = PathBuf::from(
-        std::env::var("PGREPL_PG_CACHE").unwrap_or_else(|_| "/var/cache/pgrepl-pg".into()),
-    );
-    let bin = cache.join("17/bin");
-    if !bin.join("postgres").exists() {
-        assert!(
-            std::env::var_os("PGREPL_MATRIX_REQUIRED").is_none(),
-            "PostgreSQL 17 is not installed: run ./scripts/pg-versions.sh 17"
-        );
-        println!("SKIPPED: PostgreSQL 17 not installed (./scripts/pg-versions.sh 17)");
+    let Some(bin) = common::pg_binaries(17) else {
         return;
-    }
+    };
     let pair = Pair::start_cold_copy_with("invalid17", &bin, 17, CONF);
     let exporter = Exporter::start(&[("primary", pair.primary.dsn())]);
     lose_the_slot(&pair);

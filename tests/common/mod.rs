@@ -992,3 +992,30 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
     }
     out
 }
+
+/// The bin directory of a PostgreSQL `major` installed by
+/// `scripts/pg-versions.sh` (under `PGREPL_PG_CACHE`), or `None` after
+/// saying so, to skip. With `PGREPL_MATRIX_REQUIRED` set (as `make
+/// test-matrix` does) a missing major fails instead.
+pub fn pg_binaries(major: u32) -> Option<PathBuf> {
+    let cache = std::env::var("PGREPL_PG_CACHE").unwrap_or_else(|_| "/var/cache/pgrepl-pg".into());
+    let bin = PathBuf::from(cache).join(major.to_string()).join("bin");
+    if ["initdb", "pg_ctl", "postgres"]
+        .iter()
+        .all(|t| bin.join(t).is_file())
+    {
+        return Some(bin);
+    }
+    let msg = format!(
+        "PostgreSQL {major} binaries not found in {}: run `scripts/pg-versions.sh {major}`",
+        bin.display()
+    );
+    if std::env::var_os("PGREPL_MATRIX_REQUIRED").is_some() {
+        panic!("{msg} (PGREPL_MATRIX_REQUIRED is set)");
+    }
+    // Straight to the process's stderr: libtest would swallow `eprintln!`
+    // of a passing test, and a skip must be visible.
+    let line = format!("SKIPPED: {msg}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+    None
+}
