@@ -271,6 +271,7 @@ ROLE_MAP = value_map({0: ("primary", "green"), 1: ("standby", "blue"), 2: ("down
 UP_MAP = value_map({0: ("down", "red"), 1: ("up", "green")})
 ACTIVE_MAP = value_map({0: ("inactive", "orange"), 1: ("active", "green")})
 PAUSED_MAP = value_map({0: ("replaying", "green"), 1: ("paused", "orange")})
+YES_NO_MAP = value_map({0: ("no", "blue"), 1: ("yes", "green")})
 WAL_STATUS_MAP = value_map({
     0: ("reserved", "green"), 1: ("extended", "yellow"),
     2: ("unreserved", "orange"), 3: ("lost", "red"),
@@ -774,18 +775,26 @@ def overview():
                    f"(pgrepl_slot_safe_wal_size_bytes{{{G}}})", ref="D", table=True),
             target(f"max by (target, slot_name, slot_type, database) "
                    f"(pgrepl_slot_xmin_age_xids{{{G}}})", ref="E", table=True),
+            # PostgreSQL 17+ failover slots: empty columns before.
+            target(f"max by (target, slot_name, slot_type, database) "
+                   f"(pgrepl_slot_failover{{{G}}})", ref="F", table=True),
+            target(f"max by (target, slot_name, slot_type, database) "
+                   f"(pgrepl_slot_synced{{{G}}})", ref="G", table=True),
         ],
         "none",
         rename={"target": "Target", "slot_name": "Slot", "slot_type": "Type",
                 "database": "Database", "Value #A": "Active", "Value #B": "wal_status",
                 "Value #C": "Retained WAL", "Value #D": "safe_wal_size",
-                "Value #E": "xmin age"},
+                "Value #E": "xmin age", "Value #F": "Failover", "Value #G": "Synced"},
         overrides=[ov("Active", mappings=ACTIVE_MAP, cell="color-text"),
                    ov("wal_status", mappings=WAL_STATUS_MAP, cell="color-text"),
                    ov("Retained WAL", unit="bytes"), ov("safe_wal_size", unit="bytes"),
-                   ov("xmin age", unit="short")],
+                   ov("xmin age", unit="short"),
+                   ov("Failover", mappings=YES_NO_MAP, cell="color-text"),
+                   ov("Synced", mappings=YES_NO_MAP, cell="color-text")],
         links=runbook("PgReplSlotInactive", "PgReplSlotRetainedWalHigh",
-                      "PgReplSlotWalAtRisk", "PgReplSlotLost"),
+                      "PgReplSlotWalAtRisk", "PgReplSlotLost",
+                      "PgReplFailoverSlotNotSynced"),
     ), 24, 7)
 
     # ------------------------------------------------------------ WAL and archiving

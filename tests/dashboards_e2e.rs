@@ -87,6 +87,8 @@ const ABSENT_OK: &[(&str, &str)] = &[
         "pgrepl_slot_conflicting",
         "PostgreSQL 16+, logical slots only",
     ),
+    ("pgrepl_slot_failover", "PostgreSQL 17+ only"),
+    ("pgrepl_slot_synced", "PostgreSQL 17+ only"),
     (
         "pgrepl_standby_lag_seconds",
         "NULL lag columns with non-zero byte lag",
