@@ -327,15 +327,13 @@ fn validate(
         }
         let mut dsn = Dsn::parse(&t.dsn)
             .map_err(|e| ConfigError::new(format!("targets[{i}].dsn (target {name:?}): {e}")))?;
-        if let Some(path) = &t.password_file {
-            let password = dsn::read_password_file(path).map_err(|e| {
-                ConfigError::new(format!(
-                    "targets[{i}].password_file (target {name:?}): {}: {e}",
-                    path.display()
-                ))
-            })?;
-            dsn.set_password(password);
-        }
+        resolve_password(
+            &mut dsn,
+            t.password_file.as_deref(),
+            &format!("targets[{i}]"),
+            &format!(" (target {name:?})"),
+            &env,
+        )?;
         crate::tls::connector(&dsn.tls)
             .map_err(|e| ConfigError::new(format!("targets[{i}].dsn (target {name:?}): {e}")))?;
         let cluster = t.cluster.filter(|c| !c.trim().is_empty());
@@ -368,12 +366,7 @@ fn validate(
             if let Some(text) = &hb.dsn {
                 let mut dsn =
                     Dsn::parse(text).map_err(|e| ConfigError::new(format!("{key}.dsn: {e}")))?;
-                if let Some(path) = &hb.password_file {
-                    let password = dsn::read_password_file(path).map_err(|e| {
-                        ConfigError::new(format!("{key}.password_file: {}: {e}", path.display()))
-                    })?;
-                    dsn.set_password(password);
-                }
+                resolve_password(&mut dsn, hb.password_file.as_deref(), &key, "", &env)?;
                 crate::tls::connector(&dsn.tls)
                     .map_err(|e| ConfigError::new(format!("{key}.dsn: {e}")))?;
                 hb.writer = Some(dsn);
@@ -389,6 +382,71 @@ fn validate(
         targets,
         clusters,
     })
+}
+
+/// Fills in the password the way libpq would, after our own
+/// `password_file` (which wins, as the file a secret store mounts): the
+/// DSN's, then `PGPASSWORD`, then the password file (`passfile=` in the
+/// DSN, `PGPASSFILE`, or `~/.pgpass`). A password file named explicitly
+/// must be readable and private; `~/.pgpass` may be missing, and is
+/// ignored with a warning when others can read it, as libpq does.
+fn resolve_password(
+    dsn: &mut Dsn,
+    password_file: Option<&Path>,
+    key: &str,
+    context: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    if let Some(path) = password_file {
+        let password = dsn::read_password_file(path).map_err(|e| {
+            ConfigError::new(format!(
+                "{key}.password_file{context}: {}: {e}",
+                path.display()
+            ))
+        })?;
+        dsn.set_password(password);
+        return Ok(());
+    }
+    if dsn.has_password() {
+        return Ok(());
+    }
+    if let Some(password) = env("PGPASSWORD").filter(|p| !p.is_empty()) {
+        dsn.set_password(password);
+        return Ok(());
+    }
+    let pgpassfile = env("PGPASSFILE").filter(|p| !p.is_empty());
+    let (path, named_by) = match (&dsn.passfile, pgpassfile) {
+        (Some(path), _) => (path.clone(), Some("passfile in the DSN")),
+        (None, Some(path)) => (PathBuf::from(path), Some("PGPASSFILE")),
+        (None, None) => match env("HOME").filter(|h| !h.is_empty()) {
+            Some(home) => (PathBuf::from(home).join(".pgpass"), None),
+            None => return Ok(()),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if named_by.is_none() && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ConfigError::new(format!(
+                "{key}.dsn{context}: password file {} ({}): {e}",
+                path.display(),
+                named_by.unwrap_or("~/.pgpass")
+            )))
+        }
+    };
+    if let Some(problem) = crate::pgpass::permission_problem(&path) {
+        if let Some(named_by) = named_by {
+            return Err(ConfigError::new(format!(
+                "{key}.dsn{context}: {problem} ({named_by})"
+            )));
+        }
+        tracing::warn!(problem, "ignoring ~/.pgpass{context}, as libpq does");
+        return Ok(());
+    }
+    if let Some(password) = dsn.pgpass_password(&text) {
+        dsn.set_password(password);
+    }
+    Ok(())
 }
 
 fn single_target_from_env(env: &impl Fn(&str) -> Option<String>) -> Option<RawTarget> {
@@ -492,6 +550,109 @@ mod tests {
         })?;
         assert_eq!(c.targets.len(), 1);
         assert_eq!(c.targets[0].name, "db1:5433");
+        Ok(())
+    }
+
+    /// The password of the single target from `PGREPL_DSN = dsn`, with
+    /// `vars` as the rest of the environment.
+    fn password_with(dsn: &str, vars: &[(&str, &str)]) -> Result<Option<String>, ConfigError> {
+        let c = load_with_env(&Overrides::default(), |k| {
+            if k == "PGREPL_DSN" {
+                return Some(dsn.to_string());
+            }
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })?;
+        let config = c.targets[0].dsn.pg_config();
+        Ok(config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned()))
+    }
+
+    #[test]
+    fn password_like_libpq() -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let private = dir.path().join("private");
+        std::fs::write(&private, "db1:5433:postgres:mon:from-file\n*:*:*:*:other\n")?;
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600))?;
+        let shared = dir.path().join("shared");
+        std::fs::write(&shared, "*:*:*:*:shared\n")?;
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644))?;
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home)?;
+        let (private_s, shared_s, home_s) = (
+            private.display().to_string(),
+            shared.display().to_string(),
+            home.display().to_string(),
+        );
+        let dsn = "postgresql://mon@db1:5433/postgres";
+
+        assert_eq!(password_with(dsn, &[])?, None);
+        assert_eq!(
+            password_with(dsn, &[("PGPASSWORD", "env")])?.as_deref(),
+            Some("env")
+        );
+        assert_eq!(
+            password_with(dsn, &[("PGPASSFILE", &private_s)])?.as_deref(),
+            Some("from-file")
+        );
+        let with_passfile = format!("{dsn}?passfile={private_s}");
+        assert_eq!(
+            password_with(&with_passfile, &[])?.as_deref(),
+            Some("from-file")
+        );
+        // Another user falls through to the wildcard line.
+        assert_eq!(
+            password_with(
+                "postgresql://x@db1:5433/postgres",
+                &[("PGPASSFILE", &private_s)]
+            )?
+            .as_deref(),
+            Some("other")
+        );
+        // The DSN's own password wins, then PGPASSWORD.
+        assert_eq!(
+            password_with(
+                "postgresql://mon:inline@db1:5433/postgres",
+                &[("PGPASSWORD", "env"), ("PGPASSFILE", &private_s)]
+            )?
+            .as_deref(),
+            Some("inline")
+        );
+        assert_eq!(
+            password_with(dsn, &[("PGPASSWORD", "env"), ("PGPASSFILE", &private_s)])?.as_deref(),
+            Some("env")
+        );
+
+        // ~/.pgpass: missing is fine; readable by others is ignored.
+        assert_eq!(password_with(dsn, &[("HOME", &home_s)])?, None);
+        std::fs::copy(&shared, home.join(".pgpass"))?;
+        std::fs::set_permissions(home.join(".pgpass"), std::fs::Permissions::from_mode(0o644))?;
+        assert_eq!(password_with(dsn, &[("HOME", &home_s)])?, None);
+        std::fs::set_permissions(home.join(".pgpass"), std::fs::Permissions::from_mode(0o600))?;
+        assert_eq!(
+            password_with(dsn, &[("HOME", &home_s)])?.as_deref(),
+            Some("shared")
+        );
+
+        // A file named explicitly must exist and be private.
+        let missing = dir.path().join("missing").display().to_string();
+        let err = password_with(dsn, &[("PGPASSFILE", &missing)])
+            .expect_err("missing PGPASSFILE")
+            .to_string();
+        assert!(
+            err.contains(&missing) && err.contains("PGPASSFILE"),
+            "{err}"
+        );
+        let err = password_with(&format!("{dsn}?passfile={shared_s}"), &[])
+            .expect_err("shared passfile")
+            .to_string();
+        assert!(
+            err.contains("group or world access") && err.contains(&shared_s),
+            "{err}"
+        );
         Ok(())
     }
 

@@ -1,9 +1,10 @@
 //! Connection strings as users write them for libpq.
 //!
 //! tokio-postgres parses both libpq forms (`key=value` and URLs) but knows
-//! only `sslmode` disable/prefer/require and rejects the `ssl*` file options.
-//! We take those out before it sees the string and keep them ourselves, so a
-//! DSN copied from `psql` or postgres_exporter is accepted as it is.
+//! only `sslmode` disable/prefer/require and rejects the `ssl*` file options
+//! and `passfile`. We take those out before it sees the string and keep them
+//! ourselves, so a DSN copied from `psql` or postgres_exporter is accepted as
+//! it is.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,9 @@ pub struct TlsOptions {
 pub struct Dsn {
     config: tokio_postgres::Config,
     pub tls: TlsOptions,
+    /// libpq's `passfile`: where to look for the password when the DSN has
+    /// none (see [`crate::pgpass`]).
+    pub passfile: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +65,8 @@ pub enum DsnError {
     Invalid(String),
 }
 
-const TLS_KEYS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+/// libpq keys that tokio-postgres rejects; kept by us.
+const LIBPQ_KEYS: [&str; 5] = ["sslmode", "sslrootcert", "sslcert", "sslkey", "passfile"];
 
 impl Dsn {
     pub fn parse(text: &str) -> Result<Dsn, DsnError> {
@@ -70,13 +75,15 @@ impl Dsn {
             return Err(DsnError::Empty);
         }
         let (rest, pairs) = if is_url(text) {
-            split_url_tls(text)
+            split_url_libpq(text)
         } else {
-            split_kv_tls(text)?
+            split_kv_libpq(text)?
         };
         let mut tls = TlsOptions::default();
+        let mut passfile = None;
         for (key, value) in pairs {
             match key.as_str() {
+                "passfile" => passfile = Some(PathBuf::from(value)),
                 "sslmode" => tls.mode = value.parse().map_err(DsnError::Invalid)?,
                 "sslrootcert" => tls.root_cert = Some(PathBuf::from(value)),
                 "sslcert" => tls.client_cert = Some(PathBuf::from(value)),
@@ -108,7 +115,11 @@ impl Dsn {
         if config.get_dbname().is_none() {
             config.dbname("postgres");
         }
-        Ok(Dsn { config, tls })
+        Ok(Dsn {
+            config,
+            tls,
+            passfile,
+        })
     }
 
     pub fn set_password(&mut self, password: String) {
@@ -117,6 +128,35 @@ impl Dsn {
 
     pub fn has_password(&self) -> bool {
         self.config.get_password().is_some()
+    }
+
+    /// The password file entry to look for: first host and port, database
+    /// and user. A socket in a default directory is `localhost`, as in libpq.
+    pub fn pgpass_password(&self, passfile_text: &str) -> Option<String> {
+        let host = match self.config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(tokio_postgres::config::Host::Unix(p)) => {
+                if ["/var/run/postgresql", "/run/postgresql", "/tmp"]
+                    .iter()
+                    .any(|d| p == Path::new(d))
+                {
+                    "localhost".to_string()
+                } else {
+                    p.display().to_string()
+                }
+            }
+            None => "localhost".to_string(),
+        };
+        crate::pgpass::find(
+            passfile_text,
+            crate::pgpass::Key {
+                host: &host,
+                port: self.config.get_ports().first().copied().unwrap_or(5432),
+                database: self.config.get_dbname().unwrap_or(""),
+                user: self.config.get_user().unwrap_or(""),
+            },
+        )
     }
 
     /// The connection settings for tokio-postgres; the caller adds its own
@@ -183,7 +223,7 @@ fn is_url(text: &str) -> bool {
     text.starts_with("postgres://") || text.starts_with("postgresql://")
 }
 
-fn split_url_tls(text: &str) -> (String, Vec<(String, String)>) {
+fn split_url_libpq(text: &str) -> (String, Vec<(String, String)>) {
     let Some((base, query)) = text.split_once('?') else {
         return (text.to_string(), Vec::new());
     };
@@ -191,7 +231,7 @@ fn split_url_tls(text: &str) -> (String, Vec<(String, String)>) {
     let mut tls = Vec::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        if TLS_KEYS.contains(&k) {
+        if LIBPQ_KEYS.contains(&k) {
             tls.push((k.to_string(), percent_decode(v)));
         } else {
             kept.push(part);
@@ -223,9 +263,9 @@ fn percent_decode(v: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Splits a `key=value` DSN into the part for tokio-postgres and the TLS
+/// Splits a `key=value` DSN into the part for tokio-postgres and the libpq-only
 /// pairs, honouring libpq's single quotes and backslash escapes.
-fn split_kv_tls(text: &str) -> Result<(String, Vec<(String, String)>), DsnError> {
+fn split_kv_libpq(text: &str) -> Result<(String, Vec<(String, String)>), DsnError> {
     let mut kept = String::new();
     let mut tls = Vec::new();
     let mut chars = text.char_indices().peekable();
@@ -295,7 +335,7 @@ fn split_kv_tls(text: &str) -> Result<(String, Vec<(String, String)>), DsnError>
             }
         }
         let end = chars.peek().map(|(i, _)| *i).unwrap_or(text.len());
-        if TLS_KEYS.contains(&key.as_str()) {
+        if LIBPQ_KEYS.contains(&key.as_str()) {
             tls.push((key, value));
         } else {
             kept.push_str(&text[start..end]);

@@ -4,7 +4,8 @@
 //! # Layout
 //!
 //! - [`config`]: the configuration (file, `PGREPL_*` environment, flags) and
-//!   its validation; [`dsn`] parses libpq connection strings.
+//!   its validation; [`dsn`] parses libpq connection strings and [`pgpass`]
+//!   reads libpq's password file.
 //! - [`collection`]: one task per target running collection cycles on the
 //!   interval, under a deadline, over the sessions of [`pool`].
 //! - [`collector`]: one module per PostgreSQL source. Each holds its SQL, the
@@ -39,6 +40,7 @@ pub mod http;
 pub mod lint;
 pub mod logging;
 pub mod lsn;
+pub mod pgpass;
 pub mod pool;
 pub mod routing;
 pub mod snapshot;

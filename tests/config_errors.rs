@@ -106,6 +106,23 @@ fn every_bad_input_exits_2_with_one_line() {
             needle: "--log.format".into(),
         },
         Case {
+            name: "missing_pgpassfile",
+            toml: Some(TARGET.as_bytes().to_vec()),
+            args: vec![],
+            env: vec![("PGPASSFILE", "/nonexistent/pgpass".into())],
+            needle: "/nonexistent/pgpass".into(),
+        },
+        Case {
+            name: "missing_passfile_in_dsn",
+            toml: Some(
+                b"[[targets]]\nname = \"p\"\ndsn = \"host=127.0.0.1 user=x passfile=/nonexistent/pw\"\n"
+                    .to_vec(),
+            ),
+            args: vec![],
+            env: vec![],
+            needle: "/nonexistent/pw".into(),
+        },
+        Case {
             name: "zero_worker_threads",
             toml: Some(TARGET.as_bytes().to_vec()),
             args: vec!["--runtime.worker-threads".into(), "0".into()],

@@ -444,3 +444,127 @@ fn role_without_pg_monitor_skips_with_one_warning() {
         "one warning per target:\n{log}"
     );
 }
+
+/// Starts the exporter on `toml` (a `listen_address` is added) with only
+/// `vars` in its environment, and waits for `pgrepl_up{target} == 1`.
+fn up_with_env(scratch: &Scratch, name: &str, toml: &str, vars: &[(&str, &str)]) -> String {
+    let port = common::free_port();
+    let config = scratch.path.join(format!("{name}.toml"));
+    fs::write(
+        &config,
+        format!("listen_address = \"127.0.0.1:{port}\"\ncollect_interval = \"1s\"\n{toml}"),
+    )
+    .unwrap();
+    let log = scratch.path.join(format!("{name}.log"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+        .env_clear()
+        .envs(vars.iter().copied())
+        .args(["--config", config.to_str().unwrap()])
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(fs::File::create(scratch.path.join(format!("{name}.err"))).unwrap())
+        .spawn()
+        .unwrap();
+    let mut last = String::new();
+    let ok = common::wait_until(WAIT, || {
+        let raw = common::try_raw_request(
+            port,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        last = String::from_utf8_lossy(&raw.unwrap_or_default()).into_owned();
+        last.contains(&format!("pgrepl_up{{target=\"{name}\"}} 1"))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let err = fs::read_to_string(scratch.path.join(format!("{name}.err"))).unwrap_or_default();
+    assert!(ok, "{name} never came up:\n{last}\n{err}");
+    assert!(!err.contains(common::MONITOR_PASSWORD), "{err}");
+    err
+}
+
+#[test]
+fn libpq_password_sources_pgpassword_and_pgpass() {
+    use std::os::unix::fs::PermissionsExt;
+    let pair = Pair::start("pgpass");
+    let scratch = Scratch::new("pgpass-files");
+    let port = pair.primary.port;
+    let no_password =
+        format!("host=127.0.0.1 port={port} user=monitor dbname=postgres sslmode=disable");
+
+    // A password file as DBAs keep them: other servers first, a wildcard last.
+    let passfile = scratch.path.join("pgpass");
+    fs::write(
+        &passfile,
+        format!(
+            "# monitoring\n10.9.9.9:5432:*:monitor:not-this-one\n\
+             127.0.0.1:{port}:postgres:monitor:{}\n*:*:*:*:nor-this-one\n",
+            common::MONITOR_PASSWORD
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&passfile, fs::Permissions::from_mode(0o600)).unwrap();
+    let home = scratch.path.join("home");
+    fs::create_dir(&home).unwrap();
+    let home = home.to_str().unwrap();
+
+    // passfile= in the DSN.
+    up_with_env(
+        &scratch,
+        "dsn_passfile",
+        &format!(
+            "[[targets]]\nname = \"dsn_passfile\"\ndsn = \"{no_password} passfile={}\"\n",
+            passfile.display()
+        ),
+        &[("HOME", home)],
+    );
+    // PGPASSFILE.
+    up_with_env(
+        &scratch,
+        "env_passfile",
+        &format!("[[targets]]\nname = \"env_passfile\"\ndsn = \"{no_password}\"\n"),
+        &[("HOME", home), ("PGPASSFILE", passfile.to_str().unwrap())],
+    );
+    // ~/.pgpass.
+    fs::copy(&passfile, scratch.path.join("home/.pgpass")).unwrap();
+    fs::set_permissions(
+        scratch.path.join("home/.pgpass"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    up_with_env(
+        &scratch,
+        "home_pgpass",
+        &format!("[[targets]]\nname = \"home_pgpass\"\ndsn = \"{no_password}\"\n"),
+        &[("HOME", home)],
+    );
+    // PGPASSWORD, with no password file anywhere.
+    up_with_env(
+        &scratch,
+        "pgpassword",
+        &format!("[[targets]]\nname = \"pgpassword\"\ndsn = \"{no_password}\"\n"),
+        &[("PGPASSWORD", common::MONITOR_PASSWORD)],
+    );
+
+    // A password file others can read is refused with one line naming it.
+    fs::set_permissions(&passfile, fs::Permissions::from_mode(0o644)).unwrap();
+    let config = scratch.path.join("shared.toml");
+    fs::write(
+        &config,
+        format!(
+            "[[targets]]\nname = \"shared\"\ndsn = \"{no_password} passfile={}\"\n",
+            passfile.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+        .env_clear()
+        .args(["--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("group or world access") && stderr.contains(passfile.to_str().unwrap()),
+        "{stderr}"
+    );
+}
