@@ -65,6 +65,9 @@ pub enum DsnError {
     Invalid(String),
 }
 
+/// `sslrootcert` value meaning "the operating system's CA store".
+pub const SYSTEM_ROOTS: &str = "system";
+
 /// libpq keys that tokio-postgres rejects; kept by us.
 const LIBPQ_KEYS: [&str; 5] = ["sslmode", "sslrootcert", "sslcert", "sslkey", "passfile"];
 
@@ -81,14 +84,30 @@ impl Dsn {
         };
         let mut tls = TlsOptions::default();
         let mut passfile = None;
+        let mut explicit_mode = None;
         for (key, value) in pairs {
             match key.as_str() {
                 "passfile" => passfile = Some(PathBuf::from(value)),
-                "sslmode" => tls.mode = value.parse().map_err(DsnError::Invalid)?,
+                "sslmode" => {
+                    tls.mode = value.parse().map_err(DsnError::Invalid)?;
+                    explicit_mode = Some(value);
+                }
                 "sslrootcert" => tls.root_cert = Some(PathBuf::from(value)),
                 "sslcert" => tls.client_cert = Some(PathBuf::from(value)),
                 "sslkey" => tls.client_key = Some(PathBuf::from(value)),
                 _ => {}
+            }
+        }
+        if tls.root_cert.as_deref() == Some(Path::new(SYSTEM_ROOTS)) {
+            // libpq 16: a public CA proves nothing without the host name.
+            match explicit_mode {
+                None => tls.mode = SslMode::VerifyFull,
+                Some(mode) if tls.mode != SslMode::VerifyFull => {
+                    return Err(DsnError::Invalid(format!(
+                        "weak sslmode {mode:?} may not be used with sslrootcert=system (use \"verify-full\")"
+                    )))
+                }
+                Some(_) => {}
             }
         }
         let mut config = if rest.trim().is_empty() {
@@ -348,6 +367,25 @@ fn split_kv_libpq(text: &str) -> Result<(String, Vec<(String, String)>), DsnErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sslrootcert_system_means_verify_full() -> Result<(), DsnError> {
+        let d = Dsn::parse("host=db.example.com user=m sslrootcert=system")?;
+        assert_eq!(d.tls.mode, SslMode::VerifyFull);
+        let d = Dsn::parse("postgresql://m@db/postgres?sslrootcert=system&sslmode=verify-full")?;
+        assert_eq!(d.tls.mode, SslMode::VerifyFull);
+        for weak in ["require", "verify-ca", "prefer", "disable"] {
+            let err = Dsn::parse(&format!("host=db sslrootcert=system sslmode={weak}"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains(weak) && err.contains("verify-full"),
+                "{weak}: {err:?}"
+            );
+        }
+        Ok(())
+    }
 
     #[test]
     fn url_with_tls_options() -> Result<(), DsnError> {

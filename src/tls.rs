@@ -11,6 +11,10 @@
 //! | require | yes | checked only when `sslrootcert` is given (as libpq) | not checked |
 //! | verify-ca | yes | checked against `sslrootcert` | not checked |
 //! | verify-full | yes | checked against `sslrootcert` | checked |
+//!
+//! `sslrootcert=system` (libpq 16) trusts the operating system's CA store,
+//! for servers with publicly signed certificates; the DSN parser has
+//! already made it `verify-full`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -117,6 +121,22 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 
 fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
+    if path == Path::new(crate::dsn::SYSTEM_ROOTS) {
+        // Honours SSL_CERT_FILE and SSL_CERT_DIR, like OpenSSL.
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _) = store.add_parsable_certificates(found.certs);
+        if added == 0 {
+            let why = found
+                .errors
+                .first()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            return Err(TlsError(format!(
+                "sslrootcert=system: no CA certificate found in the system store{why}"
+            )));
+        }
+        return Ok(store);
+    }
     for cert in load_certs(path).map_err(|e| TlsError(format!("sslrootcert {e}")))? {
         store
             .add(cert)

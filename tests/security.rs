@@ -330,6 +330,45 @@ fn every_sslmode_towards_postgresql() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("sslrootcert"));
+
+    // sslrootcert=system (libpq 16): the system's CA store, here pointed at
+    // the test CA by SSL_CERT_FILE, and verify-full implied.
+    let system = |name: &str, host: &str| {
+        format!(
+            "[[targets]]\nname = \"{name}\"\ndsn = \"{}\"\n",
+            base(host, "sslrootcert=system")
+        )
+    };
+    up_with_env(
+        &scratch_certs,
+        "system_roots",
+        &system("system_roots", "localhost"),
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+    );
+    let errors = "pgrepl_collect_errors_total{target=\"system_wrong_name\"} 2";
+    let (ok, last, err) = run_with_env(
+        &scratch_certs,
+        "system_wrong_name",
+        &system("system_wrong_name", "127.0.0.1"),
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+        |m| m.contains(errors),
+    );
+    assert!(ok, "verify-full was not implied:\n{last}\n{err}");
+    assert!(
+        last.contains("pgrepl_up{target=\"system_wrong_name\"} 0"),
+        "{last}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+        .env_clear()
+        .env(
+            "PGREPL_DSN",
+            base("localhost", "sslrootcert=system sslmode=require"),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("weak sslmode"), "{stderr}");
 }
 
 #[test]
@@ -445,9 +484,16 @@ fn role_without_pg_monitor_skips_with_one_warning() {
     );
 }
 
-/// Starts the exporter on `toml` (a `listen_address` is added) with only
-/// `vars` in its environment, and waits for `pgrepl_up{target} == 1`.
-fn up_with_env(scratch: &Scratch, name: &str, toml: &str, vars: &[(&str, &str)]) -> String {
+/// Runs the exporter on `toml` (a `listen_address` is added) with only
+/// `vars` in its environment until `done(metrics text)`; returns whether it
+/// got there, the last metrics text and the exporter's stderr.
+fn run_with_env(
+    scratch: &Scratch,
+    name: &str,
+    toml: &str,
+    vars: &[(&str, &str)],
+    done: impl Fn(&str) -> bool,
+) -> (bool, String, String) {
     let port = common::free_port();
     let config = scratch.path.join(format!("{name}.toml"));
     fs::write(
@@ -455,13 +501,13 @@ fn up_with_env(scratch: &Scratch, name: &str, toml: &str, vars: &[(&str, &str)])
         format!("listen_address = \"127.0.0.1:{port}\"\ncollect_interval = \"1s\"\n{toml}"),
     )
     .unwrap();
-    let log = scratch.path.join(format!("{name}.log"));
+    let err_path = scratch.path.join(format!("{name}.err"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
         .env_clear()
         .envs(vars.iter().copied())
         .args(["--config", config.to_str().unwrap()])
-        .stdout(fs::File::create(&log).unwrap())
-        .stderr(fs::File::create(scratch.path.join(format!("{name}.err"))).unwrap())
+        .stdout(fs::File::create(scratch.path.join(format!("{name}.log"))).unwrap())
+        .stderr(fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
     let mut last = String::new();
@@ -471,14 +517,20 @@ fn up_with_env(scratch: &Scratch, name: &str, toml: &str, vars: &[(&str, &str)])
             "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         );
         last = String::from_utf8_lossy(&raw.unwrap_or_default()).into_owned();
-        last.contains(&format!("pgrepl_up{{target=\"{name}\"}} 1"))
+        done(&last)
     });
     let _ = child.kill();
     let _ = child.wait();
-    let err = fs::read_to_string(scratch.path.join(format!("{name}.err"))).unwrap_or_default();
-    assert!(ok, "{name} never came up:\n{last}\n{err}");
+    let err = fs::read_to_string(&err_path).unwrap_or_default();
     assert!(!err.contains(common::MONITOR_PASSWORD), "{err}");
-    err
+    (ok, last, err)
+}
+
+/// [`run_with_env`] until `pgrepl_up{target=name}` is 1, or panics.
+fn up_with_env(scratch: &Scratch, name: &str, toml: &str, vars: &[(&str, &str)]) {
+    let up = format!("pgrepl_up{{target=\"{name}\"}} 1");
+    let (ok, last, err) = run_with_env(scratch, name, toml, vars, |m| m.contains(&up));
+    assert!(ok, "{name} never came up:\n{last}\n{err}");
 }
 
 #[test]
