@@ -32,7 +32,11 @@ RUN touch src/main.rs \
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 
 ARG UID=10001
-RUN groupadd --system --gid ${UID} pgrepl \
+# ca-certificates: the store that sslrootcert=system trusts.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid ${UID} pgrepl \
     && useradd --system --uid ${UID} --gid pgrepl --home-dir /nonexistent \
         --no-create-home --shell /usr/sbin/nologin pgrepl
 
