@@ -202,7 +202,12 @@ if command -v "$ALERTMANAGER" >/dev/null 2>&1 && command -v curl >/dev/null 2>&1
       {"labels": {"alertname": "PgReplSlotRetainedWalHigh", "severity": "critical", "target": "pg2", "slot_name": "a"}},
       {"labels": {"alertname": "PgReplSlotRetainedWalHigh", "severity": "warning", "target": "pg2", "slot_name": "b"}},
       {"labels": {"alertname": "PgReplSlotLost", "severity": "critical", "target": "pg3", "slot_name": "c"}},
-      {"labels": {"alertname": "PgReplSlotInactive", "severity": "warning", "target": "pg3", "slot_name": "c"}}
+      {"labels": {"alertname": "PgReplSlotInactive", "severity": "warning", "target": "pg3", "slot_name": "c"}},
+      {"labels": {"alertname": "PgReplSplitBrain", "severity": "critical", "cluster": "billing", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}},
+      {"labels": {"alertname": "PgReplNoPrimary", "severity": "critical", "cluster": "orders", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}},
+      {"labels": {"alertname": "PgReplTimelineMismatch", "severity": "warning", "target": "pg5", "cluster": "main", "system_identifier": "1"}},
+      {"labels": {"alertname": "PgReplTimelineMismatch", "severity": "warning", "target": "pg5", "cluster": "billing", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}},
+      {"labels": {"alertname": "PgReplTimelineMismatch", "severity": "warning", "target": "pg6", "cluster": "billing", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}}
     ]'
   }
   check "alertmanager accepts alerts on 127.0.0.1:$am_port" post_alerts
@@ -214,12 +219,24 @@ if command -v "$ALERTMANAGER" >/dev/null 2>&1 && command -v curl >/dev/null 2>&1
                     and (.labels.target // "") == $t and (.labels.slot_name // "") == $l) | .status.state')
     [[ $got == "$5" ]] || { echo "state of $1/$2/$3/$4 is '$got', expected '$5'"; return 1; }
   }
+  # by_form ALERTNAME TARGET SYSTEM_IDENTIFIER EXPECTED: the two forms of a topology alert.
+  by_form() {
+    local got
+    got=$(curl -fsS "$am_url/api/v2/alerts" | jq -r --arg a "$1" --arg t "$2" --arg i "$3" \
+      '.[] | select(.labels.alertname == $a and (.labels.target // "") == $t
+                    and (.labels.system_identifier // "") == $i) | .status.state')
+    [[ $got == "$4" ]] || { echo "state of $1/$2/$3 is '$got', expected '$4'"; return 1; }
+  }
   check "inhibit: down target pg1 silences its lag warning" state PgReplStandbyLagBytesHigh warning pg1 "" suppressed
   check "inhibit: down target itself stays active" state PgReplTargetDown critical pg1 "" active
-  check "inhibit: exporter down (no target) does not silence split brain" state PgReplSplitBrain critical "" "" active
+  check "inhibit: exporter down (no target) does not silence split brain" by_form PgReplSplitBrain "" 1 active
   check "inhibit: critical silences its warning twin" state PgReplSlotRetainedWalHigh warning pg2 a suppressed
   check "inhibit: critical does not silence another slot" state PgReplSlotRetainedWalHigh warning pg2 b active
   check "inhibit: lost slot silences 'inactive' for the same slot" state PgReplSlotInactive warning pg3 c suppressed
+  check "inhibit: split brain by system_identifier silences its cluster-view form" by_form PgReplSplitBrain "" "" suppressed
+  check "inhibit: no primary from the cluster view alone stays active" by_form PgReplNoPrimary "" "" active
+  check "inhibit: timeline mismatch of pg5 pages once" by_form PgReplTimelineMismatch pg5 "" suppressed
+  check "inhibit: timeline mismatch of pg6 (cluster view only) stays active" by_form PgReplTimelineMismatch pg6 "" active
 else
   skip "live inhibition checks (need $ALERTMANAGER, curl and jq)"
 fi
