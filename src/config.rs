@@ -18,7 +18,7 @@ use crate::dsn::{self, Dsn};
 
 /// Environment variables read directly (the single-target mode) or by clap
 /// (flags); figment must not see them or they would be unknown keys.
-const SINGLE_TARGET_ENV: [&str; 9] = [
+const ENV_NOT_FOR_FIGMENT: [&str; 9] = [
     "DSN",
     "PASSWORD_FILE",
     "TARGET",
@@ -207,7 +207,7 @@ pub fn load_with_env(
         check_readable(path)?;
         figment = figment.merge(Toml::file_exact(path));
     }
-    let ignored: Vec<&str> = SINGLE_TARGET_ENV.to_vec();
+    let ignored: Vec<&str> = ENV_NOT_FOR_FIGMENT.to_vec();
     figment = figment.merge(Env::prefixed("PGREPL_").ignore(&ignored));
     if let Some(v) = &overrides.listen_address {
         figment = figment.merge(Serialized::default("listen_address", v));
