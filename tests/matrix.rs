@@ -646,36 +646,7 @@ fn matrix(major: u32) {
 
     // ---- Standby stopped: its series go, the slot turns inactive ----
     let slot_sel = [("target", "primary"), ("slot_name", "standby1_slot")];
-    pair.standby.stop();
-    let m = exporter.wait_for("standby gone and slot inactive", WAIT, |m| {
-        m.get("pgrepl_slot_active", &slot_sel) == Some(0.0)
-            && m.get("pgrepl_up", &[("target", "standby1")]) == Some(0.0)
-    });
-    for family in [
-        "pgrepl_standby_lag_bytes",
-        "pgrepl_standby_lag_seconds",
-        "pgrepl_standby_state",
-        "pgrepl_standby_sync_state",
-        "pgrepl_standby_sync_priority",
-        "pgrepl_standby_reply_timestamp_seconds",
-    ] {
-        assert!(
-            !m.has(family, &[("target", "primary")]),
-            "{family} still present:\n{}",
-            m.text
-        );
-    }
-    assert_eq!(
-        m.get("pgrepl_standbys", &[("target", "primary")]),
-        Some(0.0)
-    );
-    assert!(!m.has("pgrepl_in_recovery", &[("target", "standby1")]));
-    assert!(!m.has("pgrepl_wal_receiver_status", &[("target", "standby1")]));
-    assert!(
-        m.get("pgrepl_collect_errors_total", &[("target", "standby1")])
-            .unwrap()
-            >= 1.0
-    );
+    let m = common::stop_standby_and_see_it_gone(&pair, &exporter);
     assert_eq!(
         m.has("pgrepl_slot_inactive_since_timestamp_seconds", &slot_sel),
         major >= 17

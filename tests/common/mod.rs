@@ -526,6 +526,47 @@ pub struct PausedLag {
     pub lagging: Metrics,
 }
 
+/// The core outage scenario: stops the standby and waits until its slot on
+/// the primary is inactive and the standby target is down; checks that the
+/// walsender series left the primary and that the down target keeps only
+/// its health families. Returns that scrape for checks of its own.
+pub fn stop_standby_and_see_it_gone(pair: &Pair, exporter: &Exporter) -> Metrics {
+    const WAIT: Duration = Duration::from_secs(30);
+    let slot = [("target", "primary"), ("slot_name", "standby1_slot")];
+    pair.standby.stop();
+    let m = exporter.wait_for("standby gone and slot inactive", WAIT, |m| {
+        m.get("pgrepl_slot_active", &slot) == Some(0.0)
+            && m.get("pgrepl_up", &[("target", "standby1")]) == Some(0.0)
+    });
+    for family in [
+        "pgrepl_standby_lag_bytes",
+        "pgrepl_standby_lag_seconds",
+        "pgrepl_standby_state",
+        "pgrepl_standby_sync_state",
+        "pgrepl_standby_sync_priority",
+        "pgrepl_standby_reply_timestamp_seconds",
+    ] {
+        assert!(
+            !m.has(family, &[("target", "primary")]),
+            "{family} still present:\n{}",
+            m.text
+        );
+    }
+    assert_eq!(
+        m.get("pgrepl_standbys", &[("target", "primary")]),
+        Some(0.0)
+    );
+    // A down target keeps only its health families.
+    assert!(!m.has("pgrepl_in_recovery", &[("target", "standby1")]));
+    assert!(!m.has("pgrepl_wal_receiver_status", &[("target", "standby1")]));
+    assert!(
+        m.get("pgrepl_collect_errors_total", &[("target", "standby1")])
+            .unwrap_or(0.0)
+            >= 1.0
+    );
+    m
+}
+
 /// The core replay scenario: a replayed commit, `pg_wal_replay_pause()` on
 /// the standby, over 1 MB of WAL on the primary; waits until the replay lag
 /// (primary side) and the replay backlog (standby side) exceed what was
