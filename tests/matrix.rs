@@ -352,28 +352,7 @@ fn matrix(major: u32) {
         ("client_addr", "127.0.0.1"),
         ("slot_name", "standby1_slot"),
     ];
-    let with = |extra: (&'static str, &'static str)| {
-        let mut v = sb.to_vec();
-        v.push(extra);
-        v
-    };
-    assert_eq!(
-        m.get("pgrepl_standby_state", &with(("state", "streaming"))),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.get("pgrepl_standby_state", &with(("state", "catchup"))),
-        Some(0.0)
-    );
-    assert_eq!(
-        m.get("pgrepl_standby_sync_state", &with(("sync_state", "async"))),
-        Some(1.0)
-    );
-    assert_eq!(m.get("pgrepl_standby_sync_priority", &sb), Some(0.0));
-    for stage in ["sent", "write", "flush", "replay"] {
-        let v = m.get("pgrepl_standby_lag_bytes", &with(("stage", stage)));
-        assert!(v.is_some_and(|v| v >= 0.0), "lag {stage}: {v:?}");
-    }
+    common::assert_streaming_async(&m);
     assert_eq!(
         m.has("pgrepl_standby_reply_timestamp_seconds", &sb),
         major >= 12,

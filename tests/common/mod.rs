@@ -526,6 +526,43 @@ pub struct PausedLag {
     pub lagging: Metrics,
 }
 
+/// The primary's view of a healthy pair: standby1 streams asynchronously
+/// through its slot, with a lag (possibly 0) at every stage.
+pub fn assert_streaming_async(m: &Metrics) {
+    let sb = [
+        ("target", "primary"),
+        ("application_name", "standby1"),
+        ("client_addr", "127.0.0.1"),
+        ("slot_name", "standby1_slot"),
+    ];
+    let with = |extra: (&'static str, &'static str)| {
+        let mut v = sb.to_vec();
+        v.push(extra);
+        v
+    };
+    assert_eq!(
+        m.get("pgrepl_standby_state", &with(("state", "streaming"))),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("pgrepl_standby_state", &with(("state", "catchup"))),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get("pgrepl_standby_sync_state", &with(("sync_state", "async"))),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("pgrepl_standby_sync_state", &with(("sync_state", "sync"))),
+        Some(0.0)
+    );
+    assert_eq!(m.get("pgrepl_standby_sync_priority", &sb), Some(0.0));
+    for stage in ["sent", "write", "flush", "replay"] {
+        let v = m.get("pgrepl_standby_lag_bytes", &with(("stage", stage)));
+        assert!(v.is_some_and(|v| v >= 0.0), "lag {stage}: {v:?}");
+    }
+}
+
 /// The core outage scenario: stops the standby and waits until its slot on
 /// the primary is inactive and the standby target is down; checks that the
 /// walsender series left the primary and that the down target keeps only
