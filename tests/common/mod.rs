@@ -527,7 +527,8 @@ pub struct PausedLag {
 }
 
 /// The primary's view of a healthy pair: standby1 streams asynchronously
-/// through its slot, with a lag (possibly 0) at every stage.
+/// through its active physical slot, with a lag (possibly 0) at every stage,
+/// and no synchronous standby is required.
 pub fn assert_streaming_async(m: &Metrics) {
     let sb = [
         ("target", "primary"),
@@ -561,6 +562,20 @@ pub fn assert_streaming_async(m: &Metrics) {
         let v = m.get("pgrepl_standby_lag_bytes", &with(("stage", stage)));
         assert!(v.is_some_and(|v| v >= 0.0), "lag {stage}: {v:?}");
     }
+    let primary = [("target", "primary")];
+    assert_eq!(m.get("pgrepl_standbys", &primary), Some(1.0));
+    assert_eq!(m.get("pgrepl_standbys_sync", &primary), Some(0.0));
+    assert_eq!(m.get("pgrepl_sync_standbys_required", &primary), Some(0.0));
+    let slot = [
+        ("target", "primary"),
+        ("slot_name", "standby1_slot"),
+        ("slot_type", "physical"),
+        ("database", ""),
+    ];
+    assert_eq!(m.get("pgrepl_slot_active", &slot), Some(1.0));
+    assert!(m
+        .get("pgrepl_slot_retained_wal_bytes", &slot)
+        .is_some_and(|v| v >= 0.0));
 }
 
 /// The core outage scenario: stops the standby and waits until its slot on
