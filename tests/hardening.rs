@@ -410,20 +410,10 @@ fn reload_applies_valid_and_refuses_invalid_config() {
 
     // POST /-/reload back to one target; counters of kept targets carry over.
     std::fs::write(&exporter.config, &original).unwrap();
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-X",
-            "POST",
-            &exporter.url("/-/reload"),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(
+        common::curl_status(&["-X", "POST", &exporter.url("/-/reload")]),
+        "200"
+    );
     let m = exporter.wait_for("standby removed by POST /-/reload", WAIT, |m| {
         !m.has("pgrepl_up", &[("target", "standby1")])
     });

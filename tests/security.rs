@@ -95,23 +95,6 @@ fn make_certs(dir: &Path) {
     );
 }
 
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "5",
-        ])
-        .args(args)
-        .output()
-        .expect("curl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn web_config_tls_and_basic_auth() {
     let pair = Pair::start("webtls");
@@ -136,7 +119,7 @@ fn web_config_tls_and_basic_auth() {
     let url = format!("https://localhost:{}/metrics", exporter.port);
     let ca = dir.join("ca.crt");
     let ca = ca.to_str().unwrap();
-    assert!(common::wait_until(WAIT, || curl(&[
+    assert!(common::wait_until(WAIT, || common::curl_status(&[
         "--cacert",
         ca,
         "-u",
@@ -158,16 +141,16 @@ fn web_config_tls_and_basic_auth() {
     let m = Metrics::parse(&String::from_utf8_lossy(&out.stdout));
     assert!(m.has("pgrepl_up", &[("target", "primary")]));
     assert_eq!(
-        curl(&["--cacert", ca, "-u", "prometheus:wrong", &url]),
+        common::curl_status(&["--cacert", ca, "-u", "prometheus:wrong", &url]),
         "401"
     );
     assert_eq!(
-        curl(&["--cacert", ca, "-u", "nobody:scrape-Secret-77", &url]),
+        common::curl_status(&["--cacert", ca, "-u", "nobody:scrape-Secret-77", &url]),
         "401"
     );
-    assert_eq!(curl(&["--cacert", ca, &url]), "401");
+    assert_eq!(common::curl_status(&["--cacert", ca, &url]), "401");
     // Plain HTTP on the TLS port gets no HTTP answer.
-    let plain = curl(&[&format!("http://127.0.0.1:{}/metrics", exporter.port)]);
+    let plain = common::curl_status(&[&format!("http://127.0.0.1:{}/metrics", exporter.port)]);
     assert!(
         plain == "000" || plain.starts_with('4'),
         "plain HTTP answered {plain}"

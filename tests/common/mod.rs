@@ -1112,3 +1112,22 @@ pub fn pg_binaries(major: u32) -> Option<PathBuf> {
     let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     None
 }
+
+/// The HTTP status code curl reports for `args` (5 s at most), for what the
+/// ureq agent does not do: client certificates, custom CAs, bare methods.
+pub fn curl_status(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+        ])
+        .args(args)
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
