@@ -108,25 +108,7 @@ fn roles_identity_streaming_and_slot() {
         pair.primary.port.to_string()
     );
     assert_eq!(receiver[0].labels["slot_name"], "standby1_slot");
-    assert!(m
-        .get(
-            "pgrepl_wal_receiver_last_message_age_seconds",
-            &[("target", "standby1")]
-        )
-        .is_some_and(|v| v < 30.0));
-    assert_eq!(
-        m.get("pgrepl_replay_paused", &[("target", "standby1")]),
-        Some(0.0)
-    );
-    assert!(m.has("pgrepl_replay_backlog_bytes", &[("target", "standby1")]));
-    assert!(m.has(
-        "pgrepl_wal_lsn_bytes",
-        &[("target", "standby1"), ("position", "replay")]
-    ));
-    assert!(m.has(
-        "pgrepl_wal_lsn_bytes",
-        &[("target", "primary"), ("position", "current")]
-    ));
+    common::assert_standby_receiving(&m);
     assert!(!m.has(
         "pgrepl_wal_lsn_bytes",
         &[("target", "standby1"), ("position", "current")]

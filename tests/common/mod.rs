@@ -578,6 +578,30 @@ pub fn assert_streaming_async(m: &Metrics) {
         .is_some_and(|v| v >= 0.0));
 }
 
+/// The standby's view of a healthy pair: its WAL receiver heard from the
+/// primary recently, replay runs, and both servers report their positions.
+pub fn assert_standby_receiving(m: &Metrics) {
+    assert!(m
+        .get(
+            "pgrepl_wal_receiver_last_message_age_seconds",
+            &[("target", "standby1")]
+        )
+        .is_some_and(|v| v < 30.0));
+    assert_eq!(
+        m.get("pgrepl_replay_paused", &[("target", "standby1")]),
+        Some(0.0)
+    );
+    assert!(m.has("pgrepl_replay_backlog_bytes", &[("target", "standby1")]));
+    assert!(m.has(
+        "pgrepl_wal_lsn_bytes",
+        &[("target", "standby1"), ("position", "replay")]
+    ));
+    assert!(m.has(
+        "pgrepl_wal_lsn_bytes",
+        &[("target", "primary"), ("position", "current")]
+    ));
+}
+
 /// The core outage scenario: stops the standby and waits until its slot on
 /// the primary is inactive and the standby target is down; checks that the
 /// walsender series left the primary and that the down target keeps only
