@@ -4,7 +4,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all build release deps lint test test-rust test-matrix test-alerts demo bench soak clean fmt
+.PHONY: all build release deps lint test test-rust test-standalone test-matrix test-alerts demo bench soak clean fmt
 
 all: build
 
@@ -27,10 +27,14 @@ lint:
 ## Unit tests, the real-PostgreSQL integration tests, and the alert rule checks.
 MATRIX_MAJORS ?= 10 11 12 13 14 15 16 17 18
 
-test: deps lint test-rust test-matrix test-alerts
+test: deps lint test-rust test-standalone test-matrix test-alerts
 
 test-rust:
 	$(CARGO) test --no-fail-fast --all-targets -- --test-threads=2 --skip matrix_pg
+
+## A clone into an empty directory passes the static tests; no link leaves the repository.
+test-standalone:
+	./scripts/check-standalone.sh
 
 ## Every supported PostgreSQL major (npm server builds, cached in /var/cache/pgrepl-pg).
 test-matrix:

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Proves the repository stands alone: users clone it and nothing else.
+#
+#   scripts/check-standalone.sh        (`make test` runs it)
+#
+# 1. No tracked file reads or links a path above the repository
+#    (`../shared`, `../../..`): checked with git grep on what is committed.
+# 2. A clone into an empty directory, with nothing beside it, builds and
+#    passes the static tests (dashboards, alert rules, compose file,
+#    manifests, docs). The build shares the main target directory, where
+#    only the dependencies are reused: the clone's own crate is compiled
+#    from the clone, since cargo keys it by its path.
+#
+# Only committed files are cloned: run it after committing.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+fail=0
+# Links in Markdown and paths in code that climb out of the repository.
+# A relative link may climb inside it (docs/es/README.md -> ../../README.md):
+# resolve every Markdown link and every "../" path and check it stays inside.
+outside=$(git grep -nE '\.\./shared|/work/shared' -- . ':!*.lock' ':!scripts/check-standalone.sh' || true)
+if [ -n "$outside" ]; then
+    echo "FAIL tracked files refer to a path outside the repository:" >&2
+    echo "$outside" | sed 's/^/     /' >&2
+    fail=1
+fi
+if ! python3 scripts/check-links.py; then
+    fail=1
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir "$tmp/empty"
+git clone --quiet --no-local . "$tmp/empty/repo"
+echo "cloned $(git -C "$tmp/empty/repo" rev-parse --short HEAD) into an empty directory"
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+if ! (cd "$tmp/empty/repo" && CARGO_TARGET_DIR="$target_dir" cargo test --quiet --test static_assets --test docs_sync); then
+    echo "FAIL the static tests fail in a plain clone" >&2
+    fail=1
+fi
+[ "$fail" -eq 0 ] && echo "ok   the repository stands alone"
+exit "$fail"
