@@ -56,8 +56,6 @@ pub struct TargetCollector {
     /// Cycles since the heartbeat table was found missing; the probe is
     /// repeated now and then, since the writer may create it later.
     cycles_without_heartbeat: u32,
-    /// Test builds: faults already injected into this task.
-    faults: crate::fault::Injected,
 }
 
 impl TargetCollector {
@@ -95,7 +93,6 @@ impl TargetCollector {
             failures: 0,
             heartbeat,
             cycles_without_heartbeat: 0,
-            faults: Default::default(),
         }
     }
 
@@ -105,7 +102,7 @@ impl TargetCollector {
     /// quickly without hammering one that stays down.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            match self.faults.take(&self.target.name) {
+            match crate::fault::take(&self.target.name) {
                 Some(Fault::Panic) => panic!("injected fault: collection task panics"),
                 Some(Fault::Hang) => std::future::pending::<()>().await,
                 Some(Fault::Exit) => return,

@@ -487,8 +487,7 @@ fn validate(
             let key = format!("clusters.{cluster}.heartbeat");
             if !valid_table_name(&hb.table) {
                 return Err(ConfigError::new(format!(
-                    "{key}.table {:?}: expected schema.table in lower-case letters, digits and _",
-                    hb.table
+                    "{key}.table: expected schema.table in lower-case letters, digits and _"
                 )));
             }
             hb.interval = bounded(&format!("{key}.interval"), hb.interval, INTERVAL_RANGE)?;
@@ -699,7 +698,9 @@ fn resolve_listen(addr: &str) -> Result<SocketAddr, ConfigError> {
     if let Ok(a) = addr.parse::<SocketAddr>() {
         return Ok(a);
     }
-    let bad = |why: String| ConfigError::new(format!("listen_address {addr:?}: {why}"));
+    // The value itself is not repeated: whatever was typed there (even a
+    // secret pasted into the wrong place) stays out of logs.
+    let bad = |why: String| ConfigError::new(format!("listen_address: {why}"));
     if !addr.contains(':') {
         return Err(bad("expected HOST:PORT, for example 0.0.0.0:9839".into()));
     }

@@ -6,7 +6,7 @@
 //! `TARGET FAULT`, where FAULT is `panic` (the task dies outside a cycle),
 //! `hang` (it stops completing cycles), `exit` (it returns) or
 //! `hang-no-restart` (hangs, and the watchdog may not restart it: readers
-//! must still see the target down). Each line acts once per task.
+//! must still see the target down). Each line acts once per process.
 
 /// What a collection task is told to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,9 @@ mod hook {
     const VAR: &str = "PG_REPLICATION_EXPORTER_FAULTS";
 
     static SUPPRESSED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    /// Lines already acted on, by any task: a restarted task must not
+    /// hang again on the same line.
+    static DONE: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 
     fn lines() -> Vec<(String, String)> {
         let Some(path) = std::env::var_os(VAR) else {
@@ -40,11 +43,20 @@ mod hook {
             .collect()
     }
 
-    /// The fault for `target` not yet acted on by this task (`done` holds
-    /// the lines it already acted on).
-    pub fn take(target: &str, done: &mut HashSet<String>) -> Option<Fault> {
+    /// The fault for `target` not yet acted on.
+    pub fn take(target: &str) -> Option<Fault> {
         for (t, f) in lines() {
-            if t != target || !done.insert(f.clone()) {
+            if t != target {
+                continue;
+            }
+            let fresh = DONE
+                .lock()
+                .map(|mut d| {
+                    d.get_or_insert_with(HashSet::new)
+                        .insert(format!("{t} {f}"))
+                })
+                .unwrap_or(false);
+            if !fresh {
                 continue;
             }
             let fault = match f.as_str() {
@@ -74,21 +86,15 @@ mod hook {
     }
 }
 
-/// Per-task memory of the faults already injected.
-#[derive(Debug, Default)]
-pub struct Injected(#[cfg(feature = "fault-injection")] std::collections::HashSet<String>);
-
-impl Injected {
-    /// The next fault for this target, if the test asked for one.
-    pub fn take(&mut self, _target: &str) -> Option<Fault> {
-        #[cfg(feature = "fault-injection")]
-        {
-            hook::take(_target, &mut self.0)
-        }
-        #[cfg(not(feature = "fault-injection"))]
-        {
-            None
-        }
+/// The next fault for this target, if the test asked for one.
+pub fn take(_target: &str) -> Option<Fault> {
+    #[cfg(feature = "fault-injection")]
+    {
+        hook::take(_target)
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    {
+        None
     }
 }
 

@@ -818,6 +818,16 @@ impl Exporter {
     }
 
     pub fn start_with(targets: &[(&str, String)], extra: &str, args: &[&str]) -> Exporter {
+        Exporter::start_with_env(targets, extra, args, &[])
+    }
+
+    /// As [`Exporter::start_with`], with extra environment variables.
+    pub fn start_with_env(
+        targets: &[(&str, String)],
+        extra: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Exporter {
         let dir = Scratch::new("exporter");
         let port = free_port();
         let mut toml = format!("listen_address = \"127.0.0.1:{port}\"\n{extra}\n");
@@ -838,6 +848,9 @@ impl Exporter {
             if HARNESS_ENV_PREFIXES.iter().any(|p| k.starts_with(p)) {
                 cmd.env_remove(&key);
             }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let child = cmd
             .arg("--config")
