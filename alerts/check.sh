@@ -207,7 +207,12 @@ if command -v "$ALERTMANAGER" >/dev/null 2>&1 && command -v curl >/dev/null 2>&1
       {"labels": {"alertname": "PgReplNoPrimary", "severity": "critical", "cluster": "orders", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}},
       {"labels": {"alertname": "PgReplTimelineMismatch", "severity": "warning", "target": "pg5", "cluster": "main", "system_identifier": "1"}},
       {"labels": {"alertname": "PgReplTimelineMismatch", "severity": "warning", "target": "pg5", "cluster": "billing", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}},
-      {"labels": {"alertname": "PgReplTimelineMismatch", "severity": "warning", "target": "pg6", "cluster": "billing", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}}
+      {"labels": {"alertname": "PgReplTimelineMismatch", "severity": "warning", "target": "pg6", "cluster": "billing", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}},
+      {"labels": {"alertname": "PgReplCollectionStale", "severity": "warning", "target": "pg1"}},
+      {"labels": {"alertname": "PgReplCollectionStale", "severity": "warning", "target": "pg2"}},
+      {"labels": {"alertname": "PgReplCommitsBlockedOnSyncStandby", "severity": "critical", "target": "pg7"}},
+      {"labels": {"alertname": "PgReplSyncStandbyMissing", "severity": "critical", "target": "pg7"}},
+      {"labels": {"alertname": "PgReplSyncStandbyMissing", "severity": "critical", "target": "pg8"}}
     ]'
   }
   check "alertmanager accepts alerts on 127.0.0.1:$am_port" post_alerts
@@ -237,6 +242,11 @@ if command -v "$ALERTMANAGER" >/dev/null 2>&1 && command -v curl >/dev/null 2>&1
   check "inhibit: no primary from the cluster view alone stays active" by_form PgReplNoPrimary "" "" active
   check "inhibit: timeline mismatch of pg5 pages once" by_form PgReplTimelineMismatch pg5 "" suppressed
   check "inhibit: timeline mismatch of pg6 (cluster view only) stays active" by_form PgReplTimelineMismatch pg6 "" active
+  check "inhibit: down target pg1 silences its stale-collection warning" state PgReplCollectionStale warning pg1 "" suppressed
+  check "inhibit: stale collection of pg2 (target up) stays active" state PgReplCollectionStale warning pg2 "" active
+  check "inhibit: commits blocked on pg7 silence its missing sync standby" state PgReplSyncStandbyMissing critical pg7 "" suppressed
+  check "inhibit: commits blocked on pg7 stay active" state PgReplCommitsBlockedOnSyncStandby critical pg7 "" active
+  check "inhibit: missing sync standby of pg8 (no blocked commits) stays active" state PgReplSyncStandbyMissing critical pg8 "" active
 else
   skip "live inhibition checks (need $ALERTMANAGER, curl and jq)"
 fi
