@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Checks the alerting rules, their unit tests, the runbooks, the example
-# Alertmanager configuration and the end-to-end assets.
+# Checks the monitoring mixin and what it renders (the alerting rules, the
+# dashboards, the PrometheusRule), the rules' unit tests, the runbooks, the
+# example Alertmanager configuration and the end-to-end assets.
 #
 #   alerts/check.sh            (from anywhere; `make test` calls it)
 #
-# Needs promtool and amtool on PATH (PROMTOOL / AMTOOL override them).
+# Needs promtool and amtool on PATH (PROMTOOL / AMTOOL override them), and
+# python3 with a jsonnet implementation for mixin/render.py (make deps).
 # The live inhibition checks also need prometheus-alertmanager (ALERTMANAGER),
 # curl and jq; without them they are reported as skipped, not passed.
 # Prints one line per check and, last, "N passed, M failed"; exits non-zero
@@ -62,9 +64,40 @@ alert_names() {
 }
 
 # ---------------------------------------------------------------------------
+# Mixin: the committed files are its render with the default _config
+# ---------------------------------------------------------------------------
+CUSTOM_CONFIG=mixin/tests/custom-config.libsonnet
+CUSTOM_TEST=mixin/tests/custom.test.yml
+render_is_fresh() {
+  python3 mixin/render.py --out "$work/render" >/dev/null || return 1
+  local f rc=0
+  while IFS= read -r f; do
+    f=${f#"$work/render/"}
+    if ! diff -u "$f" "$work/render/$f"; then
+      echo "$f differs from a fresh render of mixin/: run \`make mixin\` and commit"
+      rc=1
+    fi
+  done < <(find "$work/render" -type f | sort)
+  return $rc
+}
+check "alerts/, dashboards/ and deploy/kubernetes/prometheusrule.yaml are the mixin's render (make mixin)" render_is_fresh
+
+# The same mixin with another job, a Kubernetes cluster label, a lower lag
+# threshold and another runbook site.
+render_custom() {
+  python3 mixin/render.py --config "$CUSTOM_CONFIG" --out "$work/custom" >/dev/null &&
+    cp "$CUSTOM_TEST" "$work/custom/alerts/"
+}
+check "mixin renders with $CUSTOM_CONFIG" render_custom
+check "promtool check rules --lint=all on the render with $CUSTOM_CONFIG" \
+  "$PROMTOOL" check rules --lint=all --lint-fatal "$work/custom/alerts/pg-replication.rules.yml"
+check "promtool test rules $CUSTOM_TEST (labels, threshold, runbook of $CUSTOM_CONFIG)" \
+  "$PROMTOOL" test rules "$work/custom/alerts/$(basename "$CUSTOM_TEST")"
+
+# ---------------------------------------------------------------------------
 # Rules
 # ---------------------------------------------------------------------------
-check "promtool check rules ${RULES[*]}" "$PROMTOOL" check rules "${RULES[@]}"
+check "promtool check rules --lint=all ${RULES[*]}" "$PROMTOOL" check rules --lint=all --lint-fatal "${RULES[@]}"
 
 # promtool reads an aliased `expr: *name` as the metric name "name" and
 # accepts it: the rule then never fires. No YAML anchors or aliases here.
