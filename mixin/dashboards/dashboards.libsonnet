@@ -84,6 +84,13 @@ local grafana = import '../lib/grafana.libsonnet';
         for i in std.range(1, std.length(states) - 1)
       ]),
 
+    // Replay delay beyond the configured recovery_min_apply_delay: what
+    // PgReplStandbyReplayDelayHigh compares with its thresholds. A standby
+    // delayed on purpose reads ~0 here; a broken one grows.
+    local beyondDelay(s) =
+      'pgrepl_replay_delay_seconds{%s} - (pgrepl_recovery_min_apply_delay_seconds{%s} or 0 * pgrepl_replay_delay_seconds{%s})'
+      % [s, s, s],
+
     local roleExpr(s) =
       'max by (%s) (pgrepl_in_recovery{%s}) or (max by (%s) (pgrepl_up{%s}) == 0) + 2'
       % [by(['target']), s, by(['target']), s],
@@ -203,7 +210,8 @@ local grafana = import '../lib/grafana.libsonnet';
           "One row per configured target: role (from pg_is_in_recovery(), 'down' when the "
           + 'exporter cannot reach it), timeline, server version, upstream of a standby '
           + '(sender_host:sender_port of its WAL receiver), WAL receiver status, connected '
-          + 'standbys and synchronous standbys connected vs required.',
+          + 'standbys, synchronous standbys connected vs required, and the replay delay of a '
+          + 'standby next to its configured recovery_min_apply_delay.',
           [
             target('max by (%s) (pgrepl_up{%s})' % [by(['target']), G], ref='A', table=true),
             target(roleExpr(G), ref='B', table=true),
@@ -218,6 +226,7 @@ local grafana = import '../lib/grafana.libsonnet';
             target('max by (%s) (pgrepl_standbys_sync{%s})' % [by(['target']), G], ref='H', table=true),
             target('max by (%s) (pgrepl_sync_standbys_required{%s})' % [by(['target']), G], ref='I', table=true),
             target('max by (%s) (pgrepl_replay_delay_seconds{%s})' % [by(['target']), G], ref='J', table=true),
+            target('max by (%s) (pgrepl_recovery_min_apply_delay_seconds{%s})' % [by(['target']), G], ref='K', table=true),
           ],
           'none',
           exclude=['Value #D', 'Value #E', 'sender_host', 'sender_port'],
@@ -233,14 +242,16 @@ local grafana = import '../lib/grafana.libsonnet';
             'Value #H': 'Sync standbys connected',
             'Value #I': 'Sync standbys required',
             'Value #J': 'Replay delay',
+            'Value #K': 'recovery_min_apply_delay',
           },
           order=['target', 'Value #B', 'Value #A', 'Value #C', 'version', 'upstream',
-                 'Value #F', 'Value #J', 'Value #G', 'Value #H', 'Value #I'],
+                 'Value #F', 'Value #J', 'Value #K', 'Value #G', 'Value #H', 'Value #I'],
           overrides=[
             ov('Role', g.pMappings(ROLE_MAP) + g.pCell('color-background')),
             ov('Exporter', g.pMappings(UP_MAP) + g.pCell('color-text')),
             ov('WAL receiver', g.pMappings(RECEIVER_MAP) + g.pCell('color-text')),
             ov('Replay delay', g.pUnit('s')),
+            ov('recovery_min_apply_delay', g.pUnit('s')),
           ],
           links=runbook(['PgReplTargetDown', 'PgReplWalReceiverNotStreaming', 'PgReplSyncStandbyMissing']),
         ), 24, 8),
@@ -331,10 +342,11 @@ local grafana = import '../lib/grafana.libsonnet';
           runbook(['PgReplStandbyLagBytesHigh']),
         ), 6, 4),
         at(stat(
-          'Max replay delay (standby side)',
+          'Max replay delay beyond configured delay',
           'Largest time since the last replayed transaction on a standby that has WAL '
-          + 'left to replay (0 when caught up).',
-          'max(pgrepl_replay_delay_seconds{%s})' % G,
+          + 'left to replay (0 when caught up), minus its recovery_min_apply_delay: a '
+          + 'standby delayed on purpose counts only what exceeds its delay, as the alert does.',
+          'max(%s)' % beyondDelay(G),
           's',
           steps([['green', null], ['orange', c.replayDelayWarningSeconds], ['red', c.replayDelayCriticalSeconds]]),
           runbook(['PgReplStandbyReplayDelayHigh']),
@@ -410,6 +422,26 @@ local grafana = import '../lib/grafana.libsonnet';
           runbook(['PgReplWalReceiverNotStreaming']),
           minimum=0,
         ), 8, 7),
+        at(timeseries(
+          'Replay delay beyond recovery_min_apply_delay',
+          'Replay delay of each standby minus its configured recovery_min_apply_delay (the '
+          + 'alert thresholds are dashed). A standby delayed on purpose stays near 0; one '
+          + 'that falls behind for another reason grows.',
+          [target(beyondDelay(G), '{{target}}')],
+          's',
+          runbook(['PgReplStandbyReplayDelayHigh']),
+          thresholds=steps([['green', null], ['orange', c.replayDelayWarningSeconds], ['red', c.replayDelayCriticalSeconds]]),
+        ), 12, 7),
+        at(stateTimeline(
+          'Standbys waiting on recovery_min_apply_delay',
+          'waiting on delay: the startup process waits for recovery_min_apply_delay '
+          + '(wait event RecoveryApplyDelay), a deliberately delayed standby doing its job; '
+          + 'applying: it replays as fast as it can.',
+          'pgrepl_replay_apply_delay_waiting{%s}' % G,
+          '{{target}}',
+          APPLY_DELAY_MAP,
+          runbook(['PgReplStandbyReplayDelayHigh']),
+        ), 12, 7),
 
         // ------------------------------------------------------------ sync
         row('Synchronous replication'),
@@ -425,6 +457,30 @@ local grafana = import '../lib/grafana.libsonnet';
           legend='{{target}}',
           noValue='no primary',
         ), 6, 7),
+        at(stat(
+          'Commits waiting on sync standby',
+          'Per primary: backends waiting for a synchronous standby to confirm their commit '
+          + "(wait_event 'SyncRep') and how long the oldest has waited. Commits hang while "
+          + 'it grows.',
+          null,
+          's',
+          steps([['green', null], ['red', c.commitsBlockedSeconds]]),
+          runbook(['PgReplCommitsBlockedOnSyncStandby', 'PgReplSyncStandbyMissing']),
+          exprs=[
+            target('max by (%s) (pgrepl_sync_commits_waiting{%s})' % [by(['target']), G],
+                   '{{target}} waiting', 'A', instant=true),
+            target('max by (%s) (pgrepl_sync_commit_oldest_wait_seconds{%s})' % [by(['target']), G],
+                   '{{target}} oldest wait', 'B', instant=true),
+          ],
+          noValue='no primary',
+        ) {
+          fieldConfig+: {
+            overrides: [{
+              matcher: { id: 'byFrameRefID', options: 'A' },
+              properties: g.pUnit('none') + [{ id: 'thresholds', value: steps([['green', null], ['orange', 1]]) }],
+            }],
+          },
+        }, 6, 7),
         at(stateTimeline(
           'Sync state per standby',
           'sync_state of each walsender: async, potential, sync or quorum.',
@@ -432,7 +488,7 @@ local grafana = import '../lib/grafana.libsonnet';
           '{{target}} → {{application_name}}',
           SYNC_MAP,
           runbook(['PgReplSyncStandbyMissing']),
-        ), 9, 7),
+        ), 6, 7),
         at(timeseries(
           'Synchronous standbys: required vs connected',
           'pgrepl_sync_standbys_required (dashed) against pgrepl_standbys_sync per primary.',
@@ -444,7 +500,7 @@ local grafana = import '../lib/grafana.libsonnet';
           runbook(['PgReplSyncStandbyMissing']),
           minimum=0,
           overrides=[g.ovRegex('.* required', g.pDashed())],
-        ), 9, 7),
+        ), 6, 7),
         at(table(
           'Connected standbys',
           'One row per walsender of pg_stat_replication.',
@@ -724,12 +780,22 @@ local grafana = import '../lib/grafana.libsonnet';
           minimum=0,
         ), 8, 6),
         at(timeseries(
-          'Time since last successful collection',
-          'now minus pgrepl_last_collect_success_timestamp_seconds.',
-          [target('time() - pgrepl_last_collect_success_timestamp_seconds{%s}' % G, '{{target}}')],
+          'Age of the last successful collection',
+          'Age of pgrepl_last_collect_success_timestamp_seconds when Prometheus scraped it, '
+          + 'against the age at which PgReplCollectionStale fires (dashed: %s collection '
+          % u.num(c.collectionStaleFactor)
+          + 'intervals, at least %s).' % u.humanSeconds(c.collectionStaleMinSeconds),
+          [
+            target('timestamp(pgrepl_last_collect_success_timestamp_seconds{%s}) - pgrepl_last_collect_success_timestamp_seconds{%s}'
+                   % [G, G], '{{target}}', 'A'),
+            target('clamp_min(%s * pgrepl_collect_interval_seconds{%s}, %s)'
+                   % [u.num(c.collectionStaleFactor), G, u.num(c.collectionStaleMinSeconds)],
+                   '{{target}} stale above', 'B'),
+          ],
           's',
-          runbook(['PgReplTargetDown']),
+          runbook(['PgReplTargetDown', 'PgReplCollectionStale']),
           minimum=0,
+          overrides=[g.ovRegex('.* stale above', g.pDashed())],
         ), 8, 6),
         at(table(
           'Exporter builds',
@@ -745,6 +811,24 @@ local grafana = import '../lib/grafana.libsonnet';
             Value: 'Processes',
           },
         ), 8, 6),
+        at(stateTimeline(
+          'Configuration reload',
+          'Whether the last configuration reload of each exporter process succeeded '
+          + '(SIGHUP or POST /-/reload); after a failed one it runs the previous configuration.',
+          'pgrepl_config_last_reload_successful{%s}' % E,
+          '{{instance}}',
+          RELOAD_MAP,
+          runbook(['PgReplConfigReloadFailed']),
+        ), 12, 6),
+        at(timeseries(
+          'Collector restarts',
+          "Collection tasks that died and were restarted by the exporter's watchdog, per "
+          + 'target. Any is a bug of the exporter: report it.',
+          [target('increase(pgrepl_collector_restarts_total{%s}[$__rate_interval])' % G, '{{target}}')],
+          'short',
+          runbook(['PgReplCollectorRestarted']),
+          minimum=0,
+        ), 12, 6),
       ];
 
       g.dashboard(
@@ -879,6 +963,29 @@ local grafana = import '../lib/grafana.libsonnet';
           PAUSED_MAP,
           runbook(['PgReplReplayPaused']),
         ), 12, 5),
+        at(timeseries(
+          'Replay delay beyond recovery_min_apply_delay',
+          'Replay delay minus the configured recovery_min_apply_delay (dashed), as '
+          + 'PgReplStandbyReplayDelayHigh judges it: near 0 on a standby delayed on purpose, '
+          + 'growing on one that falls behind.',
+          [
+            target(beyondDelay(R), 'beyond delay', 'A'),
+            target('pgrepl_recovery_min_apply_delay_seconds{%s}' % R, 'recovery_min_apply_delay', 'B'),
+          ],
+          's',
+          runbook(['PgReplStandbyReplayDelayHigh']),
+          overrides=[ov('recovery_min_apply_delay', g.pDashed())],
+        ), 12, 6),
+        at(stateTimeline(
+          'Waiting on recovery_min_apply_delay',
+          'waiting on delay: the startup process waits for recovery_min_apply_delay (wait '
+          + 'event RecoveryApplyDelay), the delayed standby doing its job; applying: it '
+          + 'replays as fast as it can.',
+          'pgrepl_replay_apply_delay_waiting{%s}' % R,
+          '{{target}}',
+          APPLY_DELAY_MAP,
+          runbook(['PgReplStandbyReplayDelayHigh']),
+        ), 12, 6),
         at(timeseries(
           'Replay delay',
           'now() - pg_last_xact_replay_timestamp() while WAL is left to replay.',
