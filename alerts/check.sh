@@ -89,6 +89,19 @@ render_custom() {
     cp "$CUSTOM_TEST" "$work/custom/alerts/"
 }
 check "mixin renders with $CUSTOM_CONFIG" render_custom
+
+# A wrong _config is refused with exit 2 and one line naming the key.
+refuses() {
+  local config=$1 expect=$2 rc=0
+  printf '%s\n' "$config" >"$work/bad.libsonnet"
+  python3 mixin/render.py --config "$work/bad.libsonnet" --out "$work/bad" 2>"$work/bad.err" >/dev/null || rc=$?
+  [[ $rc -eq 2 ]] || { echo "exit $rc, expected 2"; cat "$work/bad.err"; return 1; }
+  [[ $(wc -l <"$work/bad.err") -eq 1 ]] || { echo "more than one line:"; cat "$work/bad.err"; return 1; }
+  grep -qF -- "$expect" "$work/bad.err" || { echo "no '$expect' in:"; cat "$work/bad.err"; return 1; }
+}
+check "render.py refuses a misspelt _config key" refuses "{ lagByteWarning: 1 }" "unknown _config key(s) lagByteWarning"
+check "render.py refuses a duration that is not one" refuses "{ lagBytesFor: '5 minutes' }" "_config.lagBytesFor must be a duration"
+check "render.py refuses clusterLabel 'cluster'" refuses "{ clusterLabel: 'cluster' }" "_config.clusterLabel must not be 'cluster'"
 check "promtool check rules --lint=all on the render with $CUSTOM_CONFIG" \
   "$PROMTOOL" check rules --lint=all --lint-fatal "$work/custom/alerts/pg-replication.rules.yml"
 check "promtool test rules $CUSTOM_TEST (labels, threshold, runbook of $CUSTOM_CONFIG)" \

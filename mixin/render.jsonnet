@@ -5,6 +5,11 @@
 local yaml = import 'lib/yaml.libsonnet';
 
 function(config={})
+  // A misspelt key would silently keep its default: refuse it.
+  local known = std.objectFields((import 'config.libsonnet')._config);
+  local unknown = [k for k in std.objectFields(config) if !std.member(known, k)];
+  assert std.length(unknown) == 0 :
+         'unknown _config key(s) %s; the keys are those of mixin/config.libsonnet' % std.join(', ', unknown);
   local mixin = (import 'mixin.libsonnet') + { _config+:: config };
   local groups = mixin.prometheusRules.groups + mixin.prometheusAlerts.groups;
   local generated = |||

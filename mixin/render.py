@@ -62,8 +62,12 @@ def main():
     try:
         files = json.loads(evaluate(HERE / "render.jsonnet", tla))
     except RuntimeError as e:
-        print(f"render.py: {e}", file=sys.stderr)
-        return 1
+        # The first line is jsonnet's message (an assert of the mixin names
+        # the _config key at fault); the stack trace that follows is noise.
+        message = str(e).strip().splitlines()[0] if str(e).strip() else "jsonnet failed"
+        culprit = f" (--config {args.config})" if args.config else ""
+        print(f"render.py: {message}{culprit}", file=sys.stderr)
+        return 2 if args.config else 1
     except FileNotFoundError as e:
         print(f"render.py: {e}", file=sys.stderr)
         return 2
