@@ -63,6 +63,16 @@ pub struct MemberView {
     /// Whether the standby's startup process is waiting on
     /// `recovery_min_apply_delay`: delayed on purpose, not stuck.
     pub apply_delay_waiting: Option<bool>,
+    /// `recovery_min_apply_delay` in seconds, when the standby has one.
+    pub apply_delay_seconds: Option<f64>,
+    /// On a primary: synchronous standbys `synchronous_standby_names` asks
+    /// for, and how many are connected in sync or quorum state.
+    pub sync_required: Option<u32>,
+    pub sync_connected: Option<usize>,
+    /// On a primary: sessions waiting for a synchronous standby to confirm
+    /// their commit, and the oldest wait (`pg_stat_activity`).
+    pub commits_waiting: Option<f64>,
+    pub oldest_commit_wait_seconds: Option<f64>,
     pub timeline_mismatch: bool,
     /// Its `system_identifier` differs from the primary's: not a standby of
     /// this cluster at all, a configuration mistake.
@@ -409,6 +419,11 @@ fn member_view(
             replay_delay_seconds: None,
             replay_paused: None,
             apply_delay_waiting: None,
+            apply_delay_seconds: None,
+            sync_required: None,
+            sync_connected: None,
+            commits_waiting: None,
+            oldest_commit_wait_seconds: None,
             timeline_mismatch: false,
             foreign: false,
             standbys: Vec::new(),
@@ -487,6 +502,36 @@ fn member_view(
             s.activity.as_ref().map(|a| a.apply_delay_waiting)
         } else {
             None
+        },
+        apply_delay_seconds: if standby {
+            s.settings
+                .seconds("recovery_min_apply_delay")
+                .filter(|d| *d > 0.0)
+        } else {
+            None
+        },
+        sync_required: if standby {
+            None
+        } else {
+            crate::sync_names::required(s.settings.text("synchronous_standby_names").unwrap_or(""))
+        },
+        sync_connected: (!standby).then(|| {
+            s.replication
+                .iter()
+                .filter(|w| matches!(w.sync_state.as_deref(), Some("sync" | "quorum")))
+                .count()
+        }),
+        commits_waiting: if standby {
+            None
+        } else {
+            s.activity.as_ref().map(|a| a.sync_waiting)
+        },
+        oldest_commit_wait_seconds: if standby {
+            None
+        } else {
+            s.activity
+                .as_ref()
+                .map(|a| a.sync_oldest_wait.unwrap_or(0.0).max(0.0))
         },
         timeline_mismatch: standby
             && !foreign

@@ -15,6 +15,10 @@ use crate::lint;
 use crate::pool;
 use crate::snapshot::{Store, TargetSnapshot};
 
+/// A commit waiting on a synchronous standby this long is a problem (a
+/// healthy synchronous standby confirms in milliseconds).
+const COMMIT_WAIT_PROBLEM_SECONDS: f64 = 5.0;
+
 /// Exit codes: what a script needs to know.
 pub const HEALTHY: u8 = 0;
 pub const DEGRADED: u8 = 1;
@@ -79,7 +83,7 @@ pub fn report(config: &Config, snaps: &[Arc<TargetSnapshot>]) -> Report {
         }
         for e in c.expected_standbys.iter().filter(|e| !e.connected) {
             problems.push(format!(
-                "{label}expected standby {} is not streaming",
+                "{label}expected standby {} is not streaming from the primary (directly or through a cascade)",
                 e.name
             ));
         }
@@ -119,6 +123,21 @@ fn member_problems(label: &str, m: &MemberView, out: &mut Vec<String>) {
         out.push(format!(
             "{label}{t} has another system_identifier than the primary"
         ));
+    }
+    if let (Some(required), Some(connected)) = (m.sync_required, m.sync_connected) {
+        if (connected as u32) < required {
+            out.push(format!(
+                "{label}{t}: synchronous_standby_names asks for {required} synchronous standby(s), {connected} connected: commits that wait for them hang"
+            ));
+        }
+    }
+    if let Some(waiting) = m.commits_waiting.filter(|w| *w > 0.0) {
+        let oldest = m.oldest_commit_wait_seconds.unwrap_or(0.0);
+        if oldest >= COMMIT_WAIT_PROBLEM_SECONDS {
+            out.push(format!(
+                "{label}{t}: {waiting:.0} commit(s) waiting for a synchronous standby, the oldest for {oldest:.0}s"
+            ));
+        }
     }
     if m.role == "standby" {
         if m.wal_receiver_status.as_deref() != Some("streaming") {
@@ -186,11 +205,34 @@ pub fn render_table(report: &Report, color: bool) -> String {
     ];
     let mut rows: Vec<Vec<(String, &str)>> = Vec::new();
     for c in &report.clusters {
-        for m in &c.members {
+        for (m, depth) in tree_order(c) {
             let state = match m.role {
                 "down" => "down".to_string(),
-                "primary" => format!("{} standbys", m.standbys.len()),
-                _ => m.wal_receiver_status.clone().unwrap_or_default(),
+                "primary" => {
+                    let mut s = format!("{} standbys", m.standbys.len());
+                    if let (Some(r), Some(n)) = (m.sync_required, m.sync_connected) {
+                        if r > 0 {
+                            let _ = write!(s, ", sync {n}/{r}");
+                        }
+                    }
+                    if let Some(w) = m.commits_waiting.filter(|w| *w > 0.0) {
+                        let _ = write!(s, ", {w:.0} commits waiting");
+                    }
+                    s
+                }
+                _ => {
+                    let mut s = m.wal_receiver_status.clone().unwrap_or_default();
+                    if m.apply_delay_waiting == Some(true) {
+                        let _ = write!(
+                            s,
+                            " (delayed {})",
+                            m.apply_delay_seconds
+                                .map(|d| format!("{d:.0}s"))
+                                .unwrap_or_default()
+                        );
+                    }
+                    s
+                }
             };
             let state_color = match (m.role, state.as_str()) {
                 ("down", _) => "31",
@@ -225,15 +267,24 @@ pub fn render_table(report: &Report, color: bool) -> String {
             if let Some(e) = &m.error {
                 issues.insert(0, e.clone());
             }
+            let upstream = if !m.chain.is_empty() {
+                m.chain.join(" > ")
+            } else {
+                match (&m.upstream_target, &m.upstream) {
+                    (Some(t), _) => format!("{t} (not streaming)"),
+                    (None, Some(address)) => address.clone(),
+                    (None, None) => String::new(),
+                }
+            };
             rows.push(vec![
                 (c.name.clone(), ""),
-                (m.target.clone(), "1"),
+                (format!("{}{}", "  ".repeat(depth), m.target), "1"),
                 (
                     m.role.to_string(),
                     if m.role == "primary" { "1;36" } else { "" },
                 ),
                 (m.timeline.map(|t| t.to_string()).unwrap_or_default(), ""),
-                (m.upstream.clone().unwrap_or_default(), ""),
+                (upstream, ""),
                 (state, state_color),
                 (m.sync_state.clone().unwrap_or_default(), ""),
                 (m.lag_bytes.map(human_bytes).unwrap_or_default(), ""),
@@ -299,6 +350,38 @@ pub fn render_table(report: &Report, color: bool) -> String {
         let _ = writeln!(out, "{}", paint.color("31", "degraded:"));
         for p in &report.problems {
             let _ = writeln!(out, "  - {p}");
+        }
+    }
+    out
+}
+
+/// The members in the order of the replication tree, each with its depth:
+/// a cascaded standby right under the standby it streams from.
+fn tree_order(c: &ClusterView) -> Vec<(&MemberView, usize)> {
+    fn walk<'a>(
+        node: &crate::cluster::TreeNode,
+        depth: usize,
+        c: &'a ClusterView,
+        out: &mut Vec<(&'a MemberView, usize)>,
+    ) {
+        if let Some(m) = c.member(&node.target) {
+            if out.iter().any(|(seen, _)| seen.target == m.target) {
+                return;
+            }
+            out.push((m, depth));
+        }
+        for child in &node.children {
+            walk(child, depth + 1, c, out);
+        }
+    }
+    let mut out = Vec::with_capacity(c.members.len());
+    for root in &c.tree {
+        walk(root, 0, c, &mut out);
+    }
+    // Anything the tree missed (it should not) still gets a row.
+    for m in &c.members {
+        if !out.iter().any(|(seen, _)| seen.target == m.target) {
+            out.push((m, 0));
         }
     }
     out

@@ -198,14 +198,10 @@ pub const STANDBYS_SYNC: Family = Family::gauge(
 
 pub const SYNC_STANDBYS_REQUIRED: Family = Family::gauge(
     "pgrepl_sync_standbys_required",
-    "Synchronous standbys that synchronous_standby_names asks for; fewer connected means commits wait.",
-    "Réplicas síncronas que pide synchronous_standby_names; con menos conectadas, los commits esperan.",
+    "Synchronous standbys that synchronous_standby_names asks for (0 when empty); fewer connected means commits wait.",
+    "Réplicas síncronas que pide synchronous_standby_names (0 si está vacío); con menos conectadas, los commits esperan.",
     &[TARGET],
     Scope::Server,
-)
-.when(
-    "when synchronous_standby_names is set",
-    "cuando synchronous_standby_names está definido",
 );
 
 pub const FAMILIES: &[Family] = &[

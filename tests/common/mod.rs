@@ -192,6 +192,21 @@ impl Pg {
         }
     }
 
+    /// Starts SQL as the superuser without waiting for it: a commit that
+    /// will hang on a missing synchronous standby.
+    pub fn spawn_psql(&self, sql: &str) -> Child {
+        Command::new("psql")
+            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-c", sql])
+            .env("PGCONNECT_TIMEOUT", "5")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start psql")
+    }
+
     /// Runs SQL as the superuser and returns the unaligned output.
     pub fn psql(&self, sql: &str) -> String {
         self.try_psql(sql)
@@ -434,6 +449,20 @@ fn as_postgres(program: &str) -> Command {
 /// A standby from a copy of the *stopped* `primary`'s data directory,
 /// configured for streaming through `slot`, not started.
 pub fn cold_copy_standby(dir: &Path, primary: &Pg, major: u32, name: &str, slot: &str) -> Pg {
+    cold_copy_standby_from(dir, primary, primary, major, name, slot)
+}
+
+/// As [`cold_copy_standby`], streaming from `upstream` (another standby,
+/// for a cascade) rather than from the primary it copies; `slot` may be
+/// empty for none.
+pub fn cold_copy_standby_from(
+    dir: &Path,
+    primary: &Pg,
+    upstream: &Pg,
+    major: u32,
+    name: &str,
+    slot: &str,
+) -> Pg {
     let data = dir.join(name);
     let mut c = as_postgres("cp");
     c.arg("-a").arg(&primary.data).arg(&data);
@@ -457,7 +486,7 @@ pub fn cold_copy_standby(dir: &Path, primary: &Pg, major: u32, name: &str, slot:
     };
     let conninfo = format!(
         "host=127.0.0.1 port={} user=repl application_name={name}",
-        primary.port
+        upstream.port
     );
     pg.append_conf(
         "postgresql.auto.conf",
@@ -704,7 +733,7 @@ pub fn init_primary(dir: &Path, name: &str, extra_conf: &str) -> Pg {
 /// As [`init_primary`], with the binaries in `bin`; `reserve` makes the slot
 /// hold WAL from its creation on (a cold-copied standby needs the WAL from
 /// the primary's shutdown checkpoint, before it ever connects).
-fn init_primary_in(dir: &Path, name: &str, bin: &Path, extra_conf: &str, reserve: bool) -> Pg {
+pub fn init_primary_in(dir: &Path, name: &str, bin: &Path, extra_conf: &str, reserve: bool) -> Pg {
     let data = dir.join(name);
     let archive = dir.join("archive");
     fs::create_dir_all(&archive).expect("archive dir");
@@ -795,6 +824,164 @@ pub fn clone_standby(dir: &Path, primary: &Pg, name: &str, slot: &str) -> Pg {
         ),
     );
     pg
+}
+
+/// Waits until `upstream` streams to the standby named `name` (its
+/// `application_name`).
+pub fn wait_streams_to(upstream: &Pg, standby: &Pg) {
+    let streaming = wait_until(Duration::from_secs(60), || {
+        upstream
+            .try_psql(&format!(
+                "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name = '{}'",
+                standby.name
+            ))
+            .map(|v| v == "1")
+            .unwrap_or(false)
+    });
+    assert!(
+        streaming,
+        "{} did not start streaming from {}:\n{}\nupstream:\n{}",
+        standby.name,
+        upstream.name,
+        fs::read_to_string(&standby.log).unwrap_or_default(),
+        fs::read_to_string(&upstream.log).unwrap_or_default()
+    );
+}
+
+/// How one standby of a [`Topology`] is made.
+pub struct StandbySpec<'a> {
+    pub name: &'a str,
+    /// `primary`, or the name of an earlier standby for a cascade.
+    pub upstream: &'a str,
+    /// Extra settings of this standby only (`recovery_min_apply_delay`...).
+    pub conf: &'a str,
+}
+
+/// A primary and standbys streaming from it or, cascaded, from one
+/// another, made the way the DBA does it: a physical slot on the upstream,
+/// `pg_basebackup -R -X stream -S slot` from the upstream (a standby for a
+/// cascade, whose `pg_hba.conf` admits replication as the primary's does),
+/// `primary_slot_name`. Field order matters: standbys stop first.
+pub struct Topology {
+    pub standbys: Vec<Pg>,
+    pub primary: Pg,
+    pub scratch: Scratch,
+}
+
+impl Topology {
+    pub fn start(tag: &str, primary_conf: &str, specs: &[StandbySpec]) -> Topology {
+        let scratch = Scratch::new(tag);
+        let dir = scratch.path.clone();
+        let primary = init_primary(&dir, "primary", primary_conf);
+        let mut standbys: Vec<Pg> = Vec::new();
+        for spec in specs {
+            let slot = format!("{}_slot", spec.name);
+            let upstream = if spec.upstream == "primary" {
+                &primary
+            } else {
+                standbys
+                    .iter()
+                    .find(|s| s.name == spec.upstream)
+                    .unwrap_or_else(|| panic!("no standby {} (yet)", spec.upstream))
+            };
+            if slot != "standby1_slot" || spec.upstream != "primary" {
+                upstream.psql(&format!(
+                    "SELECT pg_create_physical_replication_slot('{slot}', true)"
+                ));
+            }
+            let standby = clone_standby(&dir, upstream, spec.name, &slot);
+            if !spec.conf.is_empty() {
+                standby.append_conf("postgresql.auto.conf", spec.conf);
+            }
+            standby.start();
+            wait_streams_to(upstream, &standby);
+            standbys.push(standby);
+        }
+        Topology {
+            standbys,
+            primary,
+            scratch,
+        }
+    }
+
+    /// As [`Topology::start`] without `pg_basebackup` (the version matrix):
+    /// cold copies of the stopped primary, each pointed at its upstream.
+    /// Cascaded standbys stream without a slot (a physical slot cannot be
+    /// made on a standby that is not running yet), kept by `wal_keep_*`.
+    pub fn start_cold_copy(
+        tag: &str,
+        pgbin: &Path,
+        major: u32,
+        primary_conf: &str,
+        specs: &[StandbySpec],
+    ) -> Topology {
+        let scratch = Scratch::new(tag);
+        let dir = scratch.path.clone();
+        let primary = init_primary_in(&dir, "primary", pgbin, primary_conf, true);
+        let found = primary.psql("SELECT current_setting('server_version_num')::int / 10000");
+        assert_eq!(
+            found,
+            major.to_string(),
+            "{} runs PostgreSQL {found}",
+            pgbin.display()
+        );
+        for spec in specs
+            .iter()
+            .filter(|s| s.upstream == "primary" && s.name != "standby1")
+        {
+            primary.psql(&format!(
+                "SELECT pg_create_physical_replication_slot('{}_slot', true)",
+                spec.name
+            ));
+        }
+        primary.stop();
+        let mut standbys: Vec<Pg> = Vec::new();
+        for spec in specs {
+            let (upstream, slot) = if spec.upstream == "primary" {
+                (&primary, format!("{}_slot", spec.name))
+            } else {
+                let up = standbys
+                    .iter()
+                    .find(|s| s.name == spec.upstream)
+                    .unwrap_or_else(|| panic!("no standby {} (yet)", spec.upstream));
+                (up, String::new())
+            };
+            let standby = cold_copy_standby_from(&dir, &primary, upstream, major, spec.name, &slot);
+            if !spec.conf.is_empty() {
+                standby.append_conf("postgresql.auto.conf", spec.conf);
+            }
+            standbys.push(standby);
+        }
+        primary.start();
+        for (spec, standby) in specs.iter().zip(&standbys) {
+            standby.start();
+            let upstream = if spec.upstream == "primary" {
+                &primary
+            } else {
+                standbys.iter().find(|s| s.name == spec.upstream).unwrap()
+            };
+            wait_streams_to(upstream, standby);
+        }
+        Topology {
+            standbys,
+            primary,
+            scratch,
+        }
+    }
+
+    pub fn standby(&self, name: &str) -> &Pg {
+        self.standbys
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no standby {name}"))
+    }
+
+    /// Every member as an exporter target, primary first.
+    pub fn targets(&self) -> Vec<(&str, String)> {
+        let mut t = vec![("primary", self.primary.dsn())];
+        t.extend(self.standbys.iter().map(|s| (s.name.as_str(), s.dsn())));
+        t
+    }
 }
 
 /// The exporter binary, running against the given targets.
