@@ -26,7 +26,7 @@ use tokio::sync::{oneshot, watch, Semaphore};
 
 use crate::conn_limit::AddrKey;
 
-/// The highest bcrypt cost accepted. One check at cost 16 takes about 4 s
+/// The highest bcrypt cost accepted. One check at cost 16 takes about 3 s
 /// on a current core (doubling per step), which still fits the 10 s request
 /// deadline with a check queued ahead of it; cost 17 would not, and cost 31
 /// keeps a core busy for days.
