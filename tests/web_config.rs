@@ -237,17 +237,36 @@ fn refused(web: &str) -> String {
             cmd.env_remove(&key);
         }
     }
-    let out = cmd
+    // A binary that wrongly accepts the file would serve forever: give it
+    // a few seconds, then stop it and fail.
+    let err_path = std::env::temp_dir().join(format!(
+        "pgrepl-refused-{}-{}.err",
+        std::process::id(),
+        common::free_port()
+    ));
+    let mut child = cmd
         .args(["--web.config.file", web])
         .env("PGREPL_DSN", &down_target()[0].1)
         .env(
             "PGREPL_LISTEN_ADDRESS",
             format!("127.0.0.1:{}", common::free_port()),
         )
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .spawn()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "{web}: {stderr}");
+    let mut status = None;
+    common::wait_until(Duration::from_secs(10), || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stderr = fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = fs::remove_file(&err_path);
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{web}: {stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     stderr
 }
