@@ -588,7 +588,7 @@ fn certificate_and_key_are_reloaded_when_they_change() {
 }
 
 #[test]
-fn inline_certificate_and_key() {
+fn inline_certificate_key_and_client_ca() {
     let pki = Pki::new("web-inline");
     let indent = |file: &str| {
         fs::read_to_string(pki.dir.join(file))
@@ -597,18 +597,33 @@ fn inline_certificate_and_key() {
             .map(|l| format!("    {l}\n"))
             .collect::<String>()
     };
+    pki.client("good", "ca", "DNS:prometheus");
     let web = pki.dir.join("inline.yml");
     fs::write(
         &web,
         format!(
-            "tls_server_config:\n  cert: |\n{}  key: |\n{}",
+            "tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n  cert: |\n{}  key: |\n{}  client_ca: |\n{}",
             indent("server.crt"),
-            indent("server.key")
+            indent("server.key"),
+            indent("ca.crt")
         ),
     )
     .unwrap();
     let exporter = start(web.to_str().unwrap());
-    assert_eq!(https_ready(&exporter, &pki, &[]), "200");
+    let (c, k) = (pki.path("good.crt"), pki.path("good.key"));
+    assert_eq!(
+        https_ready(&exporter, &pki, &["--cert", &c, "--key", &k]),
+        "200"
+    );
+    assert_eq!(https(&exporter, &pki, "/metrics", &[]), "000");
+    // The key's text never reaches the log.
+    let key_line = fs::read_to_string(pki.dir.join("server.key"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(!exporter.log_text().contains(&key_line));
 }
 
 #[test]
