@@ -4,7 +4,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all build release deps lint test test-rust test-standalone test-matrix test-alerts demo bench soak clean fmt
+.PHONY: all build release deps lint test test-rust test-standalone test-matrix test-alerts mixin demo bench soak clean fmt
 
 all: build
 
@@ -45,6 +45,11 @@ test-matrix:
 
 test-alerts:
 	@if [ -x alerts/check.sh ]; then ./alerts/check.sh; fi
+
+## Render alerts/pg-replication.rules.yml, dashboards/*.json and
+## deploy/kubernetes/prometheusrule.yaml from mixin/ (default _config).
+mixin:
+	python3 mixin/render.py
 
 ## A throwaway primary and standby on ports 55432/55433 and the exporter on :9839.
 demo: deps release

@@ -26,7 +26,7 @@ use axum::{Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::basic_auth::{BasicAuth, Unavailable};
@@ -65,8 +65,9 @@ pub const MAX_HTTP2_STREAMS: u32 = 32;
 pub struct AppState {
     pub store: Arc<Store>,
     pub telemetry_path: String,
-    /// Wakes the supervisor for `POST /-/reload`; `None` when reloads are off.
-    pub reload: Option<Arc<Notify>>,
+    /// Runs a reload for `POST /-/reload`; `None` unless
+    /// `--web.enable-lifecycle` turned the endpoint on.
+    pub reload: Option<crate::exporter::Reloader>,
 }
 
 fn routes(state: AppState) -> Router {
@@ -335,13 +336,24 @@ where
     }
 }
 
-async fn reload(State(state): State<AppState>) -> (StatusCode, &'static str) {
+/// `POST /-/reload`: answers when the reload is done, with its outcome,
+/// as Prometheus does; concurrent requests share one reload.
+async fn reload(State(state): State<AppState>) -> (StatusCode, String) {
     match &state.reload {
-        Some(n) => {
-            n.notify_one();
-            (StatusCode::OK, "reloading\n")
-        }
-        None => (StatusCode::SERVICE_UNAVAILABLE, "reload is not available\n"),
+        Some(reloader) => match reloader.reload().await {
+            Ok(summary) => (
+                StatusCode::OK,
+                format!("configuration reloaded: {summary}\n"),
+            ),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("configuration reload refused, the running configuration stays: {e}\n"),
+            ),
+        },
+        None => (
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled (start with --web.enable-lifecycle).\n".to_string(),
+        ),
     }
 }
 

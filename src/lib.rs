@@ -33,6 +33,7 @@
 //! target's task is the only thing that talks to its server.
 
 pub mod basic_auth;
+pub mod build_info;
 pub mod cli;
 pub mod cluster;
 pub mod collection;
@@ -42,6 +43,8 @@ pub mod conn_limit;
 pub mod dsn;
 pub mod exporter;
 pub mod exposition;
+pub mod family;
+pub mod fault;
 pub mod health;
 pub mod heartbeat;
 pub mod http;
@@ -57,4 +60,5 @@ pub mod status;
 pub mod sync_names;
 pub mod tls;
 pub mod tls_server;
+pub mod view;
 pub mod web_config;
