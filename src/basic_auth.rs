@@ -144,6 +144,8 @@ pub struct BasicAuth {
     cpu: Arc<Semaphore>,
     per_addr: Mutex<HashMap<AddrKey, Arc<Semaphore>>>,
     closed: watch::Sender<bool>,
+    /// bcrypt checks completed, for tests.
+    checks_done: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for BasicAuth {
@@ -175,7 +177,13 @@ impl BasicAuth {
             cpu: Arc::new(Semaphore::new(verifier_threads())),
             per_addr: Mutex::new(HashMap::new()),
             closed: watch::channel(false).0,
+            checks_done: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
+    }
+
+    /// bcrypt checks run so far.
+    pub fn checks_done(&self) -> usize {
+        self.checks_done.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The cost an unknown user's check takes.
@@ -246,6 +254,7 @@ impl BasicAuth {
                 None => (false, self.dummy.clone()),
             };
             let (tx, rx) = oneshot::channel();
+            let done = self.checks_done.clone();
             // A thread of its own rather than the runtime's blocking pool:
             // the runtime does not wait for it at shutdown, and the permit
             // it carries keeps the number of them bounded even when the
@@ -254,13 +263,17 @@ impl BasicAuth {
                 .name("bcrypt".into())
                 .spawn(move || {
                     let ok = bcrypt::verify(password, &hash).unwrap_or(false);
+                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     drop(cpu);
                     let _ = tx.send(ok);
                 });
             if spawned.is_err() {
                 return Ok(false);
             }
-            let ok = known && rx.await.unwrap_or(false);
+            // Waited for even for an unknown user: answering before the
+            // dummy check is done would tell which names exist.
+            let verified = rx.await.unwrap_or(false);
+            let ok = known && verified;
             self.cache().put(key, ok);
             Ok(ok)
         };
@@ -434,6 +447,9 @@ mod tests {
         );
         assert_eq!(auth.check(None, peer).await, Ok(false));
         assert!(auth.cache().bad.len() == 2 && auth.cache().ok.len() == 1);
+        // One real check each for the right password, the wrong one and
+        // the unknown user; repeats came from the cache.
+        assert_eq!(auth.checks_done(), 3);
         // The per-address bookkeeping is gone once checks are done.
         assert!(auth.per_addr.lock().map(|m| m.is_empty()).unwrap_or(false));
         auth.close();
@@ -446,6 +462,22 @@ mod tests {
             auth.check(Some(&header("prom", "other")), peer).await,
             Err(Unavailable::Closing)
         );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_waits_for_a_full_check() {
+        let hash = bcrypt::hash("s3cret", 6).unwrap_or_default();
+        let auth = BasicAuth::new([("prom".to_string(), hash)].into_iter().collect());
+        for n in 0..3 {
+            assert_eq!(
+                auth.check(Some(&header("nobody", &format!("p{n}"))), None)
+                    .await,
+                Ok(false)
+            );
+            // The answer came only after bcrypt ran at the users' cost.
+            assert_eq!(auth.checks_done(), n + 1);
+        }
+        assert_eq!(auth.dummy_cost(), 6);
     }
 
     #[test]

@@ -24,11 +24,11 @@ use tokio::sync::Notify;
 pub const MAX_CONNECTIONS: usize = 512;
 
 /// Connections from one client address (an IPv4 address, or an IPv6 /64,
-/// the block one host usually controls). Prometheus keeps one connection per
-/// scrape target, and the multi-target pattern may mean dozens from one
-/// Prometheus; at this cap its own idle connections are recycled, which its
-/// HTTP client retries transparently.
-pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
+/// the block one host usually controls): three quarters of the global cap,
+/// so that one address, however busy, always leaves 128 connections to the
+/// others, while a NAT gateway, a proxy or a load test from one address can
+/// still run hundreds of concurrent scrapes.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = MAX_CONNECTIONS / 4 * 3;
 
 const FRESH: u8 = 0;
 const BUSY: u8 = 1;

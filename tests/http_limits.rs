@@ -154,6 +154,7 @@ fn target(exporter: &Exporter) -> SocketAddr {
 fn one_address_flooding_silent_sockets_does_not_starve_another() {
     let _heavy = heavy();
     let exporter = Exporter::start_with(&down_target(), "collect_interval = \"1s\"\n", &[]);
+    let fds_before = exporter.open_fds();
     let rt = runtime();
     let stop = Arc::new(AtomicBool::new(false));
     let connects = Arc::new(AtomicUsize::new(0));
@@ -171,9 +172,11 @@ fn one_address_flooding_silent_sockets_does_not_starve_another() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let url = exporter.url("/metrics");
+    let mut held = Vec::new();
     let statuses: Vec<String> = (0..5)
         .map(|_| {
             std::thread::sleep(Duration::from_millis(300));
+            held.push(exporter.open_fds().saturating_sub(fds_before));
             curl_from("127.0.0.2", &url, &[])
         })
         .collect();
@@ -182,6 +185,14 @@ fn one_address_flooding_silent_sockets_does_not_starve_another() {
     assert!(
         connects.load(Ordering::Relaxed) >= 600,
         "the flood did not get going"
+    );
+    // The exporter's sockets for the flood: the per-address cap (384),
+    // with a little room for sockets accepted and not yet closed; the
+    // global cap alone would let the flood hold 512.
+    let most = held.iter().copied().max().unwrap_or(0);
+    assert!(
+        (200..=384 + 16).contains(&most),
+        "the flooding address held {held:?} sockets"
     );
     assert!(
         statuses.iter().all(|s| s == "200"),
