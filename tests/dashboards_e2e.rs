@@ -98,30 +98,6 @@ const ABSENT_OK: &[(&str, &str)] = &[
         "pgrepl_last_replay_timestamp_seconds",
         "nothing replayed yet",
     ),
-    // The mixin's panels for families the exporter gains in a separate
-    // change (collection interval, watchdog restarts, reload status, commits
-    // waiting on a synchronous standby, apply delay wait): remove each entry
-    // once the exporter emits the family.
-    (
-        "pgrepl_collect_interval_seconds",
-        "not emitted by this exporter build yet",
-    ),
-    (
-        "pgrepl_collector_restarts_total",
-        "not emitted by this exporter build yet",
-    ),
-    (
-        "pgrepl_config_last_reload_",
-        "not emitted by this exporter build yet",
-    ),
-    (
-        "pgrepl_sync_commit",
-        "not emitted by this exporter build yet",
-    ),
-    (
-        "pgrepl_replay_apply_delay_waiting",
-        "not emitted by this exporter build yet",
-    ),
 ];
 
 fn root() -> PathBuf {
