@@ -37,14 +37,6 @@ impl Format {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
-
-    /// Content negotiation the way Prometheus' own scrape `Accept` reads.
-    pub fn from_accept(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Prometheus,
-        }
-    }
 }
 
 /// Renders every family for these targets (the `/probe` of one target).

@@ -1,37 +1,44 @@
 //! The HTTP server: `/metrics` from the snapshot, a landing page,
-//! `/healthz`, `POST /-/reload`; TLS and basic auth from `--web.config.file`.
+//! `/healthz`, `POST /-/reload`; TLS, basic auth, response headers, HTTP/2
+//! and rate limiting from `--web.config.file`.
 //!
 //! No handler touches the database. `app()` returns the router so tests can
 //! drive it with `oneshot` without a socket. The accept loop is ours rather
 //! than `axum::serve` because a monitoring endpoint must survive hostile or
-//! broken clients: it caps concurrent connections, cuts off clients that
-//! send their headers too slowly, and speaks TLS when configured.
+//! broken clients: connections are capped globally and per client address
+//! (closing idle ones first, see [`crate::conn_limit`]), a connection must
+//! deliver its first request head in time, and authentication runs inside
+//! the request deadline with bounded CPU (see [`crate::basic_auth`]).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulConnection;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::basic_auth::{BasicAuth, Unavailable};
+use crate::conn_limit::{ConnShared, ConnTracker, Refused};
 use crate::exposition::Format;
 use crate::routing::{self, Check, RequestError};
 use crate::snapshot::Store;
-use crate::web_config::{BasicAuth, WebConfig};
+use crate::web_config::{RateLimit, WebConfig};
 
-/// How long one request may take end to end; a scrape answers in
-/// microseconds, so anything longer is a stuck or hostile client.
+/// How long one request may take end to end, authentication included; a
+/// scrape answers in microseconds, so anything longer is a stuck or
+/// hostile client.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client must send its request head within this time (slowloris).
@@ -40,12 +47,18 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// A TLS handshake must finish within this time.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections served at once; more are closed on accept. Prometheus needs
-/// one per scrape; 512 leaves room for dashboards and probes.
-pub const MAX_CONNECTIONS: usize = 512;
+/// A new connection must have delivered its first request head within
+/// this time of being accepted, TLS handshake included, whatever the
+/// protocol (HTTP/2 has no header timeout of its own).
+pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub use crate::conn_limit::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS};
 
 /// Largest request head accepted (bytes); a scrape sends a few hundred.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Concurrent requests on one HTTP/2 connection.
+pub const MAX_HTTP2_STREAMS: u32 = 32;
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -57,7 +70,7 @@ pub struct AppState {
     pub reload: Option<crate::exporter::Reloader>,
 }
 
-pub fn app(state: AppState) -> Router {
+fn routes(state: AppState) -> Router {
     let page = landing_page(&state.telemetry_path);
     Router::new()
         .route(&state.telemetry_path, get(metrics))
@@ -70,20 +83,36 @@ pub fn app(state: AppState) -> Router {
         .route("/probe", get(probe))
         .route("/api/v1/topology", get(topology))
         .fallback(not_found)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
         .with_state(state)
 }
 
-/// The router behind basic auth when the web config has users.
-pub fn app_with_auth(state: AppState, auth: Option<Arc<BasicAuth>>) -> Router {
-    let router = app(state);
-    match auth {
-        None => router,
-        Some(auth) => router.layer(middleware::from_fn_with_state(auth, require_auth)),
+fn deadline() -> TimeoutLayer {
+    TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT)
+}
+
+/// The routes under the request deadline, without the web config.
+pub fn app(state: AppState) -> Router {
+    routes(state).layer(deadline())
+}
+
+/// The routes with the web config applied. From the outside in: the
+/// configured headers (on every answer), the request deadline, the rate
+/// limit, then basic auth, so that waiting for a password check counts
+/// against the deadline.
+pub fn app_with(state: AppState, web: &WebConfig) -> Router {
+    let mut router = routes(state);
+    if let Some(auth) = &web.auth {
+        router = router.layer(middleware::from_fn_with_state(auth.clone(), require_auth));
     }
+    if let Some(limit) = &web.rate_limit {
+        router = router.layer(middleware::from_fn_with_state(limit.clone(), rate_limited));
+    }
+    router = router.layer(deadline());
+    if !web.headers.is_empty() {
+        let headers = Arc::new(web.headers.clone());
+        router = router.layer(middleware::from_fn_with_state(headers, add_headers));
+    }
+    router
 }
 
 async fn require_auth(
@@ -91,36 +120,71 @@ async fn require_auth(
     request: Request,
     next: Next,
 ) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let header = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if auth.check(header).await {
-        return next.run(request).await;
+    match auth.check(header, peer).await {
+        Ok(true) => next.run(request).await,
+        Ok(false) => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"pg_replication_exporter\"",
+            )],
+            "401 Unauthorized\n",
+        )
+            .into_response(),
+        Err(Unavailable::Closing) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+        }
     }
-    (
-        StatusCode::UNAUTHORIZED,
-        [(
-            header::WWW_AUTHENTICATE,
-            "Basic realm=\"pg_replication_exporter\"",
-        )],
-        "401 Unauthorized\n",
-    )
-        .into_response()
+}
+
+async fn rate_limited(
+    State(limit): State<Arc<RateLimit>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if limit.allow() {
+        next.run(request).await
+    } else {
+        (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n").into_response()
+    }
+}
+
+async fn add_headers(
+    State(headers): State<Arc<Vec<(HeaderName, HeaderValue)>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    for (name, value) in headers.iter() {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish
-/// (for at most [`REQUEST_TIMEOUT`]).
+/// (for at most [`REQUEST_TIMEOUT`]); password checks still waiting give up
+/// at once.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     web: WebConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = app_with_auth(state, web.auth.clone());
-    let tls = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let router = app_with(state, &web);
+    let tracker = ConnTracker::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let reloader = web.tls.clone().map(|tls| {
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { tls.watch_files(stop).await })
+    });
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -136,44 +200,108 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "connection limit reached; closing");
-            drop(stream);
-            continue;
+        let slot = match tracker.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                let why = match why {
+                    Refused::PerAddress => "per-address",
+                    Refused::Full => "global",
+                };
+                tracing::debug!(%peer, limit = why, "connection limit reached, all busy; closing");
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let router = router.clone();
         let stop = stop_rx.clone();
-        let tls = tls.clone();
+        let tls = web.tls.clone();
         tokio::spawn(async move {
-            match tls {
-                None => drive(TokioIo::new(stream), service, stop).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(tls_stream)) => drive(TokioIo::new(tls_stream), service, stop).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
+            let conn = slot.shared.clone();
+            let work = connection(stream, peer, tls, router, conn.clone(), stop);
+            tokio::select! {
+                _ = work => {}
+                _ = conn.evicted() => {}
+                _ = first_request_overdue(&conn) => {
+                    tracing::debug!(%peer, "no request within {FIRST_REQUEST_TIMEOUT:?}; closing");
                 }
             }
-            drop(permit);
+            drop(slot);
         });
     }
     let _ = stop_tx.send(true);
+    if let Some(auth) = &web.auth {
+        auth.close();
+    }
     // Wait for open connections to finish their requests.
-    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(REQUEST_TIMEOUT, permits.acquire_many(all)).await;
+    let _ = tokio::time::timeout(REQUEST_TIMEOUT, tracker.drained()).await;
+    if let Some(task) = reloader {
+        task.abort();
+    }
     Ok(())
 }
 
-/// Serves one connection, finishing gracefully when `stop` flips.
-async fn drive<I>(
-    io: TokioIo<I>,
-    service: TowerToHyperService<Router>,
-    mut stop: watch::Receiver<bool>,
-) where
+/// Resolves if the connection has not delivered a request head by
+/// [`FIRST_REQUEST_TIMEOUT`]; otherwise never.
+async fn first_request_overdue(conn: &ConnShared) {
+    tokio::time::sleep(FIRST_REQUEST_TIMEOUT).await;
+    if conn.is_fresh() {
+        return;
+    }
+    std::future::pending::<()>().await
+}
+
+/// One connection: the TLS handshake when configured, then HTTP/1.1, or
+/// HTTP/2 when ALPN chose it.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<crate::tls_server::TlsSettings>>,
+    router: Router,
+    conn: Arc<ConnShared>,
+    stop: watch::Receiver<bool>,
+) {
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            let activity = conn.begin();
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let mut router = router.clone();
+            async move {
+                let response = tower::Service::call(&mut router, request).await;
+                drop(activity);
+                response
+            }
+        });
+    let Some(tls) = tls else {
+        return drive(http1(TokioIo::new(stream), service), stop).await;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+    };
+    let h2 = tls.http2 && stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    if h2 {
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_HTTP2_STREAMS)
+            .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
+        drive(
+            builder.serve_connection(TokioIo::new(stream), service),
+            stop,
+        )
+        .await
+    } else {
+        drive(http1(TokioIo::new(stream), service), stop).await
+    }
+}
+
+fn http1<I, S>(io: TokioIo<I>, service: S) -> hyper::server::conn::http1::Connection<TokioIo<I>, S>
+where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = axum::body::Body>,
 {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -181,7 +309,15 @@ async fn drive<I>(
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES.max(8192))
         .keep_alive(true);
-    let conn = builder.serve_connection(io, service);
+    builder.serve_connection(io, service)
+}
+
+/// Serves one connection, finishing gracefully when `stop` flips.
+async fn drive<C>(conn: C, mut stop: watch::Receiver<bool>)
+where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
     tokio::pin!(conn);
     let mut stopping = false;
     loop {
@@ -222,12 +358,8 @@ async fn reload(State(state): State<AppState>) -> (StatusCode, String) {
 }
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let format = Format::from_accept(accept);
-    let gzip = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(accepts_gzip);
+    let format = negotiated_format(&headers);
+    let gzip = crate::negotiate::gzip(header_values(&headers, header::ACCEPT_ENCODING));
     let body = state.store.exposition(format, gzip).await;
     let mut response = (
         [
@@ -251,16 +383,16 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     response
 }
 
-fn accepts_gzip(value: &str) -> bool {
-    value.split(',').any(|part| {
-        let mut it = part.split(';');
-        let coding = it.next().unwrap_or("").trim();
-        let refused = it.any(|p| {
-            let p = p.trim().replace(' ', "");
-            p == "q=0" || p == "q=0.0" || p == "q=0.00" || p == "q=0.000"
-        });
-        coding.eq_ignore_ascii_case("gzip") && !refused
-    })
+/// Every value of a header that may be sent on several lines.
+fn header_values(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+}
+
+fn negotiated_format(headers: &HeaderMap) -> Format {
+    crate::negotiate::format(header_values(headers, header::ACCEPT))
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -315,8 +447,7 @@ async fn probe(
     let Some(snap) = state.store.find(name) else {
         return request_error(RequestError::UnknownTarget(name.clone()));
     };
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let format = Format::from_accept(accept);
+    let format = negotiated_format(&headers);
     let body = crate::exposition::render(&[snap], &Default::default(), format);
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
@@ -367,7 +498,7 @@ async fn not_found() -> (StatusCode, &'static str) {
 
 #[cfg(test)]
 mod tests {
-    use super::{accepts_gzip, landing_page};
+    use super::landing_page;
 
     #[test]
     fn landing_page_links_the_configured_telemetry_path() -> Result<(), std::string::FromUtf8Error>
@@ -379,13 +510,5 @@ mod tests {
         assert!(!custom.contains("href=\"/metrics\""));
         assert!(!custom.contains(">/metrics</a>"));
         Ok(())
-    }
-
-    #[test]
-    fn gzip_negotiation() {
-        assert!(accepts_gzip("gzip"));
-        assert!(accepts_gzip("deflate, gzip;q=1.0, *;q=0.5"));
-        assert!(!accepts_gzip("identity"));
-        assert!(!accepts_gzip("gzip;q=0"));
     }
 }

@@ -17,7 +17,13 @@
 //! - [`cluster`]: targets sharing a `cluster` judged together (split brain,
 //!   missing standbys, lag from outside); [`lint`] flags risky settings.
 //! - [`http`]: `/metrics`, `/`, `/healthz`, `/-/reload`; it reads only the
-//!   snapshot. [`web_config`] adds TLS and basic auth (`--web.config.file`).
+//!   snapshot. [`negotiate`] picks the format and compression from
+//!   `Accept` and `Accept-Encoding`; [`conn_limit`] caps connections
+//!   globally and per client address.
+//! - [`web_config`]: `--web.config.file` in the exporter-toolkit format;
+//!   [`tls_server`] builds its TLS side (client certificates, versions,
+//!   suites, curves, certificate reloading), [`basic_auth`] checks
+//!   passwords with bounded CPU.
 //! - [`routing`]: `/primary`, `/replica`, `/health` for HAProxy and probes.
 //! - [`heartbeat`]: the opt-in heartbeat writer.
 //! - [`status`]: the one-shot `status` command.
@@ -26,12 +32,14 @@
 //! `/metrics` never waits on a database: scrapes read the snapshot, and each
 //! target's task is the only thing that talks to its server.
 
+pub mod basic_auth;
 pub mod build_info;
 pub mod cli;
 pub mod cluster;
 pub mod collection;
 pub mod collector;
 pub mod config;
+pub mod conn_limit;
 pub mod dsn;
 pub mod exporter;
 pub mod exposition;
@@ -43,6 +51,7 @@ pub mod http;
 pub mod lint;
 pub mod logging;
 pub mod lsn;
+pub mod negotiate;
 pub mod pgpass;
 pub mod pool;
 pub mod routing;
@@ -50,5 +59,6 @@ pub mod snapshot;
 pub mod status;
 pub mod sync_names;
 pub mod tls;
+pub mod tls_server;
 pub mod view;
 pub mod web_config;

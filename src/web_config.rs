@@ -1,6 +1,7 @@
-//! `--web.config.file`: TLS and basic authentication for the HTTP server,
-//! in the format of the Prometheus exporter-toolkit, so the scrape configs
-//! and files operators already have for node_exporter work unchanged.
+//! `--web.config.file`: TLS, basic authentication, response headers,
+//! HTTP/2 and rate limiting for the HTTP server, in the format of the
+//! Prometheus exporter-toolkit, so the files operators already have for
+//! node_exporter work unchanged.
 //!
 //! ```yaml
 //! tls_server_config:
@@ -8,19 +9,35 @@
 //!   key_file: /etc/exporter/tls.key
 //!   client_auth_type: RequireAndVerifyClientCert   # optional
 //!   client_ca_file: /etc/exporter/ca.crt           # optional
+//!   client_allowed_sans: [prometheus]              # optional
+//!   min_version: TLS13                             # optional
+//! http_server_config:
+//!   http2: true
+//!   headers:
+//!     X-Content-Type-Options: nosniff
 //! basic_auth_users:
 //!   prometheus: $2y$10$...                         # bcrypt hash
+//! rate_limit:
+//!   interval: 100ms
+//!   burst: 20
 //! ```
+//!
+//! Every field has exporter-toolkit's meaning; a value that cannot be
+//! honoured here is a start-up error naming it. The TLS details live in
+//! [`crate::tls_server`], password checking in [`crate::basic_auth`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
-use serde::Deserialize;
+use axum::http::{HeaderName, HeaderValue};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::basic_auth::{self, BasicAuth};
+use crate::tls_server::{self, TlsServerConfig, TlsSettings};
 
 #[derive(Debug, thiserror::Error)]
 #[error("web config {path}: {message}")]
@@ -33,53 +50,133 @@ pub struct WebConfigError {
 #[serde(deny_unknown_fields)]
 struct RawWebConfig {
     #[serde(default)]
-    tls_server_config: Option<RawTls>,
+    tls_server_config: Option<TlsServerConfig>,
     #[serde(default)]
-    basic_auth_users: BTreeMap<String, String>,
-    /// Accepted for compatibility; HTTP/2 and custom headers are not served.
+    http_server_config: Option<RawHttp>,
     #[serde(default)]
-    http_server_config: Option<serde_yaml::Value>,
+    basic_auth_users: Option<UniqueMap>,
+    #[serde(default)]
+    rate_limit: Option<RawRateLimit>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTls {
-    cert_file: Option<PathBuf>,
-    key_file: Option<PathBuf>,
-    #[serde(default)]
-    client_auth_type: Option<String>,
-    #[serde(default)]
-    client_ca_file: Option<PathBuf>,
-    // Accepted for compatibility with exporter-toolkit files; rustls'
-    // defaults (TLS 1.2+, modern suites) apply.
-    #[serde(default)]
-    min_version: Option<String>,
-    #[serde(default)]
-    max_version: Option<String>,
-    #[serde(default)]
-    cipher_suites: Option<Vec<String>>,
-    #[serde(default)]
-    curve_preferences: Option<Vec<String>>,
-    #[serde(default)]
-    prefer_server_cipher_suites: Option<bool>,
-    #[serde(default)]
-    client_allowed_sans: Option<Vec<String>>,
+struct RawHttp {
+    http2: Option<bool>,
+    headers: Option<UniqueMap>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    interval: Option<serde_yaml::Value>,
+    burst: Option<u32>,
+}
+
+/// A YAML mapping of strings whose keys must be unique: serde_yaml lets
+/// a repeated key silently replace the first, and for `basic_auth_users`
+/// that would drop a user without a word. Values that are not strings are
+/// refused without being echoed (they may be secrets).
+#[derive(Debug, Default)]
+struct UniqueMap(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for UniqueMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = UniqueMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of names to strings")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<UniqueMap, E> {
+                Ok(UniqueMap::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueMap, A::Error> {
+                use serde::de::Error;
+                let mut out: Vec<(String, String)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: serde_yaml::Value = map.next_value()?;
+                    let shown = key.escape_debug().to_string();
+                    if out.iter().any(|(k, _)| *k == key) {
+                        return Err(A::Error::custom(format!("duplicate entry \"{shown}\"")));
+                    }
+                    let serde_yaml::Value::String(value) = value else {
+                        return Err(A::Error::custom(format!(
+                            "the value of \"{shown}\" is not a string"
+                        )));
+                    };
+                    out.push((key, value));
+                }
+                Ok(UniqueMap(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The response headers exporter-toolkit lets a web config set, with the
+/// values it allows (none listed: any value).
+const ALLOWED_HEADERS: [(&str, &[&str]); 5] = [
+    ("Strict-Transport-Security", &[]),
+    ("X-Content-Type-Options", &["nosniff"]),
+    ("X-Frame-Options", &["deny", "sameorigin"]),
+    ("X-XSS-Protection", &[]),
+    ("Content-Security-Policy", &[]),
+];
+
+/// `rate_limit`: a token bucket over all requests, as exporter-toolkit's
+/// (one token per `interval`, `burst` at most); requests beyond it get 429.
+#[derive(Debug)]
+pub struct RateLimit {
+    interval: Duration,
+    burst: u32,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl RateLimit {
+    pub fn new(interval: Duration, burst: u32) -> RateLimit {
+        RateLimit {
+            interval,
+            burst,
+            state: Mutex::new((f64::from(burst), Instant::now())),
+        }
+    }
+
+    /// Takes a token if there is one.
+    pub fn allow(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let refill = now.duration_since(state.1).as_secs_f64() / self.interval.as_secs_f64();
+        state.0 = (state.0 + refill).min(f64::from(self.burst));
+        state.1 = now;
+        if state.0 >= 1.0 {
+            state.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// The HTTP server's security settings.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct WebConfig {
     /// `None` serves plain HTTP.
-    pub tls: Option<Arc<ServerConfig>>,
+    pub tls: Option<Arc<TlsSettings>>,
     /// `None` serves without authentication.
     pub auth: Option<Arc<BasicAuth>>,
+    /// `http_server_config.headers`, added to every response.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `rate_limit`, `None` when off.
+    pub rate_limit: Option<Arc<RateLimit>>,
 }
 
 impl WebConfig {
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         let err = |message: String| WebConfigError {
             path: path.display().to_string(),
-            message,
+            // One line, whatever a parser says.
+            message: message.replace(['\n', '\r'], " "),
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let raw: RawWebConfig = if text.trim().is_empty() {
@@ -87,197 +184,192 @@ impl WebConfig {
         } else {
             serde_yaml::from_str(&text).map_err(|e| err(e.to_string()))?
         };
-        let _ = raw.http_server_config;
+        let base = path.parent().unwrap_or(Path::new("."));
+
+        let http = raw.http_server_config.unwrap_or_default();
+        let http2 = http.http2.unwrap_or(true);
+        let headers = headers(http.headers.unwrap_or_default()).map_err(err)?;
+
         let tls = match raw.tls_server_config {
-            None => None,
-            Some(t) => Some(Arc::new(build_tls(t).map_err(err)?)),
+            Some(t) if !t.is_empty() => {
+                Some(Arc::new(tls_server::build(t, base, http2).map_err(err)?))
+            }
+            _ => None,
         };
-        for (user, hash) in &raw.basic_auth_users {
-            if !hash.starts_with("$2") {
+        if tls.is_none() && http.http2 == Some(true) {
+            tracing::info!("http_server_config.http2 applies to TLS only; plain HTTP is HTTP/1.1");
+        }
+
+        let users = raw.basic_auth_users.unwrap_or_default().0;
+        let mut checked = HashMap::new();
+        for (user, hash) in users {
+            if let Err(e) = basic_auth::validate_hash(&hash) {
                 return Err(err(format!(
-                    "basic_auth_users.{user}: not a bcrypt hash (expected $2a$, $2b$ or $2y$...)"
+                    "basic_auth_users: user \"{}\": {e}",
+                    user.escape_debug()
                 )));
             }
+            checked.insert(user, hash);
         }
-        let auth = (!raw.basic_auth_users.is_empty()).then(|| {
-            Arc::new(BasicAuth {
-                users: raw.basic_auth_users.into_iter().collect(),
-                verified: Mutex::new(HashMap::new()),
-            })
-        });
-        Ok(WebConfig { tls, auth })
+        let auth = (!checked.is_empty()).then(|| Arc::new(BasicAuth::new(checked)));
+
+        let rate_limit = match raw.rate_limit {
+            None => None,
+            Some(r) => rate_limit(r).map_err(err)?.map(Arc::new),
+        };
+        Ok(WebConfig {
+            tls,
+            auth,
+            headers,
+            rate_limit,
+        })
     }
 }
 
-fn build_tls(t: RawTls) -> Result<ServerConfig, String> {
-    let _ = (
-        t.min_version,
-        t.max_version,
-        t.cipher_suites,
-        t.curve_preferences,
-        t.prefer_server_cipher_suites,
-        t.client_allowed_sans,
-    );
-    let cert_file = t
-        .cert_file
-        .ok_or("tls_server_config.cert_file is required")?;
-    let key_file = t.key_file.ok_or("tls_server_config.key_file is required")?;
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(&cert_file)
-        .map_err(|e| format!("tls_server_config.cert_file {}: {e}", cert_file.display()))?
-        .collect();
-    let certs =
-        certs.map_err(|e| format!("tls_server_config.cert_file {}: {e}", cert_file.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "tls_server_config.cert_file {}: no certificate",
-            cert_file.display()
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_file(&key_file)
-        .map_err(|e| format!("tls_server_config.key_file {}: {e}", key_file.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let auth_type = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
-    let builder = match auth_type {
-        "NoClientCert" => builder.with_no_client_auth(),
-        "RequestClientCert" | "RequireAnyClientCert" | "VerifyClientCertIfGiven"
-        | "RequireAndVerifyClientCert" => {
-            let ca = t.client_ca_file.ok_or_else(|| {
-                format!("tls_server_config.client_ca_file is required with client_auth_type {auth_type}")
-            })?;
-            let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(&ca)
-                .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca.display()))?
-            {
-                let cert = cert.map_err(|e| {
-                    format!("tls_server_config.client_ca_file {}: {e}", ca.display())
-                })?;
-                roots.add(cert).map_err(|e| {
-                    format!("tls_server_config.client_ca_file {}: {e}", ca.display())
-                })?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let verifier = if matches!(auth_type, "RequireAndVerifyClientCert" | "RequireAnyClientCert") {
-                verifier
-            } else {
-                verifier.allow_unauthenticated()
-            };
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
-        }
-        other => {
+fn headers(map: UniqueMap) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    let mut out = Vec::new();
+    for (name, value) in map.0 {
+        // exporter-toolkit matches the names exactly as written.
+        let Some((_, allowed)) = ALLOWED_HEADERS.iter().find(|(n, _)| *n == name) else {
             return Err(format!(
-                "tls_server_config.client_auth_type {other:?}: expected NoClientCert, RequestClientCert, \
-                 RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
-            ))
-        }
-    };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("tls_server_config: {e}"))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// Users and their bcrypt hashes. A successful check is remembered for the
-/// exact user, password and hash, as exporter-toolkit does: bcrypt costs tens
-/// of milliseconds by design, and Prometheus sends the same credentials on
-/// every scrape.
-pub struct BasicAuth {
-    users: HashMap<String, String>,
-    verified: Mutex<HashMap<(String, String), bool>>,
-}
-
-impl BasicAuth {
-    /// Checks an `Authorization` header value. Runs bcrypt on a blocking
-    /// thread so that a flood of bad passwords cannot stall the server.
-    pub async fn check(self: &Arc<Self>, header: Option<&str>) -> bool {
-        let Some((user, password)) = header.and_then(parse_basic) else {
-            return false;
+                "http_server_config.headers: HTTP header \"{}\" can not be configured (allowed: {})",
+                name.escape_debug(),
+                ALLOWED_HEADERS.map(|(n, _)| n).join(", ")
+            ));
         };
-        let Some(hash) = self.users.get(&user).cloned() else {
-            // Spend the same time as for a known user so that user names
-            // cannot be probed by timing.
-            let _ =
-                tokio::task::spawn_blocking(move || bcrypt::verify(&password, dummy_hash())).await;
-            return false;
-        };
-        let key = (user, password);
-        if let Ok(cache) = self.verified.lock() {
-            if let Some(ok) = cache.get(&key) {
-                return *ok;
-            }
+        if value.is_empty() {
+            // "Unset if blank."
+            continue;
         }
-        let password = key.1.clone();
-        let ok =
-            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-                .await
-                .unwrap_or(false);
-        if ok {
-            if let Ok(mut cache) = self.verified.lock() {
-                // Bounded: only successes are cached, one per user and password.
-                if cache.len() < 1024 {
-                    cache.insert(key, true);
-                }
-            }
+        if !allowed.is_empty() && !allowed.contains(&value.as_str()) {
+            return Err(format!(
+                "http_server_config.headers: invalid value for {name}: expected one of {allowed:?}, got \"{}\"",
+                value.escape_debug()
+            ));
         }
-        ok
+        let header_value = HeaderValue::from_str(&value).map_err(|_| {
+            format!("http_server_config.headers: the value of {name} is not a valid header value")
+        })?;
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("http_server_config.headers: bad header name {name}"))?;
+        out.push((header_name, header_value));
     }
+    Ok(out)
 }
 
-/// A hash of cost 10 to verify against for unknown users.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| bcrypt::hash("pg_replication_exporter", 10).unwrap_or_default())
-}
-
-fn parse_basic(header: &str) -> Option<(String, String)> {
-    use base64::Engine;
-    let encoded = header
-        .strip_prefix("Basic ")
-        .or_else(|| header.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
+fn rate_limit(r: RawRateLimit) -> Result<Option<RateLimit>, String> {
+    // Go's durations ("100ms", "1m30s"); a bare 0 turns the limiter off.
+    let interval = match r.interval {
+        None => Duration::ZERO,
+        Some(serde_yaml::Value::Number(n)) if n.as_u64() == Some(0) => Duration::ZERO,
+        Some(serde_yaml::Value::String(s)) => humantime::parse_duration(&s).map_err(|e| {
+            format!(
+                "rate_limit.interval: \"{}\" is not a duration: {e}",
+                s.escape_debug()
+            )
+        })?,
+        Some(_) => return Err("rate_limit.interval: expected a duration such as 100ms".into()),
+    };
+    if interval.is_zero() {
+        return Ok(None);
+    }
+    let burst = r.burst.unwrap_or(0);
+    if burst == 0 {
+        // Go's limiter with burst 0 refuses every request.
+        return Err("rate_limit.burst must be at least 1 when rate_limit.interval is set".into());
+    }
+    Ok(Some(RateLimit::new(interval, burst)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn basic_header() {
-        assert_eq!(
-            parse_basic("Basic cHJvbTpzZWNyZXQ="),
-            Some(("prom".into(), "secret".into()))
-        );
-        assert_eq!(parse_basic("Bearer x"), None);
-        assert_eq!(parse_basic("Basic !!!"), None);
+    fn load(text: &str) -> Result<WebConfig, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "pgrepl-webcfg-{}-{}",
+            std::process::id(),
+            text.len()
+        ));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("web.yml");
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        let out = WebConfig::load(&path).map_err(|e| e.to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        out
     }
 
-    #[tokio::test]
-    async fn bcrypt_users() -> Result<(), bcrypt::BcryptError> {
-        let hash = bcrypt::hash("s3cret", 4)?;
-        let auth = Arc::new(BasicAuth {
-            users: [("prom".to_string(), hash)].into_iter().collect(),
-            verified: Mutex::new(HashMap::new()),
-        });
-        use base64::Engine;
-        let header = |u: &str, p: &str| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-            )
-        };
-        assert!(auth.check(Some(&header("prom", "s3cret"))).await);
-        assert!(auth.check(Some(&header("prom", "s3cret"))).await);
-        assert!(!auth.check(Some(&header("prom", "wrong"))).await);
-        assert!(!auth.check(Some(&header("nobody", "s3cret"))).await);
-        assert!(!auth.check(None).await);
-        Ok(())
+    #[test]
+    fn duplicate_users_are_refused() {
+        let h = bcrypt::hash("x", 4).unwrap_or_default();
+        let e = load(&format!("basic_auth_users:\n  prom: {h}\n  prom: {h}\n"))
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("duplicate entry \"prom\""), "{e}");
+        assert_eq!(e.lines().count(), 1);
+    }
+
+    #[test]
+    fn bad_hashes_name_the_user_not_the_hash() {
+        for hash in ["$2y$10$abc", "$2zzzzz", "12345"] {
+            let e = load(&format!("basic_auth_users:\n  alice: \"{hash}\"\n"))
+                .err()
+                .unwrap_or_default();
+            assert!(e.contains("user \"alice\""), "{e}");
+            assert!(!e.contains(hash), "{e}");
+        }
+        let e = load("basic_auth_users:\n  alice: 12345\n")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("not a string") && !e.contains("12345"), "{e}");
+    }
+
+    #[test]
+    fn headers_follow_exporter_toolkit() {
+        let ok = load(
+            "http_server_config:\n  headers:\n    X-Frame-Options: deny\n    Content-Security-Policy: \"default-src 'self'\"\n    X-XSS-Protection: \"\"\n",
+        );
+        assert_eq!(ok.map(|w| w.headers.len()).ok(), Some(2));
+        for (yaml, needle) in [
+            (
+                "X-Frame-Options: allow",
+                "invalid value for X-Frame-Options",
+            ),
+            ("X-Content-Type-Options: sniff", "invalid value"),
+            ("Server: evil", "\"Server\" can not be configured"),
+            ("x-frame-options: deny", "can not be configured"),
+        ] {
+            let e = load(&format!("http_server_config:\n  headers:\n    {yaml}\n"))
+                .err()
+                .unwrap_or_default();
+            assert!(e.contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn rate_limit_values() {
+        assert!(
+            load("rate_limit:\n  interval: 0\n  burst: 0\n").is_ok_and(|w| w.rate_limit.is_none())
+        );
+        assert!(load("rate_limit:\n  interval: 100ms\n  burst: 3\n")
+            .is_ok_and(|w| w.rate_limit.is_some()));
+        assert!(load("rate_limit:\n  interval: 1s\n").is_err());
+        assert!(load("rate_limit:\n  interval: soon\n  burst: 1\n").is_err());
+        let r = RateLimit::new(Duration::from_secs(3600), 2);
+        assert!(r.allow() && r.allow() && !r.allow());
+    }
+
+    #[test]
+    fn tls_settings_without_a_certificate_are_refused() {
+        let e = load("tls_server_config:\n  min_version: TLS13\n")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("missing one of cert or cert_file"), "{e}");
+        assert!(load("tls_server_config:\n").is_ok_and(|w| w.tls.is_none()));
+        assert!(load("").is_ok_and(|w| w.tls.is_none() && w.auth.is_none()));
+        let e = load("tls_server_config:\n  bogus: 1\n")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("unknown field `bogus`"), "{e}");
     }
 }

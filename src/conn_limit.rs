@@ -1,0 +1,359 @@
+//! Connection limits of the HTTP server: a global cap and a cap per client
+//! address, so that one client cannot take every slot and starve the
+//! scrapes of everyone else.
+//!
+//! When a cap is reached the newcomer is not simply turned away, because a
+//! flood of silent sockets would then keep every legitimate scraper out:
+//! a connection that has not yet sent a complete request head is closed
+//! first (the oldest of them), then one idle between requests (the longest
+//! idle); only when every connection is busy with a request is the
+//! newcomer refused. At the per-address cap only that address's own
+//! connections are candidates, so a flooding client recycles its own
+//! sockets and nobody else's.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+/// Connections served at once; Prometheus needs one per scrape, and 512
+/// leaves room for dashboards and probes.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// Connections from one client address (an IPv4 address, or an IPv6 /64,
+/// the block one host usually controls): three quarters of the global cap,
+/// so that one address, however busy, always leaves 128 connections to the
+/// others, while a NAT gateway, a proxy or a load test from one address can
+/// still run hundreds of concurrent scrapes.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = MAX_CONNECTIONS / 4 * 3;
+
+const FRESH: u8 = 0;
+const BUSY: u8 = 1;
+const IDLE: u8 = 2;
+
+/// Where a client comes from, for the per-address cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddrKey(IpAddr);
+
+impl AddrKey {
+    pub fn of(ip: IpAddr) -> AddrKey {
+        match ip {
+            IpAddr::V4(v4) => AddrKey(IpAddr::V4(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddrKey(IpAddr::V4(v4)),
+                None => {
+                    let s = v6.segments();
+                    AddrKey(IpAddr::V6(Ipv6Addr::new(
+                        s[0], s[1], s[2], s[3], 0, 0, 0, 0,
+                    )))
+                }
+            },
+        }
+    }
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Its address has [`MAX_CONNECTIONS_PER_ADDRESS`] busy connections.
+    PerAddress,
+    /// The server has its maximum of busy connections.
+    Full,
+}
+
+/// State one connection shares with the tracker.
+#[derive(Debug)]
+pub struct ConnShared {
+    accepted: Instant,
+    phase: AtomicU8,
+    in_flight: AtomicUsize,
+    /// Milliseconds since `accepted` of the last request's end.
+    idle_since_ms: AtomicU64,
+    evicted: AtomicBool,
+    evict: Notify,
+}
+
+impl ConnShared {
+    /// True until the connection's first request head has arrived.
+    pub fn is_fresh(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == FRESH
+    }
+
+    /// Resolves when the tracker closes this connection for a newcomer.
+    pub async fn evicted(&self) {
+        self.evict.notified().await;
+    }
+
+    /// Marks a request as started; the connection is busy until the
+    /// returned guard drops.
+    pub fn begin(self: &Arc<Self>) -> Activity {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.phase.store(BUSY, Ordering::Release);
+        Activity(self.clone())
+    }
+}
+
+/// A request in progress on a connection.
+pub struct Activity(Arc<ConnShared>);
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let ms = u64::try_from(self.0.accepted.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.0.idle_since_ms.store(ms, Ordering::Release);
+            self.0.phase.store(IDLE, Ordering::Release);
+        }
+    }
+}
+
+struct Entry {
+    key: AddrKey,
+    shared: Arc<ConnShared>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    per_addr: HashMap<AddrKey, usize>,
+    conns: HashMap<u64, Entry>,
+}
+
+/// Counts connections and picks which to close when a cap is reached.
+pub struct ConnTracker {
+    max_total: usize,
+    max_per_addr: usize,
+    inner: Mutex<Inner>,
+    emptied: Notify,
+}
+
+impl ConnTracker {
+    pub fn new(max_total: usize, max_per_addr: usize) -> Arc<ConnTracker> {
+        Arc::new(ConnTracker {
+            max_total: max_total.max(1),
+            max_per_addr: max_per_addr.max(1),
+            inner: Mutex::new(Inner::default()),
+            emptied: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The map stays consistent even if a holder panicked: every update
+        // is a few plain assignments.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admits a connection from `ip`, closing an idle one if a cap is
+    /// reached, or says why it cannot.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refused> {
+        let key = AddrKey::of(ip);
+        let mut inner = self.lock();
+        if inner.per_addr.get(&key).copied().unwrap_or(0) >= self.max_per_addr {
+            let victim = pick_victim(&inner, |e| e.key == key).ok_or(Refused::PerAddress)?;
+            evict(&mut inner, victim);
+        }
+        if inner.conns.len() >= self.max_total {
+            let victim = pick_victim(&inner, |_| true).ok_or(Refused::Full)?;
+            evict(&mut inner, victim);
+        }
+        let id = inner.next_id;
+        inner.next_id += 1;
+        let shared = Arc::new(ConnShared {
+            accepted: Instant::now(),
+            phase: AtomicU8::new(FRESH),
+            in_flight: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(0),
+            evicted: AtomicBool::new(false),
+            evict: Notify::new(),
+        });
+        inner.conns.insert(
+            id,
+            Entry {
+                key,
+                shared: shared.clone(),
+            },
+        );
+        *inner.per_addr.entry(key).or_insert(0) += 1;
+        Ok(Slot {
+            id,
+            tracker: self.clone(),
+            shared,
+        })
+    }
+
+    /// Connections currently counted.
+    pub fn open(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// Connections currently counted for `ip`'s address.
+    pub fn open_from(&self, ip: IpAddr) -> usize {
+        self.lock()
+            .per_addr
+            .get(&AddrKey::of(ip))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Waits until no connection is open.
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.emptied.notified();
+            if self.open() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn release(&self, id: u64) {
+        let mut inner = self.lock();
+        if let Some(entry) = inner.conns.remove(&id) {
+            forget_addr(&mut inner, entry.key);
+        }
+        if inner.conns.is_empty() {
+            self.emptied.notify_waiters();
+        }
+    }
+}
+
+/// The connection to close for a newcomer: the oldest that never sent a
+/// request, else the longest idle; never one with a request in progress.
+fn pick_victim(inner: &Inner, eligible: impl Fn(&Entry) -> bool) -> Option<u64> {
+    let mut fresh: Option<(Instant, u64)> = None;
+    let mut idle: Option<(Instant, u64)> = None;
+    for (id, entry) in &inner.conns {
+        if !eligible(entry) {
+            continue;
+        }
+        let s = &entry.shared;
+        let phase = s.phase.load(Ordering::Acquire);
+        if phase == FRESH && fresh.is_none_or(|(t, _)| s.accepted < t) {
+            fresh = Some((s.accepted, *id));
+        } else if phase == IDLE {
+            let since = s.accepted
+                + std::time::Duration::from_millis(s.idle_since_ms.load(Ordering::Acquire));
+            if idle.is_none_or(|(t, _)| since < t) {
+                idle = Some((since, *id));
+            }
+        }
+    }
+    fresh.or(idle).map(|(_, id)| id)
+}
+
+fn evict(inner: &mut Inner, id: u64) {
+    if let Some(entry) = inner.conns.remove(&id) {
+        forget_addr(inner, entry.key);
+        entry.shared.evicted.store(true, Ordering::Release);
+        entry.shared.evict.notify_one();
+        tracing::debug!(addr = %entry.key.0, "connection limit reached; closing an idle connection");
+    }
+}
+
+fn forget_addr(inner: &mut Inner, key: AddrKey) {
+    if let Some(n) = inner.per_addr.get_mut(&key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            inner.per_addr.remove(&key);
+        }
+    }
+}
+
+/// A counted connection; dropping it frees the slot.
+pub struct Slot {
+    id: u64,
+    tracker: Arc<ConnTracker>,
+    pub shared: Arc<ConnShared>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.tracker.release(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    #[test]
+    fn ipv6_is_grouped_by_64_and_mapped_ipv4_as_ipv4() {
+        assert_eq!(
+            AddrKey::of(ip("2001:db8::1")),
+            AddrKey::of(ip("2001:db8::ffff:1"))
+        );
+        assert_ne!(
+            AddrKey::of(ip("2001:db8:0:1::1")),
+            AddrKey::of(ip("2001:db8:0:2::1"))
+        );
+        assert_eq!(
+            AddrKey::of(ip("::ffff:10.0.0.1")),
+            AddrKey::of(ip("10.0.0.1"))
+        );
+    }
+
+    #[test]
+    fn per_address_cap_recycles_that_address_only() {
+        let t = ConnTracker::new(10, 2);
+        let a1 = t.admit(ip("10.0.0.1")).ok();
+        let b1 = t.admit(ip("10.0.0.2")).ok();
+        let a2 = t.admit(ip("10.0.0.1")).ok();
+        assert!(a1.is_some() && a2.is_some() && b1.is_some());
+        // A third from .1 closes .1's oldest fresh connection, not .2's.
+        let a3 = t.admit(ip("10.0.0.1")).ok();
+        assert!(a3.is_some());
+        assert!(a1
+            .as_ref()
+            .is_some_and(|s| s.shared.evicted.load(Ordering::Acquire)));
+        assert!(!b1
+            .as_ref()
+            .is_some_and(|s| s.shared.evicted.load(Ordering::Acquire)));
+        assert_eq!(t.open_from(ip("10.0.0.1")), 2);
+        assert_eq!(t.open(), 3);
+        // Dropping an evicted slot does not count it twice.
+        drop(a1);
+        assert_eq!(t.open(), 3);
+    }
+
+    #[test]
+    fn busy_connections_are_never_closed() {
+        let t = ConnTracker::new(2, 2);
+        let a = t.admit(ip("10.0.0.1")).ok();
+        let b = t.admit(ip("10.0.0.2")).ok();
+        let _ra = a.as_ref().map(|s| s.shared.begin());
+        let _rb = b.as_ref().map(|s| s.shared.begin());
+        assert_eq!(t.admit(ip("10.0.0.3")).err(), Some(Refused::Full));
+        assert_eq!(t.admit(ip("10.0.0.1")).err(), Some(Refused::Full));
+    }
+
+    #[test]
+    fn fresh_goes_before_idle_at_the_global_cap() {
+        let t = ConnTracker::new(2, 2);
+        let idle = t.admit(ip("10.0.0.1")).ok();
+        drop(idle.as_ref().map(|s| s.shared.begin()));
+        let fresh = t.admit(ip("10.0.0.2")).ok();
+        let newcomer = t.admit(ip("10.0.0.3")).ok();
+        assert!(newcomer.is_some());
+        assert!(fresh
+            .as_ref()
+            .is_some_and(|s| s.shared.evicted.load(Ordering::Acquire)));
+        assert!(!idle
+            .as_ref()
+            .is_some_and(|s| s.shared.evicted.load(Ordering::Acquire)));
+        // Once the newcomer is busy, the idle one goes next.
+        let _busy = newcomer.as_ref().map(|s| s.shared.begin());
+        let again = t.admit(ip("10.0.0.4")).ok();
+        assert!(again.is_some());
+        assert!(idle
+            .as_ref()
+            .is_some_and(|s| s.shared.evicted.load(Ordering::Acquire)));
+        drop((fresh, idle, again));
+    }
+}
