@@ -178,7 +178,7 @@ Press Ctrl-C to stop and remove everything.
 MSG
 if [ -n "${DEMO_EXIT_AFTER:-}" ]; then
   sleep "$DEMO_EXIT_AFTER"
-  curl -fsS "http://$host:$port/metrics" | grep -E '^pgrepl_(up|in_recovery|standby_state)' || true
+  curl -fsS --max-time 5 "http://$host:$port/metrics" | grep -E '^pgrepl_(up|in_recovery|standby_state)' || true
   exit 0
 fi
 wait "${pids[0]}"

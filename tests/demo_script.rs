@@ -17,8 +17,10 @@ const RUNNING: &str = "demo is running";
 fn demo(env: &[(&str, &str)]) -> Output {
     let scratch = common::Scratch::new("demo");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cmd = Command::new("bash");
-    cmd.arg(repo.join("scripts/demo.sh"))
+    // A hung demo fails the test instead of hanging it.
+    let mut cmd = Command::new("timeout");
+    cmd.args(["--kill-after=10", "180", "bash"])
+        .arg(repo.join("scripts/demo.sh"))
         .env("DEMO_DIR", scratch.path.join("demo"))
         .env("PRIMARY_PORT", common::free_port().to_string())
         .env("STANDBY_PORT", common::free_port().to_string())
