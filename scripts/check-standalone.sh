@@ -7,9 +7,10 @@
 #    (`../shared`, `../../..`): checked with git grep on what is committed.
 # 2. A clone into an empty directory, with nothing beside it, builds and
 #    passes the static tests (dashboards, alert rules, compose file,
-#    manifests, docs). The build shares the main target directory, where
-#    only the dependencies are reused: the clone's own crate is compiled
-#    from the clone, since cargo keys it by its path.
+#    manifests, docs, licence, changelog, install docs). The build shares
+#    the main target directory, where only the dependencies are reused: the
+#    clone's own crate is compiled from the clone, since cargo keys it by
+#    its path.
 #
 # Only committed files are cloned: run it after committing.
 set -euo pipefail
@@ -35,7 +36,7 @@ mkdir "$tmp/empty"
 git clone --quiet --no-local . "$tmp/empty/repo"
 echo "cloned $(git -C "$tmp/empty/repo" rev-parse --short HEAD) into an empty directory"
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
-if ! (cd "$tmp/empty/repo" && CARGO_TARGET_DIR="$target_dir" cargo test --quiet --test static_assets --test docs_sync); then
+if ! (cd "$tmp/empty/repo" && CARGO_TARGET_DIR="$target_dir" cargo test --quiet --test static_assets --test docs_sync --test release_docs); then
     echo "FAIL the static tests fail in a plain clone" >&2
     fail=1
 fi
