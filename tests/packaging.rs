@@ -448,9 +448,23 @@ fn deb_installs_runs_as_its_service_and_purges_clean() {
             String::from_utf8_lossy(&out.stderr)
         ),
         Err(e) => {
-            let line = format!("SKIPPED: systemd-analyze verify: {e}\n");
+            let line = format!("SKIPPED: systemd-analyze verify and security: {e}\n");
             let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
         }
+    }
+    // systemd's own rating of the sandbox: an exposure of 2.0 or less of 10
+    // ("OK"; the unit rates 1.2), so that a lost hardening line fails here.
+    if let Ok(out) = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--threshold=20"])
+        .arg(&unit)
+        .stdin(Stdio::null())
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "systemd-analyze security rates the unit above 2.0:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 
     // The installed configuration pointed at a real pair; flags through the
