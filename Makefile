@@ -4,7 +4,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all build release deps lint test test-rust test-standalone test-matrix test-alerts test-dist dist image demo bench soak clean fmt
+.PHONY: all build release deps lint test test-rust test-standalone test-matrix test-alerts test-dist dist image mixin demo bench soak clean fmt
 
 all: build
 
@@ -65,6 +65,11 @@ image:
 	version=$$(sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1); \
 	echo "$$engine build -t pg_replication_exporter:$$version -t pg_replication_exporter:latest ."; \
 	$$engine build -t pg_replication_exporter:$$version -t pg_replication_exporter:latest .
+
+## Render alerts/pg-replication.rules.yml, dashboards/*.json and
+## deploy/kubernetes/prometheusrule.yaml from mixin/ (default _config).
+mixin:
+	python3 mixin/render.py
 
 ## A throwaway primary and standby on ports 55432/55433 and the exporter on :9839.
 demo: deps release

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Checks the alerting rules, their unit tests, the runbooks, the example
-# Alertmanager configuration and the end-to-end assets.
+# Checks the monitoring mixin and what it renders (the alerting rules, the
+# dashboards, the PrometheusRule), the rules' unit tests, the runbooks, the
+# example Alertmanager configuration and the end-to-end assets.
 #
 #   alerts/check.sh            (from anywhere; `make test` calls it)
 #
-# Needs promtool and amtool on PATH (PROMTOOL / AMTOOL override them).
+# Needs promtool and amtool on PATH (PROMTOOL / AMTOOL override them), and
+# python3 with a jsonnet implementation for mixin/render.py (make deps).
 # The live inhibition checks also need prometheus-alertmanager (ALERTMANAGER),
 # curl and jq; without them they are reported as skipped, not passed.
 # Prints one line per check and, last, "N passed, M failed"; exits non-zero
@@ -62,9 +64,53 @@ alert_names() {
 }
 
 # ---------------------------------------------------------------------------
+# Mixin: the committed files are its render with the default _config
+# ---------------------------------------------------------------------------
+CUSTOM_CONFIG=mixin/tests/custom-config.libsonnet
+CUSTOM_TEST=mixin/tests/custom.test.yml
+render_is_fresh() {
+  python3 mixin/render.py --out "$work/render" >/dev/null || return 1
+  local f rc=0
+  while IFS= read -r f; do
+    f=${f#"$work/render/"}
+    if ! diff -u "$f" "$work/render/$f"; then
+      echo "$f differs from a fresh render of mixin/: run \`make mixin\` and commit"
+      rc=1
+    fi
+  done < <(find "$work/render" -type f | sort)
+  return $rc
+}
+check "alerts/, dashboards/ and deploy/kubernetes/prometheusrule.yaml are the mixin's render (make mixin)" render_is_fresh
+
+# The same mixin with another job, a Kubernetes cluster label, a lower lag
+# threshold and another runbook site.
+render_custom() {
+  python3 mixin/render.py --config "$CUSTOM_CONFIG" --out "$work/custom" >/dev/null &&
+    cp "$CUSTOM_TEST" "$work/custom/alerts/"
+}
+check "mixin renders with $CUSTOM_CONFIG" render_custom
+
+# A wrong _config is refused with exit 2 and one line naming the key.
+refuses() {
+  local config=$1 expect=$2 rc=0
+  printf '%s\n' "$config" >"$work/bad.libsonnet"
+  python3 mixin/render.py --config "$work/bad.libsonnet" --out "$work/bad" 2>"$work/bad.err" >/dev/null || rc=$?
+  [[ $rc -eq 2 ]] || { echo "exit $rc, expected 2"; cat "$work/bad.err"; return 1; }
+  [[ $(wc -l <"$work/bad.err") -eq 1 ]] || { echo "more than one line:"; cat "$work/bad.err"; return 1; }
+  grep -qF -- "$expect" "$work/bad.err" || { echo "no '$expect' in:"; cat "$work/bad.err"; return 1; }
+}
+check "render.py refuses a misspelt _config key" refuses "{ lagByteWarning: 1 }" "unknown _config key(s) lagByteWarning"
+check "render.py refuses a duration that is not one" refuses "{ lagBytesFor: '5 minutes' }" "_config.lagBytesFor must be a duration"
+check "render.py refuses clusterLabel 'cluster'" refuses "{ clusterLabel: 'cluster' }" "_config.clusterLabel must not be 'cluster'"
+check "promtool check rules --lint=all on the render with $CUSTOM_CONFIG" \
+  "$PROMTOOL" check rules --lint=all --lint-fatal "$work/custom/alerts/pg-replication.rules.yml"
+check "promtool test rules $CUSTOM_TEST (labels, threshold, runbook of $CUSTOM_CONFIG)" \
+  "$PROMTOOL" test rules "$work/custom/alerts/$(basename "$CUSTOM_TEST")"
+
+# ---------------------------------------------------------------------------
 # Rules
 # ---------------------------------------------------------------------------
-check "promtool check rules ${RULES[*]}" "$PROMTOOL" check rules "${RULES[@]}"
+check "promtool check rules --lint=all ${RULES[*]}" "$PROMTOOL" check rules --lint=all --lint-fatal "${RULES[@]}"
 
 # promtool reads an aliased `expr: *name` as the metric name "name" and
 # accepts it: the rule then never fires. No YAML anchors or aliases here.
@@ -207,7 +253,12 @@ if command -v "$ALERTMANAGER" >/dev/null 2>&1 && command -v curl >/dev/null 2>&1
       {"labels": {"alertname": "PgReplNoPrimary", "severity": "critical", "cluster": "orders", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}},
       {"labels": {"alertname": "PgReplTimelineMismatch", "severity": "warning", "target": "pg5", "cluster": "main", "system_identifier": "1"}},
       {"labels": {"alertname": "PgReplTimelineMismatch", "severity": "warning", "target": "pg5", "cluster": "billing", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}},
-      {"labels": {"alertname": "PgReplTimelineMismatch", "severity": "warning", "target": "pg6", "cluster": "billing", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}}
+      {"labels": {"alertname": "PgReplTimelineMismatch", "severity": "warning", "target": "pg6", "cluster": "billing", "instance": "127.0.0.1:9839", "job": "pg_replication_exporter"}},
+      {"labels": {"alertname": "PgReplCollectionStale", "severity": "warning", "target": "pg1"}},
+      {"labels": {"alertname": "PgReplCollectionStale", "severity": "warning", "target": "pg2"}},
+      {"labels": {"alertname": "PgReplCommitsBlockedOnSyncStandby", "severity": "critical", "target": "pg7"}},
+      {"labels": {"alertname": "PgReplSyncStandbyMissing", "severity": "critical", "target": "pg7"}},
+      {"labels": {"alertname": "PgReplSyncStandbyMissing", "severity": "critical", "target": "pg8"}}
     ]'
   }
   check "alertmanager accepts alerts on 127.0.0.1:$am_port" post_alerts
@@ -237,6 +288,11 @@ if command -v "$ALERTMANAGER" >/dev/null 2>&1 && command -v curl >/dev/null 2>&1
   check "inhibit: no primary from the cluster view alone stays active" by_form PgReplNoPrimary "" "" active
   check "inhibit: timeline mismatch of pg5 pages once" by_form PgReplTimelineMismatch pg5 "" suppressed
   check "inhibit: timeline mismatch of pg6 (cluster view only) stays active" by_form PgReplTimelineMismatch pg6 "" active
+  check "inhibit: down target pg1 silences its stale-collection warning" state PgReplCollectionStale warning pg1 "" suppressed
+  check "inhibit: stale collection of pg2 (target up) stays active" state PgReplCollectionStale warning pg2 "" active
+  check "inhibit: commits blocked on pg7 silence its missing sync standby" state PgReplSyncStandbyMissing critical pg7 "" suppressed
+  check "inhibit: commits blocked on pg7 stay active" state PgReplCommitsBlockedOnSyncStandby critical pg7 "" active
+  check "inhibit: missing sync standby of pg8 (no blocked commits) stays active" state PgReplSyncStandbyMissing critical pg8 "" active
 else
   skip "live inhibition checks (need $ALERTMANAGER, curl and jq)"
 fi

@@ -58,6 +58,20 @@ if ! have check-jsonschema; then
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore check-jsonschema
 fi
 
+# mixin/render.py (make mixin, alerts/check.sh, the static tests) needs a
+# jsonnet implementation: go-jsonnet's Python module, a prebuilt wheel that
+# installs in about a second and renders the mixin in about one; the `jrsonnet`
+# crate (a minute or more to build) only where no wheel fits. PyPI's C++
+# `jsonnet` wheel is not used: it takes half a minute per render here.
+have_jsonnet() {
+  python3 -c 'import _gojsonnet' >/dev/null 2>&1 || have jrsonnet || [ -x "$HOME/.cargo/bin/jrsonnet" ]
+}
+if ! have_jsonnet; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    --only-binary=:all: gojsonnet ||
+    cargo install --locked --quiet jrsonnet --version 0.5.0-pre98
+fi
+
 # The test harness runs PostgreSQL as this user when it runs as root.
 id postgres >/dev/null 2>&1 || { echo "the postgres user is missing after installing postgresql" >&2; exit 1; }
 if ! have cargo; then

@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "pg_replication_exporter",
-    version,
+    version = crate::build_info::LONG_VERSION,
+    long_version = crate::build_info::LONG_VERSION,
     about = "Prometheus exporter for PostgreSQL physical streaming replication"
 )]
 pub struct Cli {
@@ -37,6 +38,12 @@ pub struct Cli {
         env = "PGREPL_WEB_CONFIG_FILE"
     )]
     pub web_config_file: Option<PathBuf>,
+
+    /// Enable `POST /-/reload` (off by default, as in Prometheus: anyone
+    /// who can reach the port could otherwise make the exporter reconnect
+    /// to every server at will). SIGHUP reloads either way.
+    #[arg(long = "web.enable-lifecycle", env = "PGREPL_WEB_ENABLE_LIFECYCLE")]
+    pub enable_lifecycle: bool,
 
     /// Only log messages with the given severity or above [default: info;
     /// warn for `status`].

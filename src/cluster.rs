@@ -6,9 +6,13 @@
 //! believe they are primary. Put side by side, the members' snapshots can.
 //! Computed from the snapshots at render time, so it never costs a query.
 //!
-//! Families: `pgrepl_cluster_primaries`, `pgrepl_cluster_members`,
-//! `pgrepl_cluster_members_up`, `pgrepl_cluster_expected_standby_connected`,
-//! `pgrepl_cluster_timeline_mismatch`, `pgrepl_cluster_standby_lag_bytes`.
+//! Standbys form a tree: a cascading standby streams from another standby,
+//! not from the primary. Each standby's upstream is found among the other
+//! members (by the walsender that serves it, or by the address its WAL
+//! receiver streams from), and a standby counts as connected when its chain
+//! of upstreams reaches the primary. Every member that is not the primary
+//! stays an expected standby while it is down, so that it reads 0 rather
+//! than vanishing: an absent series never fires an alert.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,7 +24,8 @@ use serde::Serialize;
 use crate::collector::replication::Walsender;
 use crate::collector::{wal_receiver, Sample};
 use crate::config::ClusterConfig;
-use crate::exposition::gauge_family;
+use crate::exposition::{emit, state_set};
+use crate::family::{Family, Label, Scope, CLUSTER, TARGET};
 use crate::lsn;
 use crate::snapshot::TargetSnapshot;
 
@@ -36,14 +41,28 @@ pub struct MemberView {
     pub system_identifier: Option<String>,
     /// `sender_host:sender_port` of a standby's WAL receiver.
     pub upstream: Option<String>,
+    /// The member this standby streams from (the primary, or another
+    /// standby for a cascade), when it is one of the cluster's targets.
+    pub upstream_target: Option<String>,
+    /// The members WAL flows through to reach this one, primary first
+    /// (`[primary, standby1]` for a standby cascaded from standby1); empty
+    /// for a primary, a down member, or a standby whose chain is broken.
+    pub chain: Vec<String>,
+    /// For a standby: whether its chain of upstreams streams all the way
+    /// from the primary.
+    pub connected: Option<bool>,
     pub wal_receiver_status: Option<String>,
-    /// How the primary sees this standby (`async`, `sync`, ...).
+    /// How its upstream sees this standby (`async`, `sync`, ...).
     pub sync_state: Option<String>,
     /// Primary's current position minus this standby's replay position,
-    /// measured from outside: valid even when the walsender is gone.
+    /// measured from outside: valid even when the walsender is gone, and
+    /// against the primary also for a cascaded standby.
     pub lag_bytes: Option<f64>,
     pub replay_delay_seconds: Option<f64>,
     pub replay_paused: Option<bool>,
+    /// Whether the standby's startup process is waiting on
+    /// `recovery_min_apply_delay`: delayed on purpose, not stuck.
+    pub apply_delay_waiting: Option<bool>,
     pub timeline_mismatch: bool,
     /// Its `system_identifier` differs from the primary's: not a standby of
     /// this cluster at all, a configuration mistake.
@@ -78,6 +97,13 @@ pub struct ExpectedStandby {
     pub connected: bool,
 }
 
+/// The replication tree: a member and the members that stream from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TreeNode {
+    pub target: String,
+    pub children: Vec<TreeNode>,
+}
+
 /// A cluster; targets without `cluster` each form an unnamed one.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterView {
@@ -88,6 +114,10 @@ pub struct ClusterView {
     pub members_up: usize,
     pub members: Vec<MemberView>,
     pub expected_standbys: Vec<ExpectedStandby>,
+    /// Who streams from whom: the primaries at the roots, then each
+    /// standby under its upstream; members whose upstream is unknown (down,
+    /// detached, streaming from outside the cluster) are roots of their own.
+    pub tree: Vec<TreeNode>,
 }
 
 impl ClusterView {
@@ -98,14 +128,18 @@ impl ClusterView {
 
 /// The primary the others are judged against: with several (split brain),
 /// the one most standbys stream from, then the newest timeline.
-fn reference_primary<'a>(
-    members: &[&'a TargetSnapshot],
-) -> Option<(&'a TargetSnapshot, &'a Sample)> {
+fn reference_primary<'a>(members: &[&'a TargetSnapshot]) -> Option<&'a TargetSnapshot> {
     members
         .iter()
-        .filter_map(|m| Some((*m, m.sample.as_deref()?)))
-        .filter(|(_, s)| !s.server.in_recovery)
-        .max_by_key(|(_, s)| (s.replication.len(), s.timeline().unwrap_or(0)))
+        .copied()
+        .filter(|m| m.sample.as_deref().is_some_and(|s| !s.server.in_recovery))
+        .max_by_key(|m| {
+            let s = m.sample.as_deref();
+            (
+                s.map_or(0, |s| s.replication.len()),
+                s.and_then(Sample::timeline).unwrap_or(0),
+            )
+        })
 }
 
 fn is_streaming(w: &Walsender) -> bool {
@@ -136,41 +170,162 @@ pub fn views(
     out
 }
 
+/// Who streams from whom inside one cluster.
+struct Links<'a> {
+    members: &'a [&'a TargetSnapshot],
+    /// Per member (same index), the member it streams from and whether
+    /// that link is streaming now.
+    upstream: Vec<Option<(usize, bool)>>,
+    primary: Option<usize>,
+}
+
+impl<'a> Links<'a> {
+    fn new(members: &'a [&'a TargetSnapshot], primary: Option<&TargetSnapshot>) -> Links<'a> {
+        let primary = primary.and_then(|p| members.iter().position(|m| std::ptr::eq(*m, p)));
+        let upstream = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| find_upstream(i, m, members))
+            .collect();
+        Links {
+            members,
+            upstream,
+            primary,
+        }
+    }
+
+    /// The chain from the primary down to member `i`'s upstream, when every
+    /// link of it streams; `None` when it is broken or does not reach the
+    /// primary.
+    fn chain(&self, i: usize) -> Option<Vec<usize>> {
+        let mut chain = Vec::new();
+        let mut at = i;
+        // A chain longer than the cluster has members loops.
+        for _ in 0..self.members.len() {
+            let (up, streaming) = self.upstream[at]?;
+            if !streaming {
+                return None;
+            }
+            chain.push(up);
+            if Some(up) == self.primary {
+                chain.reverse();
+                return Some(chain);
+            }
+            at = up;
+        }
+        None
+    }
+
+    /// Whether a walsender with this `application_name` streams from the
+    /// primary or from a standby whose own chain reaches it.
+    fn streams_by_name(&self, name: &str) -> bool {
+        self.members.iter().enumerate().any(|(i, m)| {
+            let reaches_primary = Some(i) == self.primary || self.chain(i).is_some();
+            reaches_primary
+                && m.sample.as_deref().is_some_and(|s| {
+                    s.replication
+                        .iter()
+                        .any(|w| is_streaming(w) && w.application_name.as_deref() == Some(name))
+                })
+        })
+    }
+}
+
+/// The names a standby's walsender may carry upstream: its
+/// `application_name` (we cannot see its `primary_conninfo`, so the target
+/// name stands in for it) or its `cluster_name`, which PostgreSQL uses when
+/// `primary_conninfo` sets none.
+fn walsender_names(m: &TargetSnapshot) -> Vec<&str> {
+    let mut names = vec![m.name.as_str()];
+    if let Some(c) = m
+        .sample
+        .as_deref()
+        .and_then(|s| s.server.cluster_name.as_deref())
+        .filter(|c| !c.is_empty())
+    {
+        names.push(c);
+    }
+    names
+}
+
+/// The member that member `i` streams from, and whether it streams now:
+/// another member with a walsender named for it, else the member its WAL
+/// receiver's `sender_host:sender_port` points at.
+fn find_upstream(
+    i: usize,
+    m: &TargetSnapshot,
+    members: &[&TargetSnapshot],
+) -> Option<(usize, bool)> {
+    let sample = m.sample.as_deref()?;
+    if !sample.server.in_recovery {
+        return None;
+    }
+    let names = walsender_names(m);
+    let by_walsender = members.iter().enumerate().find_map(|(j, u)| {
+        if j == i {
+            return None;
+        }
+        let w = u.sample.as_deref()?.replication.iter().find(|w| {
+            w.application_name
+                .as_deref()
+                .is_some_and(|a| names.contains(&a))
+        })?;
+        Some((j, is_streaming(w)))
+    });
+    if by_walsender.is_some() {
+        return by_walsender;
+    }
+    let receiver = sample.wal_receiver.as_ref()?;
+    let address = format!(
+        "{}:{}",
+        receiver.sender_host.as_deref()?,
+        receiver.sender_port?
+    );
+    let j = members
+        .iter()
+        .enumerate()
+        .position(|(j, u)| j != i && !u.endpoint.is_empty() && u.endpoint == address)?;
+    Some((j, receiver.status.as_deref() == Some("streaming")))
+}
+
 fn view(name: String, members: &[&TargetSnapshot], config: Option<&ClusterConfig>) -> ClusterView {
     let primary = reference_primary(members);
-    let primary_sysid = primary.and_then(|(_, s)| s.server.system_identifier.clone());
-    let primary_timeline = primary.and_then(|(_, s)| s.timeline());
-    let primary_lsn = primary.and_then(|(_, s)| s.reference_lsn());
-    let primary_walsenders: &[Walsender] = primary
-        .map(|(_, s)| s.replication.as_slice())
-        .unwrap_or(&[]);
+    let links = Links::new(members, primary);
+    let primary_sample = primary.and_then(|p| p.sample.as_deref());
+    let reference = Reference {
+        sysid: primary_sample.and_then(|s| s.server.system_identifier.as_deref()),
+        timeline: primary_sample.and_then(Sample::timeline),
+        lsn: primary_sample.and_then(Sample::reference_lsn),
+    };
 
     let members_view: Vec<MemberView> = members
         .iter()
-        .map(|m| {
-            member_view(
-                m,
-                primary_sysid.as_deref(),
-                primary_timeline,
-                primary_lsn,
-                primary_walsenders,
-            )
-        })
+        .enumerate()
+        .map(|(i, m)| member_view(m, i, &links, &reference))
         .collect();
 
+    // Every member that is not a primary is expected, also while it is
+    // down (it reads 0 then); a down member last seen as a primary is not.
     let expected_names: Vec<String> = match config.and_then(|c| c.expected_standbys.clone()) {
         Some(list) => list,
         None => members_view
             .iter()
-            .filter(|m| m.role == "standby" && !m.foreign)
-            .map(|m| m.target.clone())
+            .zip(members)
+            .filter(|(v, m)| match v.role {
+                "primary" => false,
+                "standby" => !v.foreign,
+                _ => m.last_in_recovery != Some(false),
+            })
+            .map(|(v, _)| v.target.clone())
             .collect(),
     };
     let expected_standbys = expected_names
         .into_iter()
         .map(|standby| {
-            let connected = primary
-                .is_some_and(|(p, _)| expected_connected(&standby, p, primary_walsenders, members));
+            let connected = match members_view.iter().find(|v| v.target == standby) {
+                Some(v) => v.connected == Some(true),
+                None => links.streams_by_name(&standby),
+            };
             ExpectedStandby {
                 name: standby,
                 connected,
@@ -185,68 +340,56 @@ fn view(name: String, members: &[&TargetSnapshot], config: Option<&ClusterConfig
             .map(|m| m.target.clone())
             .collect(),
         members_up: members_view.iter().filter(|m| m.up).count(),
+        tree: tree(&members_view),
         members: members_view,
         expected_standbys,
         name,
     }
 }
 
-/// A standby counts as connected when the primary streams to it: by
-/// `application_name`, by the member's `cluster_name` (what PostgreSQL uses
-/// when `primary_conninfo` sets no application name), or, for a member that
-/// streams, by its upstream being the primary.
-fn expected_connected(
-    standby: &str,
-    primary: &TargetSnapshot,
-    walsenders: &[Walsender],
-    members: &[&TargetSnapshot],
-) -> bool {
-    let by_name = |name: &str| {
-        walsenders
+/// What the members are judged against: the reference primary's identity,
+/// timeline and current WAL position.
+struct Reference<'a> {
+    sysid: Option<&'a str>,
+    timeline: Option<u32>,
+    lsn: Option<u64>,
+}
+
+/// Roots first (primaries, then members with no known upstream), each
+/// member under the one it streams from.
+fn tree(members: &[MemberView]) -> Vec<TreeNode> {
+    fn node(target: &str, members: &[MemberView], depth: usize) -> TreeNode {
+        let children = if depth > members.len() {
+            Vec::new()
+        } else {
+            members
+                .iter()
+                .filter(|m| m.upstream_target.as_deref() == Some(target))
+                .map(|m| node(&m.target, members, depth + 1))
+                .collect()
+        };
+        TreeNode {
+            target: target.to_string(),
+            children,
+        }
+    }
+    let mut roots: Vec<&MemberView> = members.iter().filter(|m| m.role == "primary").collect();
+    roots.extend(
+        members
             .iter()
-            .any(|w| is_streaming(w) && w.application_name.as_deref() == Some(name))
-    };
-    if by_name(standby) {
-        return true;
-    }
-    let Some(member) = members.iter().find(|m| m.name == standby) else {
-        return false;
-    };
-    let Some(sample) = member.sample.as_deref() else {
-        return false;
-    };
-    if !sample.server.in_recovery {
-        return false;
-    }
-    if let Some(cluster_name) = sample
-        .server
-        .cluster_name
-        .as_deref()
-        .filter(|c| !c.is_empty())
-    {
-        if by_name(cluster_name) {
-            return true;
-        }
-    }
-    match &sample.wal_receiver {
-        Some(w) if w.status.as_deref() == Some("streaming") => {
-            let upstream = format!(
-                "{}:{}",
-                w.sender_host.as_deref().unwrap_or(""),
-                w.sender_port.unwrap_or(0)
-            );
-            !primary.endpoint.is_empty() && upstream == primary.endpoint
-        }
-        _ => false,
-    }
+            .filter(|m| m.role != "primary" && m.upstream_target.is_none()),
+    );
+    roots
+        .into_iter()
+        .map(|m| node(&m.target, members, 0))
+        .collect()
 }
 
 fn member_view(
     m: &TargetSnapshot,
-    primary_sysid: Option<&str>,
-    primary_timeline: Option<u32>,
-    primary_lsn: Option<u64>,
-    primary_walsenders: &[Walsender],
+    index: usize,
+    links: &Links,
+    reference: &Reference,
 ) -> MemberView {
     let Some(s) = m.sample.as_deref() else {
         return MemberView {
@@ -257,11 +400,15 @@ fn member_view(
             timeline: None,
             system_identifier: None,
             upstream: None,
+            upstream_target: None,
+            chain: Vec::new(),
+            connected: m.last_in_recovery.filter(|r| *r).map(|_| false),
             wal_receiver_status: None,
             sync_state: None,
             lag_bytes: None,
             replay_delay_seconds: None,
             replay_paused: None,
+            apply_delay_waiting: None,
             timeline_mismatch: false,
             foreign: false,
             standbys: Vec::new(),
@@ -271,30 +418,39 @@ fn member_view(
     };
     let standby = s.server.in_recovery;
     let sysid = s.server.system_identifier.clone();
-    let foreign = matches!((primary_sysid, sysid.as_deref()), (Some(p), Some(me)) if p != me);
+    let foreign = matches!((reference.sysid, sysid.as_deref()), (Some(p), Some(me)) if p != me);
     let receiver = s.wal_receiver.as_ref();
     let upstream =
         receiver.and_then(|w| Some(format!("{}:{}", w.sender_host.as_deref()?, w.sender_port?)));
+    let upstream_index = links.upstream[index].map(|(u, _)| u);
+    let upstream_target = upstream_index.map(|u| links.members[u].name.clone());
+    let chain = if standby && !foreign {
+        links.chain(index)
+    } else {
+        None
+    };
     let timeline = s.timeline();
-    let sync_state = if standby {
-        let cluster_name = s.server.cluster_name.as_deref().unwrap_or("");
-        primary_walsenders
+    let sync_state = upstream_index.and_then(|u| {
+        let names = walsender_names(m);
+        links.members[u]
+            .sample
+            .as_deref()?
+            .replication
             .iter()
             .find(|w| {
-                let app = w.application_name.as_deref().unwrap_or("");
-                app == m.name || (!cluster_name.is_empty() && app == cluster_name)
+                w.application_name
+                    .as_deref()
+                    .is_some_and(|a| names.contains(&a))
             })
             .and_then(|w| w.sync_state.clone())
-    } else {
-        None
-    };
+    });
     let lag_bytes = if standby && !foreign {
         let replay = s.server.replay_lsn.as_deref().and_then(lsn::parse);
-        primary_lsn.zip(replay).map(|(p, r)| lsn::diff(p, r))
+        reference.lsn.zip(replay).map(|(p, r)| lsn::diff(p, r))
     } else {
         None
     };
-    let reference = s.reference_lsn();
+    let own_reference = s.reference_lsn();
     MemberView {
         target: m.name.clone(),
         up: true,
@@ -303,6 +459,13 @@ fn member_view(
         timeline,
         system_identifier: sysid,
         upstream,
+        upstream_target,
+        connected: standby.then_some(chain.is_some()),
+        chain: chain
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| links.members[i].name.clone())
+            .collect(),
         wal_receiver_status: if standby {
             Some(
                 receiver
@@ -320,9 +483,14 @@ fn member_view(
             None
         },
         replay_paused: s.server.replay_paused,
+        apply_delay_waiting: if standby {
+            s.activity.as_ref().map(|a| a.apply_delay_waiting)
+        } else {
+            None
+        },
         timeline_mismatch: standby
             && !foreign
-            && matches!((primary_timeline, timeline), (Some(p), Some(t)) if p != t),
+            && matches!((reference.timeline, timeline), (Some(p), Some(t)) if p != t),
         foreign,
         standbys: s
             .replication
@@ -332,7 +500,7 @@ fn member_view(
                 client_addr: w.client_addr.clone().unwrap_or_default(),
                 state: w.state.clone(),
                 sync_state: w.sync_state.clone(),
-                replay_lag_bytes: reference
+                replay_lag_bytes: own_reference
                     .zip(w.replay_lsn.as_deref().and_then(lsn::parse))
                     .map(|(r, p)| lsn::diff(r, p)),
                 replay_lag_seconds: w.replay_lag,
@@ -344,7 +512,7 @@ fn member_view(
             .map(|sl| SlotView {
                 slot_name: sl.slot_name.clone(),
                 active: sl.active,
-                retained_bytes: reference
+                retained_bytes: own_reference
                     .zip(sl.restart_lsn.as_deref().and_then(lsn::parse))
                     .map(|(r, p)| lsn::diff(r, p)),
                 wal_status: sl.wal_status.clone(),
@@ -354,30 +522,128 @@ fn member_view(
     }
 }
 
+const CLUSTER_STANDBY: &[Label] = &[
+    CLUSTER,
+    Label::text(
+        "standby",
+        "an expected standby: from `expected_standbys`, else every member that is not the primary",
+    ),
+];
+
+pub const CLUSTER_PRIMARIES: Family = Family::gauge(
+    "pgrepl_cluster_primaries",
+    "Reachable members of the cluster that are not in recovery; more than 1 is split brain, 0 means no primary.",
+    "Miembros alcanzables del clúster que no están en recuperación; más de 1 es split brain, 0 significa sin principal.",
+    &[CLUSTER],
+    Scope::Cluster,
+);
+
+pub const CLUSTER_MEMBERS: Family = Family::gauge(
+    "pgrepl_cluster_members",
+    "Targets configured in the cluster.",
+    "Targets configurados en el clúster.",
+    &[CLUSTER],
+    Scope::Cluster,
+);
+
+pub const CLUSTER_MEMBERS_UP: Family = Family::gauge(
+    "pgrepl_cluster_members_up",
+    "Members of the cluster whose last collection succeeded.",
+    "Miembros del clúster cuya última recolección funcionó.",
+    &[CLUSTER],
+    Scope::Cluster,
+);
+
+pub const CLUSTER_MEMBER_STATE: Family = Family::gauge(
+    "pgrepl_cluster_member_state",
+    "Role of each configured member as the cluster view sees it: primary, standby or down (one series per state, 1 for the current one); a member that stops answering reads down, never vanishes.",
+    "Rol de cada miembro configurado según la vista de clúster: primary, standby o down (una serie por estado, 1 para el actual); un miembro que deja de responder marca down, nunca desaparece.",
+    &[CLUSTER, TARGET, Label::one_of("state", &MEMBER_STATES)],
+    Scope::Cluster,
+);
+
+pub const CLUSTER_EXPECTED_STANDBY_CONNECTED: Family = Family::gauge(
+    "pgrepl_cluster_expected_standby_connected",
+    "1 when an expected standby streams from the primary, directly or through a chain of cascading standbys that reaches it; 0 when it is missing, not streaming or down.",
+    "1 cuando una réplica esperada recibe el stream del principal, directamente o por una cadena de réplicas en cascada que llega a él; 0 cuando falta, no recibe o está caída.",
+    CLUSTER_STANDBY,
+    Scope::Cluster,
+);
+
+pub const CLUSTER_TIMELINE_MISMATCH: Family = Family::gauge(
+    "pgrepl_cluster_timeline_mismatch",
+    "1 when a standby follows another timeline than the cluster's primary; 0 when it follows the same or is down.",
+    "1 cuando una réplica sigue otro timeline que el principal del clúster; 0 cuando sigue el mismo o está caída.",
+    &[CLUSTER, TARGET],
+    Scope::Cluster,
+)
+.when(
+    "for every member that is not a primary, while the cluster has a primary",
+    "para cada miembro que no es principal, mientras el clúster tiene principal",
+);
+
+pub const CLUSTER_STANDBY_LAG_BYTES: Family = Family::gauge(
+    "pgrepl_cluster_standby_lag_bytes",
+    "Primary's current WAL position minus the standby's replay position, measured from outside (also when the standby is not connected, and against the primary for a cascaded standby).",
+    "Posición de WAL actual del principal menos la posición aplicada por la réplica, medida desde fuera (también cuando la réplica no está conectada, y contra el principal en una réplica en cascada).",
+    &[CLUSTER, TARGET],
+    Scope::Cluster,
+)
+.when(
+    "for every standby that answers, while the cluster has a primary (a member that is down reads down in pgrepl_cluster_member_state instead)",
+    "para cada réplica que responde, mientras el clúster tiene principal (un miembro caído marca down en pgrepl_cluster_member_state)",
+);
+
+pub const FAMILIES: &[Family] = &[
+    CLUSTER_PRIMARIES,
+    CLUSTER_MEMBERS,
+    CLUSTER_MEMBERS_UP,
+    CLUSTER_MEMBER_STATE,
+    CLUSTER_EXPECTED_STANDBY_CONNECTED,
+    CLUSTER_TIMELINE_MISMATCH,
+    CLUSTER_STANDBY_LAG_BYTES,
+];
+
+const MEMBER_STATES: [&str; 3] = ["primary", "standby", "down"];
+
 pub fn encode(clusters: &[ClusterView], enc: &mut DescriptorEncoder) -> fmt::Result {
     let named = || clusters.iter().filter(|c| !c.name.is_empty());
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_cluster_primaries",
-        "Reachable members of the cluster that are not in recovery; more than 1 is split brain, 0 means no primary.",
+        &CLUSTER_PRIMARIES,
         named().map(|c| ([("cluster", c.name.as_str())], c.primaries.len() as f64)),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_cluster_members",
-        "Targets configured in the cluster.",
+        &CLUSTER_MEMBERS,
         named().map(|c| ([("cluster", c.name.as_str())], c.members.len() as f64)),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_cluster_members_up",
-        "Members of the cluster whose last collection succeeded.",
+        &CLUSTER_MEMBERS_UP,
         named().map(|c| ([("cluster", c.name.as_str())], c.members_up as f64)),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_cluster_expected_standby_connected",
-        "1 when an expected standby is seen streaming from the primary, 0 when it is missing.",
+        &CLUSTER_MEMBER_STATE,
+        named().flat_map(|c| {
+            c.members.iter().flat_map(move |m| {
+                state_set(&MEMBER_STATES, Some(m.role)).map(move |(state, v)| {
+                    (
+                        [
+                            ("cluster", c.name.as_str()),
+                            ("target", m.target.as_str()),
+                            ("state", state),
+                        ],
+                        v,
+                    )
+                })
+            })
+        }),
+    )?;
+    emit(
+        enc,
+        &CLUSTER_EXPECTED_STANDBY_CONNECTED,
         named().flat_map(|c| {
             c.expected_standbys.iter().map(move |e| {
                 (
@@ -387,14 +653,13 @@ pub fn encode(clusters: &[ClusterView], enc: &mut DescriptorEncoder) -> fmt::Res
             })
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_cluster_timeline_mismatch",
-        "1 when a standby follows another timeline than the cluster's primary.",
-        named().flat_map(|c| {
+        &CLUSTER_TIMELINE_MISMATCH,
+        named().filter(|c| !c.primaries.is_empty()).flat_map(|c| {
             c.members
                 .iter()
-                .filter(|m| m.role == "standby" && !m.foreign && !c.primaries.is_empty())
+                .filter(|m| m.role != "primary" && !m.foreign)
                 .map(move |m| {
                     (
                         [("cluster", c.name.as_str()), ("target", m.target.as_str())],
@@ -403,10 +668,9 @@ pub fn encode(clusters: &[ClusterView], enc: &mut DescriptorEncoder) -> fmt::Res
                 })
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_cluster_standby_lag_bytes",
-        "Primary's current WAL position minus the standby's replay position, measured from outside (also when the standby is not connected).",
+        &CLUSTER_STANDBY_LAG_BYTES,
         named().flat_map(|c| {
             c.members.iter().filter_map(move |m| {
                 Some((

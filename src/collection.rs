@@ -8,7 +8,7 @@
 
 use std::error::Error as StdError;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Pool, PoolError};
 use futures_util::FutureExt;
@@ -18,7 +18,8 @@ use tokio_postgres::SimpleQueryMessage;
 use crate::collector::heartbeat::HeartbeatRead;
 use crate::collector::{self, Capabilities, Sample};
 use crate::config::{Config, Target};
-use crate::snapshot::{Slot, Store, TargetSnapshot};
+use crate::fault::Fault;
+use crate::snapshot::{unix_now, Slot, Store, TargetSnapshot};
 
 /// Why a cycle failed; worded for the log line, never with a password.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +102,12 @@ impl TargetCollector {
     /// quickly without hammering one that stays down.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         loop {
+            match crate::fault::take(&self.target.name) {
+                Some(Fault::Panic) => panic!("injected fault: collection task panics"),
+                Some(Fault::Hang) => std::future::pending::<()>().await,
+                Some(Fault::Exit) => return,
+                None => {}
+            }
             let started = Instant::now();
             // A bug in one cycle must not silence the target for good: the
             // cycle counts as failed and the loop goes on.
@@ -117,13 +124,16 @@ impl TargetCollector {
             };
             let next = if ok {
                 self.failures = 0;
-                started + self.interval
+                started.checked_add(self.interval)
             } else {
                 self.failures = self.failures.saturating_add(1);
                 let delay = retry_delay(self.interval, self.failures);
                 tracing::debug!(target_name = %self.target.name, ?delay, "retrying");
-                Instant::now() + delay
+                Instant::now().checked_add(delay)
             };
+            // The interval is bounded by the configuration; far past any
+            // clock's range the next cycle simply comes after the interval.
+            let next = next.unwrap_or_else(Instant::now);
             tokio::select! {
                 _ = tokio::time::sleep_until(next.into()) => {}
                 _ = shutdown.changed() => return,
@@ -144,6 +154,7 @@ impl TargetCollector {
         let duration = started.elapsed().as_secs_f64();
         let mut next = self.last.clone();
         next.collect_duration = duration;
+        next.last_cycle = Instant::now();
         let ok = outcome.is_ok();
         match outcome {
             Ok(sample) => self.on_success(&mut next, sample),
@@ -185,6 +196,7 @@ impl TargetCollector {
         next.up = true;
         next.last_error = None;
         next.last_success = Some(unix_now());
+        next.last_in_recovery = Some(sample.server.in_recovery);
         next.sample = Some(Arc::new(sample));
         self.last_error = None;
     }
@@ -276,7 +288,8 @@ async fn probe(
         version_num,
         ls_waldir: flag(1),
         ls_archive_status: flag(2),
-        heartbeat_table: flag(3),
+        read_all_stats: flag(3),
+        heartbeat_table: flag(4),
     })
 }
 
@@ -319,13 +332,6 @@ pub fn chain(err: &dyn StdError) -> String {
         parts.retain(|p| p != "db error");
     }
     parts.join(": ")
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::dsn::{self, Dsn};
 
 /// Environment variables read directly (the single-target mode) or by clap
 /// (flags); figment must not see them or they would be unknown keys.
-const ENV_NOT_FOR_FIGMENT: [&str; 9] = [
+const ENV_NOT_FOR_FIGMENT: [&str; 10] = [
     "DSN",
     "PASSWORD_FILE",
     "TARGET",
@@ -28,6 +28,7 @@ const ENV_NOT_FOR_FIGMENT: [&str; 9] = [
     "LOG_FORMAT",
     "WEB_CONFIG_FILE",
     "WORKER_THREADS",
+    "WEB_ENABLE_LIFECYCLE",
 ];
 
 /// A configuration problem, worded for the operator: it names the key, file
@@ -76,7 +77,7 @@ struct RawTarget {
 }
 
 /// Per-cluster settings for the cluster view.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Standbys that must be streaming from the primary, by `application_name`
@@ -90,7 +91,7 @@ pub struct ClusterConfig {
 }
 
 /// `[clusters.NAME.heartbeat]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatConfig {
     /// Table holding one row per cluster; schema-qualified.
@@ -166,7 +167,7 @@ pub struct Config {
 }
 
 /// One PostgreSQL server to watch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     /// The `target` label: unique and never empty.
     pub name: String,
@@ -204,8 +205,8 @@ pub fn load_with_env(
 ) -> Result<Config, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(defaults()));
     if let Some(path) = &overrides.config_file {
-        check_readable(path)?;
-        figment = figment.merge(Toml::file_exact(path));
+        let text = read_config_file(path)?;
+        figment = figment.merge(Toml::string(&text));
     }
     let ignored: Vec<&str> = ENV_NOT_FOR_FIGMENT.to_vec();
     figment = figment.merge(Env::prefixed("PGREPL_").ignore(&ignored));
@@ -215,45 +216,181 @@ pub fn load_with_env(
     if let Some(v) = &overrides.telemetry_path {
         figment = figment.merge(Serialized::default("telemetry_path", v));
     }
-    let raw: RawConfig = figment.extract().map_err(describe_figment)?;
+    let raw: RawConfig = figment
+        .extract()
+        .map_err(|e| describe_figment(e, overrides))?;
     validate(raw, overrides.config_file.as_deref(), env)
 }
 
-fn check_readable(path: &Path) -> Result<(), ConfigError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))?;
-    if std::str::from_utf8(&bytes).is_err() {
-        return Err(ConfigError::new(format!(
-            "config file {}: not valid UTF-8",
-            path.display()
+/// Largest configuration file read; a real one is a few kilobytes.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads and syntax-checks the file. A TOML error names the file, line
+/// and column and the reason, never the offending text: the line may hold
+/// a password.
+fn read_config_file(path: &Path) -> Result<String, ConfigError> {
+    let file = |why: String| ConfigError::new(format!("config file {}: {why}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| file(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(file("not a regular file".into()));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(file(format!(
+            "{} bytes; a configuration file is at most {MAX_CONFIG_BYTES}",
+            meta.len()
         )));
     }
-    Ok(())
+    let bytes = std::fs::read(path).map_err(|e| file(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| file("not valid UTF-8".into()))?;
+    if let Err(e) = toml::from_str::<toml::Table>(&text) {
+        let at = e
+            .span()
+            .map(|span| {
+                let (line, column) = line_column(&text, span.start);
+                format!("line {line}, column {column}: ")
+            })
+            .unwrap_or_default();
+        // toml's message can quote what it expected, never the input; keep
+        // its first line only, the rest is a drawing of the source.
+        let reason = e.message().lines().next().unwrap_or("invalid TOML");
+        return Err(file(format!("{at}invalid TOML: {reason}")));
+    }
+    Ok(text)
 }
 
-fn describe_figment(err: figment::Error) -> ConfigError {
-    // The first error is the one to fix; figment words it with the key path
-    // and the source (file or environment variable).
-    let mut text = err.to_string();
-    if let Some(first) = err.into_iter().next() {
-        text = first.to_string();
-    }
-    let text = text.replace("key \"default.", "key \"");
-    // Name the variable for environment errors: `PGREPL_COLLECT_INTERVAL
-    // (collect_interval)` is what the operator has to fix.
-    if let Some(start) = text.find("for key \"") {
-        let rest = &text[start + 9..];
-        if let (Some(end), true) = (rest.find('"'), text.contains("environment variable")) {
-            let key = &rest[..end];
-            let head = &text[..start];
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The first figment error, worded without the offending value (it may be
+/// a password typed in the wrong place): which key, from which source
+/// (file, environment variable or flag), and what was expected.
+fn describe_figment(err: figment::Error, overrides: &Overrides) -> ConfigError {
+    use figment::error::{Actual, Kind};
+    let Some(first) = err.into_iter().next() else {
+        return ConfigError::new("configuration: invalid");
+    };
+    let path: Vec<&str> = first
+        .path
+        .iter()
+        .map(String::as_str)
+        .filter(|p| *p != "default")
+        .collect();
+    let key = path.join(".");
+    let kind_of = |a: &Actual| -> &'static str {
+        match a {
+            Actual::Bool(_) => "a boolean",
+            Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+            Actual::Float(_) => "a number",
+            Actual::Char(_) | Actual::Str(_) => "a string",
+            Actual::Bytes(_) => "bytes",
+            Actual::Seq => "a list",
+            Actual::Map => "a table",
+            _ => "another type",
+        }
+    };
+    let reason = match &first.kind {
+        Kind::InvalidType(actual, expected) => {
+            format!("expected {expected}, found {}", kind_of(actual))
+        }
+        Kind::InvalidValue(_, expected) => format!("invalid value, expected {expected}"),
+        Kind::InvalidLength(n, expected) => format!("{n} items, expected {expected}"),
+        Kind::UnknownVariant(_, expected) => {
+            format!("unknown value, expected one of {}", expected.join(", "))
+        }
+        Kind::UnknownField(field, expected) => {
+            let shown = printable_key(field);
+            let parent = match path.split_last() {
+                Some((last, parent)) if *last == field.as_str() => parent.join("."),
+                _ => key.clone(),
+            };
+            let known = if expected.is_empty() {
+                String::new()
+            } else {
+                format!("; known keys: {}", expected.join(", "))
+            };
+            let full = if parent.is_empty() {
+                field.clone()
+            } else {
+                format!("{parent}.{field}")
+            };
             return ConfigError::new(format!(
-                "configuration: {head}for environment variable PGREPL_{} (key {})",
-                key.to_ascii_uppercase().replace('.', "_"),
-                key.to_ascii_lowercase()
+                "configuration: unknown key {}{shown}{}{known}",
+                if parent.is_empty() {
+                    String::new()
+                } else {
+                    format!("{parent}.")
+                },
+                source_of(&first, overrides, Some(&full))
             ));
         }
+        Kind::MissingField(field) => format!("missing key {field}"),
+        Kind::DuplicateField(field) => format!("duplicate key {field}"),
+        Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => "number out of range".into(),
+        Kind::Unsupported(actual) => format!("{} is not supported here", kind_of(actual)),
+        Kind::UnsupportedKey(actual, expected) => {
+            format!("{} cannot be a key, expected {expected}", kind_of(actual))
+        }
+        // Our own deserializers and serde's wording; none of them quote
+        // the input.
+        Kind::Message(m) => m.lines().next().unwrap_or("invalid").to_string(),
+    };
+    ConfigError::new(format!(
+        "configuration: {}{}: {reason}",
+        if key.is_empty() {
+            "(top level)".to_string()
+        } else {
+            key.clone()
+        },
+        source_of(&first, overrides, Some(&key))
+    ))
+}
+
+/// Where the faulty value came from, for the error message.
+fn source_of(err: &figment::Error, overrides: &Overrides, key: Option<&str>) -> String {
+    let name = err.metadata.as_ref().map(|m| m.name.as_ref()).unwrap_or("");
+    if name.contains("environment") {
+        let var = key
+            .filter(|k| !k.is_empty())
+            .map(|k| format!("PGREPL_{}", k.to_ascii_uppercase().replace('.', "_")))
+            .unwrap_or_else(|| "a PGREPL_* variable".into());
+        return format!(" (environment variable {var})");
     }
-    ConfigError::new(format!("configuration: {text}"))
+    if name.contains("TOML") {
+        return match &overrides.config_file {
+            Some(path) => format!(" (config file {})", path.display()),
+            None => String::new(),
+        };
+    }
+    // Serialized values: the flags, else the built-in defaults.
+    match key {
+        Some("listen_address") if overrides.listen_address.is_some() => {
+            " (flag --web.listen-address)".into()
+        }
+        Some("telemetry_path") if overrides.telemetry_path.is_some() => {
+            " (flag --web.telemetry-path)".into()
+        }
+        _ => String::new(),
+    }
+}
+
+/// A key as typed, shown only when it looks like a key: an unknown "key"
+/// may be a stray password on a line of its own.
+fn printable_key(key: &str) -> String {
+    let plausible = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if plausible {
+        key.to_string()
+    } else {
+        "(not shown: not a plausible key name)".to_string()
+    }
 }
 
 fn validate(
@@ -261,39 +398,21 @@ fn validate(
     file: Option<&Path>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    if raw.collect_interval.is_zero() {
-        return Err(ConfigError::new(
-            "collect_interval: must be greater than zero",
-        ));
-    }
+    let collect_interval = bounded("collect_interval", raw.collect_interval, INTERVAL_RANGE)?;
     let collect_timeout = match raw.collect_timeout {
-        Some(t) => t,
-        None => raw.collect_interval.mul_f64(0.8),
+        Some(t) => bounded("collect_timeout", t, TIMEOUT_RANGE)?,
+        None => collect_interval.mul_f64(0.8),
     };
-    if collect_timeout.is_zero() {
-        return Err(ConfigError::new(
-            "collect_timeout: must be greater than zero",
-        ));
-    }
-    if collect_timeout >= raw.collect_interval {
+    if collect_timeout >= collect_interval {
         return Err(ConfigError::new(format!(
             "collect_timeout: {} must be shorter than collect_interval {}",
             humantime::format_duration(collect_timeout),
-            humantime::format_duration(raw.collect_interval)
+            humantime::format_duration(collect_interval)
         )));
     }
     let listen_address = resolve_listen(&raw.listen_address)?;
     let telemetry_path = raw.telemetry_path;
-    if !telemetry_path.starts_with('/') || telemetry_path.len() < 2 {
-        return Err(ConfigError::new(format!(
-            "telemetry_path {telemetry_path:?}: must start with '/' and name a path other than '/'"
-        )));
-    }
-    if ["/healthz", "/-/reload"].contains(&telemetry_path.as_str()) {
-        return Err(ConfigError::new(format!(
-            "telemetry_path {telemetry_path:?}: reserved for the exporter's own endpoint"
-        )));
-    }
+    check_telemetry_path(&telemetry_path)?;
 
     let mut raw_targets = raw.targets;
     if raw_targets.is_empty() {
@@ -320,6 +439,7 @@ fn validate(
                 "targets[{i}].name: must not be empty"
             )));
         }
+        check_name(&format!("targets[{i}].name"), &name)?;
         if !seen.insert(name.clone()) {
             return Err(ConfigError::new(format!(
                 "targets[{i}].name: duplicate target name {name:?}"
@@ -336,12 +456,25 @@ fn validate(
         )?;
         crate::tls::connector(&dsn.tls)
             .map_err(|e| ConfigError::new(format!("targets[{i}].dsn (target {name:?}): {e}")))?;
+        if dsn.password_len() > MAX_PASSWORD_BYTES {
+            return Err(ConfigError::new(format!(
+                "targets[{i}] (target {name:?}): the password is {} bytes; at most {MAX_PASSWORD_BYTES} are accepted",
+                dsn.password_len()
+            )));
+        }
         let cluster = t.cluster.filter(|c| !c.trim().is_empty());
+        if let Some(c) = &cluster {
+            check_name(&format!("targets[{i}].cluster"), c)?;
+        }
         targets.push(Target { name, dsn, cluster });
     }
 
     let mut clusters = raw.clusters;
     for (cluster, settings) in clusters.iter_mut() {
+        check_name("clusters", cluster)?;
+        for standby in settings.expected_standbys.iter().flatten() {
+            check_name(&format!("clusters.{cluster}.expected_standbys"), standby)?;
+        }
         if !targets
             .iter()
             .any(|t| t.cluster.as_deref() == Some(cluster))
@@ -354,19 +487,20 @@ fn validate(
             let key = format!("clusters.{cluster}.heartbeat");
             if !valid_table_name(&hb.table) {
                 return Err(ConfigError::new(format!(
-                    "{key}.table {:?}: expected schema.table in lower-case letters, digits and _",
-                    hb.table
+                    "{key}.table: expected schema.table in lower-case letters, digits and _"
                 )));
             }
-            if hb.interval.is_zero() {
-                return Err(ConfigError::new(format!(
-                    "{key}.interval: must be greater than zero"
-                )));
-            }
+            hb.interval = bounded(&format!("{key}.interval"), hb.interval, INTERVAL_RANGE)?;
             if let Some(text) = &hb.dsn {
                 let mut dsn =
                     Dsn::parse(text).map_err(|e| ConfigError::new(format!("{key}.dsn: {e}")))?;
                 resolve_password(&mut dsn, hb.password_file.as_deref(), &key, "", &env)?;
+                if dsn.password_len() > MAX_PASSWORD_BYTES {
+                    return Err(ConfigError::new(format!(
+                        "{key}: the password is {} bytes; at most {MAX_PASSWORD_BYTES} are accepted",
+                        dsn.password_len()
+                    )));
+                }
                 crate::tls::connector(&dsn.tls)
                     .map_err(|e| ConfigError::new(format!("{key}.dsn: {e}")))?;
                 hb.writer = Some(dsn);
@@ -377,11 +511,110 @@ fn validate(
     Ok(Config {
         listen_address,
         telemetry_path,
-        collect_interval: raw.collect_interval,
+        collect_interval,
         collect_timeout,
         targets,
         clusters,
     })
+}
+
+/// Accepted `collect_interval` (and heartbeat interval): below 100 ms a
+/// server would be polled harder than any alert needs; above an hour the
+/// derived socket timeouts pass what the kernel accepts and the data is too
+/// old to alert on anyway.
+pub const INTERVAL_RANGE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(3600));
+
+/// Accepted `collect_timeout`; it must also stay below the interval.
+pub const TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_secs(3600));
+
+/// Longest password accepted: a password file holds one password, and
+/// libpq's own limits are far below what a mistaken file could hold.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Paths the HTTP server answers itself; `telemetry_path` may be none of them.
+pub const BUILTIN_PATHS: [&str; 8] = [
+    "/",
+    "/healthz",
+    "/-/reload",
+    "/primary",
+    "/replica",
+    "/health",
+    "/probe",
+    "/api/v1/topology",
+];
+
+/// `d` within `[min, max]`, else an error naming `key` and the range. The
+/// same check runs at start and on reload, and every timeout derived from
+/// these values stays far from any overflow.
+fn bounded(
+    key: &str,
+    d: Duration,
+    (min, max): (Duration, Duration),
+) -> Result<Duration, ConfigError> {
+    if d < min || d > max {
+        return Err(ConfigError::new(format!(
+            "{key}: {} is out of range; use {} to {}",
+            if d.as_secs() > max.as_secs().saturating_mul(1000) {
+                "the value".to_string()
+            } else {
+                humantime::format_duration(d).to_string()
+            },
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        )));
+    }
+    Ok(d)
+}
+
+/// A literal path: `/` then letters, digits and `-._~/`, no route syntax
+/// (`{x}`, `*x`, `:x`) and none of the built-in paths or below them.
+fn check_telemetry_path(path: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| Err(ConfigError::new(format!("telemetry_path: {why}")));
+    if !path.starts_with('/') || path.len() < 2 {
+        return bad("must start with '/' and name a path other than '/'");
+    }
+    if path.len() > 256 {
+        return bad("longer than 256 characters");
+    }
+    if let Some(c) = path
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._~/".contains(*c)))
+    {
+        return bad(&format!(
+            "character {:?} is not allowed; use letters, digits and - . _ ~ /",
+            c.escape_default().to_string()
+        ));
+    }
+    if path.contains("//") {
+        return bad("must not contain an empty segment (//)");
+    }
+    let trimmed = path.trim_end_matches('/');
+    if BUILTIN_PATHS
+        .iter()
+        .any(|b| *b != "/" && (trimmed == *b || trimmed.starts_with(&format!("{b}/"))))
+    {
+        return bad(&format!(
+            "{trimmed} is one of the exporter's own endpoints ({})",
+            BUILTIN_PATHS.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Names end up in labels and log lines: a control character would forge
+/// a log line or break a label.
+fn check_name(key: &str, name: &str) -> Result<(), ConfigError> {
+    if name.chars().any(char::is_control) {
+        return Err(ConfigError::new(format!(
+            "{key}: contains a control character (newline, tab, escape...); names must be printable"
+        )));
+    }
+    if name.len() > 256 {
+        return Err(ConfigError::new(format!("{key}: longer than 256 bytes")));
+    }
+    Ok(())
 }
 
 /// Fills in the password the way libpq would, after our own
@@ -465,7 +698,9 @@ fn resolve_listen(addr: &str) -> Result<SocketAddr, ConfigError> {
     if let Ok(a) = addr.parse::<SocketAddr>() {
         return Ok(a);
     }
-    let bad = |why: String| ConfigError::new(format!("listen_address {addr:?}: {why}"));
+    // The value itself is not repeated: whatever was typed there (even a
+    // secret pasted into the wrong place) stays out of logs.
+    let bad = |why: String| ConfigError::new(format!("listen_address: {why}"));
     if !addr.contains(':') {
         return Err(bad("expected HOST:PORT, for example 0.0.0.0:9839".into()));
     }

@@ -32,7 +32,12 @@ impl FromStr for SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            other => return Err(format!("sslmode {other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full")),
+            _ => {
+                return Err(
+                    "sslmode is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                        .to_string(),
+                )
+            }
         })
     }
 }
@@ -48,7 +53,7 @@ pub struct TlsOptions {
 }
 
 /// A parsed connection string. `Debug` and `Display` never show the password.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct Dsn {
     config: tokio_postgres::Config,
     pub tls: TlsOptions,
@@ -114,11 +119,18 @@ impl Dsn {
             tokio_postgres::Config::new()
         } else {
             tokio_postgres::Config::from_str(&rest).map_err(|e| {
-                DsnError::Invalid(
-                    e.to_string()
-                        .trim_start_matches("invalid configuration: ")
-                        .to_string(),
-                )
+                let text = e.to_string();
+                let text = text.trim_start_matches("invalid configuration: ");
+                // "unknown option `x`" quotes what was typed, which may be
+                // a stray secret: show it only when it looks like a key.
+                let text = match text
+                    .strip_prefix("unknown option `")
+                    .and_then(|k| k.strip_suffix('`'))
+                {
+                    Some(key) => format!("unknown option {}", shown_key(key)),
+                    None => text.to_string(),
+                };
+                DsnError::Invalid(text)
             })?
         };
         if config.get_hosts().is_empty() {
@@ -147,6 +159,11 @@ impl Dsn {
 
     pub fn has_password(&self) -> bool {
         self.config.get_password().is_some()
+    }
+
+    /// Length of the password in bytes (0 without one), for the limit.
+    pub fn password_len(&self) -> usize {
+        self.config.get_password().map_or(0, <[u8]>::len)
     }
 
     /// The password file entry to look for: first host and port, database
@@ -234,8 +251,27 @@ impl fmt::Display for Dsn {
 /// Reads a password file the way `docker secret`s and Kubernetes mount
 /// them: the whole file, without the trailing newline.
 pub fn read_password_file(path: &Path) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(path)?;
+    use std::io::Read;
+    // Read a little past the limit, never a whole mistaken file (a log, a
+    // device): the length check in the configuration refuses what is long.
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(64 * 1024)
+        .read_to_string(&mut text)?;
     Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// A key of a connection string as typed, quoted, when it looks like a
+/// libpq keyword; anything else may be a password missing its `password=`.
+fn shown_key(key: &str) -> String {
+    let plausible = !key.is_empty()
+        && key.len() <= 40
+        && key.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    if plausible {
+        format!("{key:?}")
+    } else {
+        "a word that is not a connection keyword (not shown)".to_string()
+    }
 }
 
 fn is_url(text: &str) -> bool {
@@ -308,7 +344,8 @@ fn split_kv_libpq(text: &str) -> Result<(String, Vec<(String, String)>), DsnErro
         }
         if chars.next().map(|(_, c)| c) != Some('=') {
             return Err(DsnError::Invalid(format!(
-                "expected key=value after {key:?}"
+                "expected key=value after {}",
+                shown_key(&key)
             )));
         }
         while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
@@ -334,7 +371,8 @@ fn split_kv_libpq(text: &str) -> Result<(String, Vec<(String, String)>), DsnErro
             }
             if !closed {
                 return Err(DsnError::Invalid(format!(
-                    "unterminated quoted value for {key:?}"
+                    "unterminated quoted value for {}",
+                    shown_key(&key)
                 )));
             }
         } else {

@@ -1,21 +1,30 @@
-//! Wiring: binds the listener, runs one collection task per target and the
-//! HTTP server, reloads the configuration on SIGHUP or `POST /-/reload`, and
-//! stops everything on shutdown.
+//! Wiring: binds the listener, runs the collection tasks on a runtime of
+//! their own and the HTTP server on the main one, applies configuration
+//! reloads (SIGHUP, or `POST /-/reload` with `--web.enable-lifecycle`),
+//! restarts collection tasks that die or hang, and stops everything on
+//! shutdown.
+//!
+//! Collection runs on its own runtime so that nothing a database does (a
+//! slow TLS or SCRAM handshake burns CPU on the thread that runs it) can
+//! delay an HTTP answer.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use deadpool_postgres::Pool;
+use futures_util::FutureExt;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::collection::TargetCollector;
-use crate::config::{self, Config, Overrides};
+use crate::config::{self, Config, Overrides, Target};
 use crate::heartbeat::Writer;
 use crate::http::{self, AppState};
 use crate::pool;
-use crate::snapshot::{Store, TargetSnapshot};
+use crate::snapshot::{unix_now, watchdog_limit, ReloadStatus, Slot, Store, TargetSnapshot};
 use crate::web_config::WebConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +36,8 @@ pub enum StartError {
     },
     #[error("target {target:?}: {message}")]
     Target { target: String, message: String },
+    #[error("starting the collection runtime: {0}")]
+    Runtime(std::io::Error),
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
 }
@@ -47,69 +58,33 @@ pub struct Runtime {
     pub web: WebConfig,
     /// Where a reload re-reads the configuration from; `None` disables reloads.
     pub overrides: Option<Overrides>,
+    /// `--web.enable-lifecycle`: whether `POST /-/reload` may reload.
+    pub lifecycle: bool,
 }
 
-/// The collection tasks of one configuration generation.
-struct Collectors {
-    stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+/// How often the supervisor looks for dead or hung collection tasks.
+const WATCHDOG_TICK: Duration = Duration::from_secs(1);
+
+/// Asks the supervisor for a reload and waits for its outcome. Reloads
+/// coalesce: one runs at a time, and requests made while it runs get its
+/// outcome, so a flood of requests costs one reload, not one each.
+#[derive(Clone)]
+pub struct Reloader {
+    tx: mpsc::Sender<oneshot::Sender<ReloadOutcome>>,
 }
 
-impl Collectors {
-    async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        self.tasks.shutdown().await;
-    }
-}
+/// What a reload did, worded for the operator (never with a secret).
+pub type ReloadOutcome = Result<String, String>;
 
-/// Builds the pools and starts a task per target. Snapshots of targets that
-/// keep their name carry over, so counters survive a reload.
-fn start_collectors(config: &Config, store: &Arc<Store>) -> Result<Collectors, StartError> {
-    let previous = store.all();
-    let mut pools = Vec::with_capacity(config.targets.len());
-    for target in &config.targets {
-        pools.push(pool::build(target, config.collect_timeout).map_err(|e| {
-            StartError::Target {
-                target: target.name.clone(),
-                message: e.to_string(),
-            }
-        })?);
+impl Reloader {
+    pub async fn reload(&self) -> ReloadOutcome {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(tx).await.is_err() {
+            return Err("the exporter is shutting down".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("the exporter is shutting down".into()))
     }
-    let initial = config
-        .targets
-        .iter()
-        .map(|t| {
-            let mut snap = previous
-                .iter()
-                .find(|p| p.name == t.name)
-                .map(|p| (**p).clone())
-                .unwrap_or_else(|| TargetSnapshot::initial(&t.name, t.cluster.as_deref()));
-            snap.cluster = t.cluster.clone();
-            snap.endpoint = t.dsn.endpoint();
-            snap
-        })
-        .collect();
-    let slots = store.replace(initial, config.clusters.clone());
-    let (stop, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    for ((target, pool), slot) in config.targets.iter().zip(pools).zip(slots) {
-        let collector = TargetCollector::new(slot, target.clone(), pool, store.clone(), config);
-        tasks.spawn(collector.run(stop_rx.clone()));
-    }
-    for (cluster, settings) in &config.clusters {
-        let Some(hb) = &settings.heartbeat else {
-            continue;
-        };
-        let members = config
-            .targets
-            .iter()
-            .filter(|t| t.cluster.as_ref() == Some(cluster))
-            .cloned()
-            .collect();
-        let writer = Writer::new(cluster.clone(), hb.clone(), members, store.clone());
-        tasks.spawn(writer.run(stop_rx.clone()));
-    }
-    Ok(Collectors { stop, tasks })
 }
 
 /// Runs the exporter until `shutdown` completes.
@@ -119,90 +94,353 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let store = Arc::new(Store::new(Vec::new(), Default::default()));
-    let collectors = start_collectors(&config, &store)?;
-    let reload = Arc::new(Notify::new());
+    let collect_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("pgrepl-collect")
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
+    let mut supervisor = Supervisor::new(store.clone(), collect_runtime.handle().clone());
+    if let Err(e) = supervisor.apply(config.clone()) {
+        collect_runtime.shutdown_background();
+        return Err(e);
+    }
     if let Ok(addr) = runtime.listener.local_addr() {
         tracing::info!(%addr, path = %config.telemetry_path, targets = config.targets.len(),
             tls = runtime.web.tls.is_some(), basic_auth = runtime.web.auth.is_some(),
-            "pg_replication_exporter listening");
+            lifecycle = runtime.lifecycle, "pg_replication_exporter listening");
     }
+    let (reload_tx, reload_rx) = mpsc::channel(64);
+    let reloader = Reloader { tx: reload_tx };
     let state = AppState {
         store: store.clone(),
         telemetry_path: config.telemetry_path.clone(),
-        reload: runtime.overrides.is_some().then(|| reload.clone()),
+        reload: runtime.lifecycle.then(|| reloader.clone()),
     };
     let (done_tx, done_rx) = watch::channel(false);
-    let supervisor = tokio::spawn(supervise(
-        config,
-        runtime.overrides,
-        store,
-        collectors,
-        reload,
-        done_rx,
-    ));
+    let supervising = tokio::spawn(supervise(supervisor, runtime.overrides, reload_rx, done_rx));
     let served = http::serve(runtime.listener, state, runtime.web, shutdown).await;
     let _ = done_tx.send(true);
-    let _ = supervisor.await;
+    let _ = supervising.await;
+    collect_runtime.shutdown_background();
     tracing::info!("pg_replication_exporter stopped");
     served.map_err(StartError::Serve)
 }
 
-/// Owns the running collectors; swaps them on reload, stops them at the end.
+/// The supervisor's loop: reloads, the watchdog, shutdown. A panic in a
+/// reload is caught and refuses that reload: the running configuration
+/// stays, and so does the watchdog.
 async fn supervise(
-    mut config: Config,
+    mut supervisor: Supervisor,
     overrides: Option<Overrides>,
-    store: Arc<Store>,
-    mut collectors: Collectors,
-    reload: Arc<Notify>,
+    mut requests: mpsc::Receiver<oneshot::Sender<ReloadOutcome>>,
     mut done: watch::Receiver<bool>,
 ) {
     let mut hangup = hangup_signal();
+    let mut tick = tokio::time::interval(WATCHDOG_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let mut waiters = Vec::new();
         tokio::select! {
-            _ = reload.notified() => {}
-            _ = hangup.recv() => {}
             _ = done.changed() => break,
-        }
-        let Some(overrides) = overrides.clone() else {
-            continue;
-        };
-        let loaded = tokio::task::spawn_blocking(move || config::load(&overrides)).await;
-        let new = match loaded {
-            Ok(Ok(new)) => new,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "configuration reload refused; the running configuration stays");
+            _ = tick.tick() => {
+                supervisor.watchdog(Instant::now());
                 continue;
             }
-            Err(e) => {
-                tracing::error!(error = %e, "configuration reload failed");
-                continue;
-            }
-        };
-        if new.listen_address != config.listen_address
-            || new.telemetry_path != config.telemetry_path
-        {
-            tracing::warn!("listen_address and telemetry_path change only with a restart; keeping the current ones");
+            _ = hangup.recv() => {}
+            request = requests.recv() => match request {
+                Some(w) => waiters.push(w),
+                None => break,
+            },
         }
-        collectors.stop().await;
-        match start_collectors(&new, &store) {
-            Ok(c) => {
-                tracing::info!(targets = new.targets.len(), "configuration reloaded");
-                collectors = c;
-                config = new;
+        // Requests already queued join this reload.
+        while let Ok(w) = requests.try_recv() {
+            waiters.push(w);
+        }
+        let outcome = match &overrides {
+            None => Err("reloading is not available (no configuration source)".to_string()),
+            Some(o) => reload(&mut supervisor, o.clone()).await,
+        };
+        // So do the ones that came in while it ran.
+        while let Ok(w) = requests.try_recv() {
+            waiters.push(w);
+        }
+        for w in waiters {
+            let _ = w.send(outcome.clone());
+        }
+    }
+    supervisor.stop_all();
+}
+
+/// Loads the configuration again and applies it; any failure keeps the
+/// running one and is logged and recorded for
+/// `pgrepl_config_last_reload_successful`.
+async fn reload(supervisor: &mut Supervisor, overrides: Overrides) -> ReloadOutcome {
+    let loaded = tokio::task::spawn_blocking(move || config::load(&overrides)).await;
+    let outcome = match loaded {
+        Ok(Ok(new)) => {
+            let running = supervisor.config.as_ref();
+            if let Some(running) = running {
+                if new.listen_address != running.listen_address
+                    || new.telemetry_path != running.telemetry_path
+                {
+                    tracing::warn!("listen_address and telemetry_path change only with a restart; keeping the current ones");
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "configuration reload failed; restarting the previous one");
-                match start_collectors(&config, &store) {
-                    Ok(c) => collectors = c,
-                    Err(e) => {
-                        tracing::error!(error = %e, "the previous configuration failed too");
-                        return;
-                    }
+            match std::panic::AssertUnwindSafe(async { supervisor.apply(new) })
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(summary)) => Ok(summary),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => {
+                    Err("applying the configuration panicked (a bug; please report it)".into())
                 }
             }
         }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("reading the configuration failed: {e}")),
+    };
+    let store = &supervisor.store;
+    match &outcome {
+        Ok(summary) => {
+            tracing::info!(changes = %summary, "configuration reloaded");
+            store.set_reload(ReloadStatus {
+                successful: true,
+                last_success: unix_now(),
+            });
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "configuration reload refused; the running configuration stays");
+            let mut status = store.reload_status();
+            status.successful = false;
+            store.set_reload(status);
+        }
     }
-    collectors.stop().await;
+    outcome
+}
+
+/// One target's running collection task.
+struct Running {
+    target: Target,
+    slot: Arc<Slot>,
+    pool: Pool,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Owns the collection tasks and the heartbeat writers of the running
+/// configuration.
+struct Supervisor {
+    store: Arc<Store>,
+    /// The collection runtime, where every task that talks to a database runs.
+    handle: tokio::runtime::Handle,
+    config: Option<Config>,
+    running: Vec<Running>,
+    writers: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
+}
+
+impl Supervisor {
+    fn new(store: Arc<Store>, handle: tokio::runtime::Handle) -> Supervisor {
+        Supervisor {
+            store,
+            handle,
+            config: None,
+            running: Vec::new(),
+            writers: Vec::new(),
+        }
+    }
+
+    /// Makes `new` the running configuration. Targets whose settings did
+    /// not change keep their task, session and counters; changed and new
+    /// ones get a new task; removed ones stop. Everything that can fail
+    /// (building pools) happens before anything running is touched, so an
+    /// error leaves the running configuration as it was.
+    fn apply(&mut self, new: Config) -> Result<String, StartError> {
+        let old = self.config.as_ref();
+        let same_globals = old.is_some_and(|o| {
+            o.collect_interval == new.collect_interval
+                && o.collect_timeout == new.collect_timeout
+                && o.clusters == new.clusters
+        });
+        let keep = |t: &Target| same_globals && self.running.iter().any(|r| r.target == *t);
+        // Build the pools of what must start, before stopping anything.
+        let mut pools = Vec::with_capacity(new.targets.len());
+        for target in &new.targets {
+            if keep(target) {
+                pools.push(None);
+                continue;
+            }
+            let pool =
+                pool::build(target, new.collect_timeout).map_err(|e| StartError::Target {
+                    target: target.name.clone(),
+                    message: e.to_string(),
+                })?;
+            pools.push(Some(pool));
+        }
+        if same_globals
+            && pools.iter().all(Option::is_none)
+            && self.running.len() == new.targets.len()
+        {
+            self.config = Some(new);
+            return Ok("none (the configuration is unchanged)".into());
+        }
+
+        let previous = self.store.all_raw();
+        let mut old_running: Vec<Running> = std::mem::take(&mut self.running);
+        let (mut kept, mut started, mut removed) = (0, 0, 0);
+        for (target, pool) in new.targets.iter().zip(pools) {
+            match pool {
+                None => {
+                    let Some(i) = old_running.iter().position(|r| r.target == *target) else {
+                        continue;
+                    };
+                    self.running.push(old_running.swap_remove(i));
+                    kept += 1;
+                }
+                Some(pool) => {
+                    let carried = previous.iter().find(|p| p.name == target.name);
+                    let snapshot = initial_snapshot(target, &new, carried.map(|c| &**c));
+                    let slot = Arc::new(Slot::new(snapshot));
+                    self.running
+                        .push(self.spawn(target.clone(), slot, pool, &new));
+                    started += 1;
+                }
+            }
+        }
+        for r in old_running {
+            r.stop();
+            removed += 1;
+        }
+        self.store.install(
+            self.running.iter().map(|r| r.slot.clone()).collect(),
+            new.clusters.clone(),
+        );
+        self.restart_writers(&new);
+        self.config = Some(new);
+        Ok(format!(
+            "{kept} target(s) kept, {started} (re)started, {removed} stopped"
+        ))
+    }
+
+    fn spawn(&self, target: Target, slot: Arc<Slot>, pool: Pool, config: &Config) -> Running {
+        let (stop, stop_rx) = watch::channel(false);
+        let collector = TargetCollector::new(
+            slot.clone(),
+            target.clone(),
+            pool.clone(),
+            self.store.clone(),
+            config,
+        );
+        let task = self.handle.spawn(collector.run(stop_rx));
+        Running {
+            target,
+            slot,
+            pool,
+            stop,
+            task,
+        }
+    }
+
+    fn restart_writers(&mut self, config: &Config) {
+        for (stop, task) in self.writers.drain(..) {
+            let _ = stop.send(true);
+            task.abort();
+        }
+        for (cluster, settings) in &config.clusters {
+            let Some(hb) = &settings.heartbeat else {
+                continue;
+            };
+            let members = config
+                .targets
+                .iter()
+                .filter(|t| t.cluster.as_ref() == Some(cluster))
+                .cloned()
+                .collect();
+            let writer = Writer::new(cluster.clone(), hb.clone(), members, self.store.clone());
+            let (stop, stop_rx) = watch::channel(false);
+            let task = self.handle.spawn(writer.run(stop_rx));
+            self.writers.push((stop, task));
+        }
+    }
+
+    /// Restarts every collection task that died (it panicked outside a
+    /// cycle, or returned) or that completed no cycle within its limit
+    /// (hung). Readers already see such a target as down, whatever happens
+    /// here (see [`TargetSnapshot::as_of`]); this brings it back.
+    fn watchdog(&mut self, now: Instant) {
+        let Some(config) = self.config.clone() else {
+            return;
+        };
+        for i in 0..self.running.len() {
+            let r = &self.running[i];
+            let dead = r.task.is_finished();
+            let hung = !dead && r.slot.load().is_stale(now);
+            if !(dead || hung) || crate::fault::restart_suppressed(&r.target.name) {
+                continue;
+            }
+            let why = if dead {
+                "the collection task died"
+            } else {
+                "the collection task completed no cycle within collect_interval + collect_timeout + grace"
+            };
+            tracing::error!(target_name = %r.target.name, why,
+                "restarting the collection task (a bug; please report it)");
+            r.task.abort();
+            let mut snapshot = (*r.slot.load()).clone();
+            snapshot.restarts += 1;
+            snapshot.up = false;
+            snapshot.sample = None;
+            snapshot.last_error = Some(format!("{why}; restarted by the watchdog"));
+            snapshot.last_cycle = Instant::now();
+            self.store.publish(&r.slot, snapshot);
+            let (target, slot, pool) = (r.target.clone(), r.slot.clone(), r.pool.clone());
+            self.running[i] = self.spawn(target, slot, pool, &config);
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for r in self.running.drain(..) {
+            r.stop();
+        }
+        for (stop, task) in self.writers.drain(..) {
+            let _ = stop.send(true);
+            task.abort();
+        }
+    }
+}
+
+impl Running {
+    fn stop(self) {
+        let _ = self.stop.send(true);
+        // A cycle in flight is cut off: its session is dropped with it.
+        self.task.abort();
+    }
+}
+
+/// The snapshot a (re)started target begins with: down, nothing known
+/// yet, its counters carried over from a previous run under the same name.
+fn initial_snapshot(
+    target: &Target,
+    config: &Config,
+    previous: Option<&TargetSnapshot>,
+) -> TargetSnapshot {
+    let mut snap = match previous {
+        Some(p) => {
+            let mut s = p.clone();
+            // Nothing collected under the new settings vouches for it yet.
+            s.up = false;
+            s.sample = None;
+            s
+        }
+        None => TargetSnapshot::initial(&target.name, target.cluster.as_deref()),
+    };
+    snap.cluster = target.cluster.clone();
+    snap.endpoint = target.dsn.endpoint();
+    snap.interval = config.collect_interval;
+    snap.fresh_for = watchdog_limit(config.collect_interval, config.collect_timeout);
+    snap.last_cycle = Instant::now();
+    snap
 }
 
 /// SIGHUP as a stream; never fires where there is none.

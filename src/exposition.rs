@@ -17,7 +17,9 @@ use prometheus_client::registry::Registry;
 
 use crate::collector;
 use crate::config::ClusterConfig;
-use crate::snapshot::TargetSnapshot;
+use crate::family::{Family, Kind};
+use crate::snapshot::{ReloadStatus, TargetSnapshot};
+use crate::view::View;
 
 /// Wire formats `/metrics` can answer in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,18 +47,27 @@ impl Format {
     }
 }
 
-/// Renders every family for these targets.
+/// Renders every family for these targets (the `/probe` of one target).
 pub fn render(
     snaps: &[Arc<TargetSnapshot>],
     clusters: &BTreeMap<String, ClusterConfig>,
     format: Format,
 ) -> String {
+    let reload = ReloadStatus {
+        successful: true,
+        last_success: 0.0,
+    };
+    render_view(
+        &Arc::new(View::build(snaps.to_vec(), clusters, reload)),
+        format,
+    )
+}
+
+/// Renders every family of the view.
+pub fn render_view(view: &Arc<View>, format: Format) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector {
-        snaps: snaps.to_vec(),
-        clusters: crate::cluster::views(snaps, clusters),
-    }));
-    let mut out = String::with_capacity(4096 + snaps.len() * 4096);
+    registry.register_collector(Box::new(ViewCollector { view: view.clone() }));
+    let mut out = String::with_capacity(4096 + view.targets.len() * 4096);
     let result = match format {
         Format::Prometheus => {
             prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
@@ -71,17 +82,17 @@ pub fn render(
     out
 }
 
+/// The registry wants an owned collector: it holds the view for one render.
 #[derive(Debug)]
-struct SnapshotCollector {
-    snaps: Vec<Arc<TargetSnapshot>>,
-    /// Computed once per render from the same snapshots.
-    clusters: Vec<crate::cluster::ClusterView>,
+struct ViewCollector {
+    view: Arc<View>,
 }
 
-impl Collector for SnapshotCollector {
+impl Collector for ViewCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
-        let snaps = &self.snaps;
-        crate::health::encode(snaps, &mut enc)?;
+        let view = &*self.view;
+        let snaps = &view.targets;
+        crate::health::encode(view, &mut enc)?;
         collector::server::encode(snaps, &mut enc)?;
         collector::replication::encode(snaps, &mut enc)?;
         collector::slots::encode(snaps, &mut enc)?;
@@ -91,47 +102,15 @@ impl Collector for SnapshotCollector {
         collector::settings::encode(snaps, &mut enc)?;
         collector::basebackup::encode(snaps, &mut enc)?;
         collector::heartbeat::encode(snaps, &mut enc)?;
-        crate::cluster::encode(&self.clusters, &mut enc)?;
-        crate::lint::encode(snaps, &self.clusters, &mut enc)?;
+        collector::activity::encode(snaps, &mut enc)?;
+        crate::cluster::encode(&view.clusters, &mut enc)?;
+        crate::lint::encode(snaps, &view.clusters, &mut enc)?;
         Ok(())
     }
 }
 
-/// Writes a gauge family, or nothing when it has no series.
-pub fn gauge_family<L, I>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    series: I,
-) -> fmt::Result
-where
-    L: EncodeLabelSet,
-    I: IntoIterator<Item = (L, f64)>,
-{
-    family(enc, name, help, MetricType::Gauge, series)
-}
-
-/// Writes a counter family (the encoder appends `_total`), or nothing.
-pub fn counter_family<L, I>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    series: I,
-) -> fmt::Result
-where
-    L: EncodeLabelSet,
-    I: IntoIterator<Item = (L, f64)>,
-{
-    family(enc, name, help, MetricType::Counter, series)
-}
-
-fn family<L, I>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    metric_type: MetricType,
-    series: I,
-) -> fmt::Result
+/// Writes a family from its descriptor, or nothing when it has no series.
+pub fn emit<L, I>(enc: &mut DescriptorEncoder, family: &Family, series: I) -> fmt::Result
 where
     L: EncodeLabelSet,
     I: IntoIterator<Item = (L, f64)>,
@@ -140,12 +119,16 @@ where
     if series.peek().is_none() {
         return Ok(());
     }
-    let mut metric = enc.encode_descriptor(name, help, None, metric_type)?;
+    let metric_type = match family.kind {
+        Kind::Gauge => MetricType::Gauge,
+        Kind::Counter => MetricType::Counter,
+    };
+    let mut metric = enc.encode_descriptor(family.name, family.help, None, metric_type)?;
     for (labels, value) in series {
         let mut m = metric.encode_family(&labels)?;
-        match metric_type {
-            MetricType::Counter => m.encode_counter::<NoLabelSet, _, f64>(&value, None)?,
-            _ => m.encode_gauge(&value)?,
+        match family.kind {
+            Kind::Counter => m.encode_counter::<NoLabelSet, _, f64>(&value, None)?,
+            Kind::Gauge => m.encode_gauge(&value)?,
         }
     }
     Ok(())

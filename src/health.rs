@@ -1,57 +1,202 @@
-//! The exporter's own health, per target: whether the last collection
-//! worked, how long it took, how often it failed.
-//!
-//! Families: `pgrepl_up`, `pgrepl_collect_duration_seconds`,
-//! `pgrepl_collect_errors_total`, `pgrepl_last_collect_success_timestamp_seconds`,
-//! `pgrepl_exporter_build_info`.
+//! The exporter's own health: per target, whether collection works and
+//! keeps up; for the process, its build and whether the last configuration
+//! reload took.
 
 use std::fmt;
-use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use crate::exposition::{counter_family, gauge_family};
-use crate::snapshot::TargetSnapshot;
+use crate::build_info as build;
+use crate::exposition::emit;
+use crate::family::{Family, Kind, Label, Scope, TARGET};
+use crate::view::View;
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The crate version, for the topology API.
+pub use crate::build_info::VERSION;
 
-pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
-    gauge_family(
-        enc,
-        "pgrepl_up",
-        "1 when the last collection from the target succeeded, else 0.",
+pub const UP: Family = Family {
+    name: "pgrepl_up",
+    kind: Kind::Gauge,
+    help: "1 when the last collection from the target succeeded and is recent, else 0 (also when no collection finished within the interval, timeout and grace).",
+    help_es: "1 cuando la última recolección del target funcionó y es reciente; si no, 0 (también cuando ninguna recolección terminó dentro del intervalo, el timeout y el margen).",
+    labels: &[TARGET],
+    scope: Scope::Target,
+    since: 10,
+    when: None,
+    when_es: None,
+};
+
+pub const COLLECT_DURATION_SECONDS: Family = Family {
+    name: "pgrepl_collect_duration_seconds",
+    kind: Kind::Gauge,
+    help: "How long the last collection from the target took.",
+    help_es: "Cuánto tardó la última recolección del target.",
+    labels: &[TARGET],
+    scope: Scope::Target,
+    since: 10,
+    when: None,
+    when_es: None,
+};
+
+pub const COLLECT_ERRORS: Family = Family {
+    name: "pgrepl_collect_errors",
+    kind: Kind::Counter,
+    help: "Failed collections from the target since the exporter started.",
+    help_es: "Recolecciones fallidas del target desde que arrancó el exporter.",
+    labels: &[TARGET],
+    scope: Scope::Target,
+    since: 10,
+    when: None,
+    when_es: None,
+};
+
+pub const LAST_COLLECT_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
+    name: "pgrepl_last_collect_success_timestamp_seconds",
+    kind: Kind::Gauge,
+    help: "Unix time of the last successful collection from the target.",
+    help_es: "Hora Unix de la última recolección exitosa del target.",
+    labels: &[TARGET],
+    scope: Scope::Target,
+    since: 10,
+    when: Some("after the first successful collection"),
+    when_es: Some("tras la primera recolección exitosa"),
+};
+
+pub const COLLECT_INTERVAL_SECONDS: Family = Family {
+    name: "pgrepl_collect_interval_seconds",
+    kind: Kind::Gauge,
+    help: "Configured time between two collections of the target (collect_interval); alerts judge staleness against it.",
+    help_es: "Tiempo configurado entre dos recolecciones del target (collect_interval); las alertas juzgan la antigüedad contra él.",
+    labels: &[TARGET],
+    scope: Scope::Target,
+    since: 10,
+    when: None,
+    when_es: None,
+};
+
+pub const COLLECTOR_RESTARTS: Family = Family {
+    name: "pgrepl_collector_restarts",
+    kind: Kind::Counter,
+    help: "Times the watchdog restarted the target's collection task because it died or stopped completing cycles (a bug: please report it).",
+    help_es: "Veces que el watchdog reinició la tarea de recolección del target porque murió o dejó de completar ciclos (un bug: repórtelo).",
+    labels: &[TARGET],
+    scope: Scope::Target,
+    since: 10,
+    when: None,
+    when_es: None,
+};
+
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: Family = Family {
+    name: "pgrepl_config_last_reload_successful",
+    kind: Kind::Gauge,
+    help: "1 when the last configuration load (start or reload) succeeded, 0 when the last reload was refused and the previous configuration still runs.",
+    help_es: "1 cuando la última carga de configuración (arranque o recarga) funcionó; 0 cuando la última recarga se rechazó y sigue la configuración anterior.",
+    labels: &[],
+    scope: Scope::Exporter,
+    since: 10,
+    when: None,
+    when_es: None,
+};
+
+pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
+    name: "pgrepl_config_last_reload_success_timestamp_seconds",
+    kind: Kind::Gauge,
+    help: "Unix time of the last successful configuration load (start or reload).",
+    help_es: "Hora Unix de la última carga de configuración exitosa (arranque o recarga).",
+    labels: &[],
+    scope: Scope::Exporter,
+    since: 10,
+    when: None,
+    when_es: None,
+};
+
+pub const EXPORTER_BUILD_INFO: Family = Family {
+    name: "pgrepl_exporter_build_info",
+    kind: Kind::Gauge,
+    help: "Build of pg_replication_exporter (value 1): version, git revision and branch, rustc version.",
+    help_es: "Compilación de pg_replication_exporter (valor 1): versión, revisión y rama de git, versión de rustc.",
+    labels: &[
+        Label::text("version", "the crate version"),
+        Label::text("revision", "git commit the binary was built from (`unknown` outside git)"),
+        Label::text("branch", "git branch the binary was built from (`unknown` outside git)"),
+        Label::text("rustc_version", "version of the Rust compiler"),
+    ],
+    scope: Scope::Exporter,
+    since: 10,
+    when: None,
+    when_es: None,
+};
+
+pub const FAMILIES: &[Family] = &[
+    UP,
+    COLLECT_DURATION_SECONDS,
+    COLLECT_ERRORS,
+    LAST_COLLECT_SUCCESS_TIMESTAMP_SECONDS,
+    COLLECT_INTERVAL_SECONDS,
+    COLLECTOR_RESTARTS,
+    CONFIG_LAST_RELOAD_SUCCESSFUL,
+    CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+    EXPORTER_BUILD_INFO,
+];
+
+pub fn encode(view: &View, enc: &mut DescriptorEncoder) -> fmt::Result {
+    let snaps = &view.targets;
+    let per_target = |f: fn(&crate::snapshot::TargetSnapshot) -> Option<f64>| {
         snaps
             .iter()
-            .map(|s| ([("target", s.name.as_str())], f64::from(u8::from(s.up)))),
-    )?;
-    gauge_family(
+            .filter_map(move |s| Some(([("target", s.name.as_str())], f(s)?)))
+    };
+    emit(enc, &UP, per_target(|s| Some(f64::from(u8::from(s.up)))))?;
+    emit(
         enc,
-        "pgrepl_collect_duration_seconds",
-        "How long the last collection from the target took.",
-        snaps
-            .iter()
-            .map(|s| ([("target", s.name.as_str())], s.collect_duration)),
+        &COLLECT_DURATION_SECONDS,
+        per_target(|s| Some(s.collect_duration)),
     )?;
-    counter_family(
+    emit(
         enc,
-        "pgrepl_collect_errors",
-        "Failed collections from the target since the exporter started.",
-        snaps
-            .iter()
-            .map(|s| ([("target", s.name.as_str())], s.errors_total as f64)),
+        &COLLECT_ERRORS,
+        per_target(|s| Some(s.errors_total as f64)),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_last_collect_success_timestamp_seconds",
-        "Unix time of the last successful collection from the target.",
-        snaps
-            .iter()
-            .filter_map(|s| Some(([("target", s.name.as_str())], s.last_success?))),
+        &LAST_COLLECT_SUCCESS_TIMESTAMP_SECONDS,
+        per_target(|s| s.last_success),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_exporter_build_info",
-        "Version of pg_replication_exporter (value 1).",
-        std::iter::once(([("version", VERSION)], 1.0)),
+        &COLLECT_INTERVAL_SECONDS,
+        per_target(|s| Some(s.interval.as_secs_f64())),
+    )?;
+    emit(
+        enc,
+        &COLLECTOR_RESTARTS,
+        per_target(|s| Some(s.restarts as f64)),
+    )?;
+    let reload = &view.reload;
+    emit(
+        enc,
+        &CONFIG_LAST_RELOAD_SUCCESSFUL,
+        std::iter::once((
+            [] as [(&str, &str); 0],
+            f64::from(u8::from(reload.successful)),
+        )),
+    )?;
+    emit(
+        enc,
+        &CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+        std::iter::once(([] as [(&str, &str); 0], reload.last_success)),
+    )?;
+    emit(
+        enc,
+        &EXPORTER_BUILD_INFO,
+        std::iter::once((
+            [
+                ("version", build::VERSION),
+                ("revision", build::REVISION),
+                ("branch", build::BRANCH),
+                ("rustc_version", build::RUSTC_VERSION),
+            ],
+            1.0,
+        )),
     )
 }

@@ -22,7 +22,7 @@ use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::exposition::Format;
@@ -52,8 +52,9 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub struct AppState {
     pub store: Arc<Store>,
     pub telemetry_path: String,
-    /// Wakes the supervisor for `POST /-/reload`; `None` when reloads are off.
-    pub reload: Option<Arc<Notify>>,
+    /// Runs a reload for `POST /-/reload`; `None` unless
+    /// `--web.enable-lifecycle` turned the endpoint on.
+    pub reload: Option<crate::exporter::Reloader>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -199,13 +200,24 @@ async fn drive<I>(
     }
 }
 
-async fn reload(State(state): State<AppState>) -> (StatusCode, &'static str) {
+/// `POST /-/reload`: answers when the reload is done, with its outcome,
+/// as Prometheus does; concurrent requests share one reload.
+async fn reload(State(state): State<AppState>) -> (StatusCode, String) {
     match &state.reload {
-        Some(n) => {
-            n.notify_one();
-            (StatusCode::OK, "reloading\n")
-        }
-        None => (StatusCode::SERVICE_UNAVAILABLE, "reload is not available\n"),
+        Some(reloader) => match reloader.reload().await {
+            Ok(summary) => (
+                StatusCode::OK,
+                format!("configuration reloaded: {summary}\n"),
+            ),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("configuration reload refused, the running configuration stays: {e}\n"),
+            ),
+        },
+        None => (
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled (start with --web.enable-lifecycle).\n".to_string(),
+        ),
     }
 }
 

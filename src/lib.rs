@@ -26,6 +26,7 @@
 //! `/metrics` never waits on a database: scrapes read the snapshot, and each
 //! target's task is the only thing that talks to its server.
 
+pub mod build_info;
 pub mod cli;
 pub mod cluster;
 pub mod collection;
@@ -34,6 +35,8 @@ pub mod config;
 pub mod dsn;
 pub mod exporter;
 pub mod exposition;
+pub mod family;
+pub mod fault;
 pub mod health;
 pub mod heartbeat;
 pub mod http;
@@ -47,4 +50,5 @@ pub mod snapshot;
 pub mod status;
 pub mod sync_names;
 pub mod tls;
+pub mod view;
 pub mod web_config;

@@ -2,8 +2,8 @@
 //! advice DBAs follow (and the user's own notes). Each check is documented
 //! with its fix in `docs/config-lint.md`.
 //!
-//! Family: `pgrepl_config_issue{target, check}`: 1 when the risk is present,
-//! 0 when the check ran and found nothing; checks that do not apply to the
+//! `pgrepl_config_issue{target, check}` is 1 when the risk is present, 0
+//! when the check ran and found nothing; checks that do not apply to the
 //! server's role are absent.
 
 use std::fmt;
@@ -13,7 +13,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use crate::cluster::ClusterView;
 use crate::collector::Sample;
-use crate::exposition::gauge_family;
+use crate::exposition::emit;
+use crate::family::{Family, Label, Scope, TARGET};
 use crate::snapshot::TargetSnapshot;
 use crate::sync_names;
 
@@ -32,6 +33,20 @@ pub const CHECKS: [&str; 12] = [
     "hot_standby_feedback_off_with_conflicts",
     "system_identifier_mismatch",
 ];
+
+pub const CONFIG_ISSUE: Family = Family::gauge(
+    "pgrepl_config_issue",
+    "1 when a setting puts replication at risk (see docs/config-lint.md for each check and its fix), 0 when the check passed.",
+    "1 cuando un parámetro pone en riesgo la replicación (ver docs/config-lint.md para cada chequeo y su arreglo), 0 cuando el chequeo pasó.",
+    &[TARGET, Label::one_of("check", &CHECKS)],
+    Scope::Server,
+)
+.when(
+    "for the checks that apply to the server's role and settings",
+    "para los chequeos que aplican al rol y los parámetros del servidor",
+);
+
+pub const FAMILIES: &[Family] = &[CONFIG_ISSUE];
 
 /// A limit is "nearly used up" when at most 20% (or fewer than 2) is left.
 fn nearly_used(used: usize, max: Option<f64>) -> Option<bool> {
@@ -165,14 +180,16 @@ pub fn encode(
         .iter()
         .map(|s| (s.name.as_str(), evaluate(s, cluster_of(s))))
         .collect();
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_config_issue",
-        "1 when a setting puts replication at risk (see docs/config-lint.md for each check and its fix), 0 when the check passed.",
+        &CONFIG_ISSUE,
         rows.iter().flat_map(|(t, checks)| {
-            checks
-                .iter()
-                .map(move |(check, found)| ([("target", *t), ("check", *check)], f64::from(u8::from(*found))))
+            checks.iter().map(move |(check, found)| {
+                (
+                    [("target", *t), ("check", *check)],
+                    f64::from(u8::from(*found)),
+                )
+            })
         }),
     )
 }

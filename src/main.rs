@@ -17,6 +17,45 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
+/// One line naming the flag at fault, without the value given: it may be
+/// a secret pasted into the wrong place.
+fn describe_clap(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let context = |kind: ContextKind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => Some(v.join(", ")),
+        _ => None,
+    };
+    // "--runtime.worker-threads <N>" -> "--runtime.worker-threads"
+    let flag = context(ContextKind::InvalidArg)
+        .map(|a| a.split_whitespace().next().unwrap_or("").to_string())
+        .filter(|a| {
+            a.starts_with('-')
+                && a.len() <= 64
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+        });
+    let flag = flag.as_deref().unwrap_or("an argument");
+    match e.kind() {
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            match context(ContextKind::ValidValue) {
+                Some(valid) => format!("{flag}: invalid value; expected one of {valid}"),
+                None => format!("{flag}: invalid value (see --help)"),
+            }
+        }
+        ErrorKind::UnknownArgument => format!("unknown argument {flag} (see --help)"),
+        ErrorKind::MissingRequiredArgument => format!("missing {flag} (see --help)"),
+        ErrorKind::ArgumentConflict => format!("{flag} cannot be used with another argument given"),
+        ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues | ErrorKind::TooFewValues => {
+            format!("{flag}: wrong number of values")
+        }
+        ErrorKind::InvalidSubcommand => "unknown command (see --help)".to_string(),
+        ErrorKind::NoEquals => format!("{flag}: expected {flag}=VALUE"),
+        ErrorKind::InvalidUtf8 => format!("{flag}: not valid UTF-8"),
+        _ => "invalid arguments (see --help)".to_string(),
+    }
+}
+
 fn run_status(config: &config::Config, output: StatusOutput) -> ExitCode {
     use pg_replication_exporter::status;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -46,14 +85,15 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            if e.kind() == ErrorKind::DisplayVersion {
+                println!("{}", e.render().to_string().trim_end());
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelp {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            // clap explains at length; the first line names the flag.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            return fail(first.trim_start_matches("error: "));
+            return fail(describe_clap(&e));
         }
     };
     let default_level = if cli.command.is_some() {
@@ -100,6 +140,7 @@ fn main() -> ExitCode {
             listener,
             web,
             overrides: Some(overrides),
+            lifecycle: cli.enable_lifecycle,
         };
         match exporter::run(config, runtime, exporter::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,13 @@ pub const MAX_CONNECTIONS: usize = 2;
 /// `application_name` of every session, so DBAs can find us in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "pg_replication_exporter";
 
+/// PostgreSQL's time settings are an int of milliseconds.
+const MAX_SERVER_MS: u128 = i32::MAX as u128;
+
+/// Well below the kernel's limit for `TCP_USER_TIMEOUT` (u32 milliseconds,
+/// about 49 days), and longer than any deadline the configuration allows.
+const MAX_TCP_USER_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
 #[derive(Debug, thiserror::Error)]
 #[error("building the connection pool: {0}")]
 pub struct PoolBuildError(String);
@@ -28,13 +35,21 @@ pub fn build(target: &Target, deadline: Duration) -> Result<Pool, PoolBuildError
     // The server cancels a little before our deadline, so a slow statement
     // ends as a clear "canceling statement due to statement timeout" and the
     // session stays clean for the next cycle.
-    let statement_ms = (deadline.as_millis() * 9 / 10).max(1);
+    // Checked arithmetic throughout: the configuration bounds the
+    // deadline, but a timeout past what PostgreSQL (an int of milliseconds)
+    // or the kernel (TCP_USER_TIMEOUT, u32 milliseconds) accepts must clamp,
+    // never overflow or make every connection fail.
+    let statement_ms = (deadline.as_millis().saturating_mul(9) / 10).clamp(1, MAX_SERVER_MS);
     let lock_ms = statement_ms.min(1000);
+    let user_timeout = deadline
+        .max(Duration::from_secs(10))
+        .saturating_mul(3)
+        .min(MAX_TCP_USER_TIMEOUT);
     pg.application_name(APPLICATION_NAME)
         .connect_timeout(deadline)
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30))
-        .tcp_user_timeout(deadline.max(Duration::from_secs(10)) * 3)
+        .tcp_user_timeout(user_timeout)
         .options(format!(
             "-c statement_timeout={statement_ms} -c lock_timeout={lock_ms} \
              -c idle_in_transaction_session_timeout={statement_ms} \
@@ -55,4 +70,28 @@ pub fn build(target: &Target, deadline: Duration) -> Result<Pool, PoolBuildError
         .recycle_timeout(Some(deadline))
         .build()
         .map_err(|e| PoolBuildError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Any deadline builds a pool: no overflow, no panic.
+    #[test]
+    fn extreme_deadlines_build() -> Result<(), Box<dyn std::error::Error>> {
+        let target = Target {
+            name: "t".into(),
+            dsn: crate::dsn::Dsn::parse("host=127.0.0.1 user=x")?,
+            cluster: None,
+        };
+        for d in [
+            Duration::ZERO,
+            Duration::from_millis(1),
+            Duration::from_secs(3600),
+            Duration::MAX,
+        ] {
+            build(&target, d)?;
+        }
+        Ok(())
+    }
 }

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use tokio::sync::Mutex;
 use crate::collector::Sample;
 use crate::config::ClusterConfig;
 use crate::exposition::{self, Format};
+use crate::view::View;
 
 /// What `/metrics` knows about one target.
 #[derive(Debug, Clone)]
@@ -47,6 +49,20 @@ pub struct TargetSnapshot {
     pub endpoint: String,
     /// Why the last collection failed, for the status page and command.
     pub last_error: Option<String>,
+    /// The role at the last successful collection (`Some(true)`: standby),
+    /// kept while the target is down, so that a standby that stops
+    /// answering stays an expected standby of its cluster.
+    pub last_in_recovery: Option<bool>,
+    /// The configured collection interval.
+    pub interval: Duration,
+    /// How long after `last_cycle` the snapshot still counts as fresh:
+    /// interval, timeout and a grace (see [`watchdog_limit`]).
+    pub fresh_for: Duration,
+    /// When the last cycle ended, successful or not; when the snapshot was
+    /// installed (start, reload, restart) before the first cycle.
+    pub last_cycle: Instant,
+    /// Times the watchdog restarted this target's task.
+    pub restarts: u64,
 }
 
 impl TargetSnapshot {
@@ -65,6 +81,11 @@ impl TargetSnapshot {
             sample: None,
             endpoint: String::new(),
             last_error: None,
+            last_in_recovery: None,
+            interval: Duration::ZERO,
+            fresh_for: Duration::MAX,
+            last_cycle: Instant::now(),
+            restarts: 0,
         }
     }
 
@@ -72,6 +93,50 @@ impl TargetSnapshot {
         self.endpoint = endpoint;
         self
     }
+
+    /// Whether the last cycle is too old to be trusted at `now`: the task
+    /// died, hangs, or was never restarted.
+    pub fn is_stale(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_cycle) > self.fresh_for
+    }
+
+    /// What readers see at `now`: the snapshot itself while fresh; once
+    /// stale, the target reads down and its values are withheld, since
+    /// nothing vouches for them any more.
+    pub fn as_of(self: &Arc<Self>, now: Instant) -> Arc<TargetSnapshot> {
+        if !self.is_stale(now) {
+            return self.clone();
+        }
+        let mut stale = (**self).clone();
+        stale.up = false;
+        stale.sample = None;
+        stale.last_error = Some(format!(
+            "no collection cycle finished in {} (watchdog: collect_interval + collect_timeout + grace)",
+            humantime::format_duration(Duration::from_secs(
+                now.saturating_duration_since(self.last_cycle).as_secs()
+            ))
+        ));
+        Arc::new(stale)
+    }
+}
+
+/// Time without a finished cycle after which a target reads down whatever
+/// its task is doing: one interval, one timeout (the longest a cycle may
+/// take) and a grace for a busy scheduler, the larger of 5 s and one
+/// interval. A failed cycle also finishes, so a target that is merely down
+/// never trips it; its retries come sooner than the interval.
+pub fn watchdog_limit(interval: Duration, timeout: Duration) -> Duration {
+    let grace = interval.max(Duration::from_secs(5));
+    interval.saturating_add(timeout).saturating_add(grace)
+}
+
+/// Whether the last configuration load took, for
+/// `pgrepl_config_last_reload_successful`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReloadStatus {
+    pub successful: bool,
+    /// Unix time of the last successful load (start or reload).
+    pub last_success: f64,
 }
 
 /// Targets that are up, with their sample.
@@ -81,20 +146,35 @@ pub fn up_samples(snaps: &[Arc<TargetSnapshot>]) -> impl Iterator<Item = (&str, 
         .filter_map(|s| Some((s.name.as_str(), s.sample.as_deref()?)))
 }
 
-/// Rendered bodies for one generation of the snapshot.
+/// Rendered bodies for one state of the snapshot.
 #[derive(Default)]
 struct Rendered {
-    generation: u64,
+    key: CacheKey,
+    view: Option<Arc<View>>,
     prometheus: Option<Bytes>,
     openmetrics: Option<Bytes>,
     prometheus_gzip: Option<Bytes>,
     openmetrics_gzip: Option<Bytes>,
 }
 
+/// What the rendered bodies depend on: every publish bumps the generation,
+/// and a target turning stale changes what readers see without a publish.
+#[derive(Default, PartialEq, Eq)]
+struct CacheKey {
+    generation: u64,
+    stale: Vec<bool>,
+}
+
 /// Where one target's collection task publishes; the HTTP side reads it.
 pub struct Slot(ArcSwap<TargetSnapshot>);
 
 impl Slot {
+    pub fn new(snapshot: TargetSnapshot) -> Slot {
+        Slot(ArcSwap::from_pointee(snapshot))
+    }
+
+    /// The snapshot as its task published it, stale or not: for the task
+    /// and the watchdog, not for readers (they use [`Store::all`]).
     pub fn load(&self) -> Arc<TargetSnapshot> {
         self.0.load_full()
     }
@@ -107,6 +187,8 @@ pub struct Store {
     targets: ArcSwap<Vec<Arc<Slot>>>,
     /// Per-cluster settings of the running configuration, for the cluster view.
     clusters: ArcSwap<BTreeMap<String, ClusterConfig>>,
+    /// Outcome of the last configuration load.
+    reload: ArcSwap<ReloadStatus>,
     /// Bumped by every publish; the render cache is valid for one value.
     generation: AtomicU64,
     cache: Mutex<Rendered>,
@@ -117,6 +199,10 @@ impl Store {
         let store = Store {
             targets: ArcSwap::from_pointee(Vec::new()),
             clusters: ArcSwap::from_pointee(BTreeMap::new()),
+            reload: ArcSwap::from_pointee(ReloadStatus {
+                successful: true,
+                last_success: unix_now(),
+            }),
             generation: AtomicU64::new(1),
             cache: Mutex::new(Rendered::default()),
         };
@@ -131,16 +217,29 @@ impl Store {
         snapshots: Vec<TargetSnapshot>,
         clusters: BTreeMap<String, ClusterConfig>,
     ) -> Vec<Arc<Slot>> {
-        self.clusters.store(Arc::new(clusters));
         let slots: Vec<Arc<Slot>> = snapshots
             .into_iter()
-            .map(|s| Arc::new(Slot(ArcSwap::from_pointee(s))))
+            .map(|s| Arc::new(Slot::new(s)))
             .collect();
-        self.targets.store(Arc::new(slots.clone()));
-        self.generation.fetch_add(1, Ordering::Release);
+        self.install(slots.clone(), clusters);
         slots
     }
 
+    /// Installs the slots of a new configuration (start-up, reload); a
+    /// target kept across a reload keeps its slot, and so its task.
+    pub fn install(&self, slots: Vec<Arc<Slot>>, clusters: BTreeMap<String, ClusterConfig>) {
+        self.clusters.store(Arc::new(clusters));
+        self.targets.store(Arc::new(slots));
+        self.bump();
+    }
+
+    /// Every target's snapshot as published, stale or not, for carrying
+    /// counters over a reload.
+    pub fn all_raw(&self) -> Vec<Arc<TargetSnapshot>> {
+        self.targets.load().iter().map(|t| t.load()).collect()
+    }
+
+    /// The slots of the running configuration, for the supervisor.
     pub fn slots(&self) -> Vec<Arc<Slot>> {
         self.targets.load().iter().cloned().collect()
     }
@@ -156,6 +255,20 @@ impl Store {
     /// Replaces a target's snapshot at the end of its cycle.
     pub fn publish(&self, slot: &Slot, snapshot: TargetSnapshot) {
         slot.0.store(Arc::new(snapshot));
+        self.bump();
+    }
+
+    /// Records the outcome of a configuration load.
+    pub fn set_reload(&self, status: ReloadStatus) {
+        self.reload.store(Arc::new(status));
+        self.bump();
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        **self.reload.load()
+    }
+
+    fn bump(&self) {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
@@ -163,29 +276,70 @@ impl Store {
         self.clusters.load_full()
     }
 
+    /// Every target as readers must see it now: stale snapshots read down.
     pub fn all(&self) -> Vec<Arc<TargetSnapshot>> {
-        self.targets.load().iter().map(|t| t.load()).collect()
-    }
-
-    pub fn find(&self, name: &str) -> Option<Arc<TargetSnapshot>> {
+        let now = Instant::now();
         self.targets
             .load()
             .iter()
-            .map(|t| t.load())
-            .find(|s| s.name == name)
+            .map(|t| t.load().as_of(now))
+            .collect()
+    }
+
+    pub fn find(&self, name: &str) -> Option<Arc<TargetSnapshot>> {
+        self.all().into_iter().find(|s| s.name == name)
+    }
+
+    fn key(&self) -> CacheKey {
+        // Generation first: a publish after reading the slots only makes
+        // the key older, never a fresh render look cached.
+        let generation = self.generation.load(Ordering::Acquire);
+        let now = Instant::now();
+        CacheKey {
+            generation,
+            stale: self
+                .targets
+                .load()
+                .iter()
+                .map(|t| t.load().is_stale(now))
+                .collect(),
+        }
+    }
+
+    /// The view every reader shares, computed at most once per change.
+    pub async fn view(&self) -> Arc<View> {
+        let key = self.key();
+        let mut cache = self.cache.lock().await;
+        self.view_locked(&mut cache, key)
+    }
+
+    fn view_locked(&self, cache: &mut Rendered, key: CacheKey) -> Arc<View> {
+        if cache.key != key {
+            *cache = Rendered {
+                key,
+                ..Rendered::default()
+            };
+        }
+        match &cache.view {
+            Some(v) => v.clone(),
+            None => {
+                let v = Arc::new(View::build(
+                    self.all(),
+                    &self.cluster_config(),
+                    self.reload_status(),
+                ));
+                cache.view = Some(v.clone());
+                v
+            }
+        }
     }
 
     /// The exposition in this format, rendered at most once per snapshot
     /// change; concurrent scrapes share one render and one compression.
     pub async fn exposition(&self, format: Format, gzip: bool) -> Bytes {
-        let generation = self.generation.load(Ordering::Acquire);
+        let key = self.key();
         let mut cache = self.cache.lock().await;
-        if cache.generation != generation {
-            *cache = Rendered {
-                generation,
-                ..Rendered::default()
-            };
-        }
+        let view = self.view_locked(&mut cache, key);
         let plain = match format {
             Format::Prometheus => &mut cache.prometheus,
             Format::OpenMetrics => &mut cache.openmetrics,
@@ -193,11 +347,7 @@ impl Store {
         let body = match plain {
             Some(b) => b.clone(),
             None => {
-                let b = Bytes::from(exposition::render(
-                    &self.all(),
-                    &self.cluster_config(),
-                    format,
-                ));
+                let b = Bytes::from(exposition::render_view(&view, format));
                 *plain = Some(b.clone());
                 b
             }
@@ -218,6 +368,13 @@ impl Store {
             }
         }
     }
+}
+
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 fn compress(body: &[u8]) -> Vec<u8> {

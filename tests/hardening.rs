@@ -382,7 +382,11 @@ fn hostile_http_clients_are_cut_off() {
 #[test]
 fn reload_applies_valid_and_refuses_invalid_config() {
     let pair = Pair::start("reload");
-    let exporter = Exporter::start(&[("primary", pair.primary.dsn())]);
+    let exporter = Exporter::start_with(
+        &[("primary", pair.primary.dsn())],
+        "collect_interval = \"1s\"\ncollect_timeout = \"800ms\"\n",
+        &["--web.enable-lifecycle"],
+    );
     exporter.wait_for("up", WAIT, |m| up(m, "primary") == Some(1.0));
     let original = std::fs::read_to_string(&exporter.config).unwrap();
 

@@ -42,6 +42,14 @@ fn roles_identity_streaming_and_slot() {
         m.get("pgrepl_in_recovery", &[("target", "standby1")]),
         Some(1.0)
     );
+    // What a real pair emits is what docs/metrics.md documents.
+    let major: u32 = pair
+        .primary
+        .psql("SELECT current_setting('server_version_num')::int / 10000")
+        .parse()
+        .unwrap();
+    common::assert_matches_reference(&m, "primary", major);
+    common::assert_matches_reference(&m, "standby1", major);
     assert_eq!(
         m.get("pgrepl_timeline_id", &[("target", "primary")]),
         Some(1.0)

@@ -3,6 +3,12 @@
 //!
 //! Runs offline. The Compose Specification check runs `check-jsonschema`
 //! with the compose schema it vendors (`make test` installs it from PyPI).
+//! The dashboard checks run on the committed dashboards and on a render of
+//! the mixin with `mixin/tests/custom-config.libsonnet` (`mixin/render.py`,
+//! which needs the jsonnet implementation `make deps` installs): another
+//! job, a Kubernetes cluster label, another lag threshold and runbook site
+//! must give dashboards that are just as valid, with stat panels that
+//! colour at that render's alert thresholds.
 //!
 //! Allowed metric names: `tests/fixtures/metric_names.txt` (one family per
 //! line) plus the recording rules of `alerts/*.rules.yml` plus the series
@@ -40,9 +46,52 @@ fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     out
 }
 
-fn dashboards() -> Vec<(PathBuf, Json)> {
-    let files = files_with_suffix(&root().join("dashboards"), ".json");
-    assert!(!files.is_empty(), "no dashboards/*.json");
+/// Runbook links of the committed dashboards: the default
+/// `runbookURLPattern` of `mixin/config.libsonnet` without its `%s`.
+const RUNBOOK_PREFIX: &str =
+    "https://github.com/pg-replication-exporter/pg_replication_exporter/blob/main/docs/runbooks.md#";
+
+/// One rendering of the mixin: its root directory (holding `alerts/` and
+/// `dashboards/`) and the prefix of its runbook links.
+struct Render {
+    dir: PathBuf,
+    runbook_prefix: String,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// The committed files, and a fresh render with the test's custom config.
+fn renders() -> Vec<Render> {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = Command::new("python3")
+        .arg(root().join("mixin/render.py"))
+        .arg("--config")
+        .arg(root().join("mixin/tests/custom-config.libsonnet"))
+        .arg("--out")
+        .arg(tmp.path())
+        .output()
+        .expect("python3 is needed to render the mixin (mixin/render.py)");
+    assert!(
+        out.status.success(),
+        "mixin/render.py with mixin/tests/custom-config.libsonnet failed (make deps installs its jsonnet):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    vec![
+        Render {
+            dir: root(),
+            runbook_prefix: RUNBOOK_PREFIX.to_string(),
+            _tmp: None,
+        },
+        Render {
+            dir: tmp.path().to_path_buf(),
+            runbook_prefix: "https://wiki.example.com/runbooks/".to_string(),
+            _tmp: Some(tmp),
+        },
+    ]
+}
+
+fn dashboards_in(dir: &Path) -> Vec<(PathBuf, Json)> {
+    let files = files_with_suffix(&dir.join("dashboards"), ".json");
+    assert!(!files.is_empty(), "no {}/dashboards/*.json", dir.display());
     files
         .into_iter()
         .map(|p| {
@@ -54,7 +103,11 @@ fn dashboards() -> Vec<(PathBuf, Json)> {
 }
 
 fn rule_files() -> Vec<(PathBuf, Yaml)> {
-    files_with_suffix(&root().join("alerts"), ".rules.yml")
+    rule_files_in(&root())
+}
+
+fn rule_files_in(dir: &Path) -> Vec<(PathBuf, Yaml)> {
+    files_with_suffix(&dir.join("alerts"), ".rules.yml")
         .into_iter()
         .map(|p| {
             let y: Yaml = serde_yaml::from_str(&read(&p))
@@ -64,9 +117,9 @@ fn rule_files() -> Vec<(PathBuf, Yaml)> {
         .collect()
 }
 
-fn rules() -> Vec<Yaml> {
+fn rules_in(dir: &Path) -> Vec<Yaml> {
     let mut out = Vec::new();
-    for (_, doc) in rule_files() {
+    for (_, doc) in rule_files_in(dir) {
         for group in doc["groups"].as_sequence().cloned().unwrap_or_default() {
             out.extend(group["rules"].as_sequence().cloned().unwrap_or_default());
         }
@@ -81,7 +134,7 @@ fn allowed_metric_names() -> BTreeSet<String> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(String::from)
         .collect();
-    for rule in rules() {
+    for rule in rules_in(&root()) {
         if let Some(r) = rule["record"].as_str() {
             names.insert(r.to_string());
         }
@@ -319,19 +372,20 @@ fn queries(dashboard: &Json) -> Vec<(String, String)> {
     out
 }
 
-fn runbook_anchors(p: &Json) -> Vec<String> {
+/// The alert names (lower case) whose runbooks a panel links to.
+fn runbook_anchors(p: &Json, prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
     for l in p["links"].as_array().into_iter().flatten() {
         let url = l["url"].as_str().unwrap_or("");
-        if let Some(anchor) = url.strip_prefix("${runbook_url}#") {
+        if let Some(anchor) = url.strip_prefix(prefix) {
             out.push(anchor.to_string());
         }
     }
     out
 }
 
-fn alert_names() -> BTreeSet<String> {
-    rules()
+fn alert_names_in(dir: &Path) -> BTreeSet<String> {
+    rules_in(dir)
         .iter()
         .filter_map(|r| r["alert"].as_str().map(String::from))
         .collect()
@@ -374,10 +428,21 @@ fn check_datasources(value: &Json, path: &str, errors: &mut Vec<String>) {
 
 #[test]
 fn dashboards_follow_conventions() {
-    let mut uids = BTreeSet::new();
     let mut errors = Vec::new();
-    for (path, d) in dashboards() {
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
+    for render in renders() {
+        check_conventions(&render, &mut errors);
+    }
+    assert!(
+        errors.is_empty(),
+        "dashboard convention errors:\n  {}",
+        errors.join("\n  ")
+    );
+}
+
+fn check_conventions(render: &Render, errors: &mut Vec<String>) {
+    let mut uids = BTreeSet::new();
+    for (path, d) in dashboards_in(&render.dir) {
+        let name = path.display().to_string();
         let uid = d["uid"].as_str().unwrap_or("");
         if uid.is_empty()
             || uid.len() > 40
@@ -428,7 +493,7 @@ fn dashboards_follow_conventions() {
             }
         }
 
-        check_datasources(&d, &name, &mut errors);
+        check_datasources(&d, &name, errors);
 
         let mut ids = BTreeSet::new();
         for p in panels(&d) {
@@ -459,18 +524,16 @@ fn dashboards_follow_conventions() {
             let steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"]
                 .as_array()
                 .map_or(0, Vec::len);
-            if p["type"] == "stat" && steps > 1 && runbook_anchors(p).is_empty() {
+            if p["type"] == "stat"
+                && steps > 1
+                && runbook_anchors(p, &render.runbook_prefix).is_empty()
+            {
                 errors.push(format!(
                     "{name}: alerting stat panel '{title}' links to no runbook"
                 ));
             }
         }
     }
-    assert!(
-        errors.is_empty(),
-        "dashboard convention errors:\n  {}",
-        errors.join("\n  ")
-    );
 }
 
 #[test]
@@ -482,8 +545,9 @@ fn dashboard_queries_are_valid_promql_on_known_metrics() {
         .unwrap();
     let mut errors = Vec::new();
     let mut count = 0;
-    for (path, d) in dashboards() {
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
+    let renders = renders();
+    for (path, d) in renders.iter().flat_map(|r| dashboards_in(&r.dir)) {
+        let name = path.display().to_string();
         for (ctx, q) in queries(&d) {
             count += 1;
             let expr = parse_promql(&q, &format!("{name}: {ctx}"));
@@ -514,13 +578,30 @@ fn dashboard_queries_are_valid_promql_on_known_metrics() {
     );
 }
 
+/// Panels link to runbooks of existing alerts, and stat panels colour at
+/// the thresholds of the alerts they link to. Both come from one `_config`
+/// in the mixin; checking a render with other thresholds proves the panels
+/// and the alerts read the same keys.
 #[test]
 fn dashboard_runbook_links_and_thresholds_match_alerts() {
-    let alerts = alert_names();
-    if alerts.is_empty() {
-        eprintln!("no alerts/*.rules.yml: runbook link check skipped");
-        return;
+    let mut errors = Vec::new();
+    for render in renders() {
+        check_links_and_thresholds(&render, &mut errors);
     }
+    assert!(
+        errors.is_empty(),
+        "runbook/threshold errors:\n  {}",
+        errors.join("\n  ")
+    );
+}
+
+fn check_links_and_thresholds(render: &Render, errors: &mut Vec<String>) {
+    let alerts = alert_names_in(&render.dir);
+    assert!(
+        !alerts.is_empty(),
+        "no alerts in {}/alerts/*.rules.yml",
+        render.dir.display()
+    );
     let runbooks = std::fs::read_to_string(root().join("docs/runbooks.md")).ok();
     let headings: BTreeSet<String> = runbooks
         .iter()
@@ -540,19 +621,18 @@ fn dashboard_runbook_links_and_thresholds_match_alerts() {
 
     // Constants of every rule of each alert.
     let mut consts: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for rule in rules() {
+    for rule in rules_in(&render.dir) {
         if let (Some(a), Some(e)) = (rule["alert"].as_str(), rule["expr"].as_str()) {
             let expr = parse_promql(e, &format!("alert {a}"));
             constants(&expr, consts.entry(a.to_lowercase()).or_default());
         }
     }
 
-    let mut errors = Vec::new();
-    for (path, d) in dashboards() {
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
+    for (path, d) in dashboards_in(&render.dir) {
+        let name = path.display().to_string();
         for p in panels(&d) {
             let title = p["title"].as_str().unwrap_or("?");
-            let anchors = runbook_anchors(p);
+            let anchors = runbook_anchors(p, &render.runbook_prefix);
             for a in &anchors {
                 if !alerts.iter().any(|n| n.to_lowercase() == *a) {
                     errors.push(format!(
@@ -596,11 +676,6 @@ fn dashboard_runbook_links_and_thresholds_match_alerts() {
             }
         }
     }
-    assert!(
-        errors.is_empty(),
-        "runbook/threshold errors:\n  {}",
-        errors.join("\n  ")
-    );
 }
 
 fn compose() -> Yaml {
@@ -807,14 +882,14 @@ fn prometheusrule_matches_alert_rules() {
     assert_eq!(
         actual.len(),
         expected.len(),
-        "PrometheusRule has {} groups, alerts/ has {}: run deploy/kubernetes/generate-prometheusrule.py",
+        "PrometheusRule has {} groups, alerts/ has {}: run `make mixin`",
         actual.len(),
         expected.len()
     );
     for (a, e) in actual.iter().zip(&expected) {
         assert!(
             a == e,
-            "PrometheusRule group {:?} differs from alerts/: run deploy/kubernetes/generate-prometheusrule.py",
+            "PrometheusRule group {:?} differs from alerts/: run `make mixin`",
             e["name"]
         );
     }

@@ -1,11 +1,5 @@
 //! WAL archiving: `pg_stat_archiver` and the `.ready` files in
 //! `pg_wal/archive_status` (`pg_ls_archive_statusdir()`, 12+, `pg_monitor`).
-//!
-//! Families: `pgrepl_archiver_archived_total`, `pgrepl_archiver_failed_total`,
-//! `pgrepl_archiver_last_archived_timestamp_seconds`,
-//! `pgrepl_archiver_last_failed_timestamp_seconds`,
-//! `pgrepl_archiver_pending_wal_files`,
-//! `pgrepl_archiver_oldest_pending_timestamp_seconds`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,7 +8,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::Capabilities;
-use crate::exposition::{counter_family, gauge_family};
+use crate::exposition::emit;
+use crate::family::{Family, Scope, TARGET};
 use crate::snapshot::{up_samples, TargetSnapshot};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,42 +40,111 @@ pub fn sql(caps: &Capabilities) -> String {
     )
 }
 
+pub const ARCHIVER_ARCHIVED: Family = Family::counter(
+    "pgrepl_archiver_archived",
+    "WAL files archived successfully (pg_stat_archiver.archived_count).",
+    "Archivos de WAL archivados con éxito (pg_stat_archiver.archived_count).",
+    &[TARGET],
+    Scope::Server,
+);
+
+pub const ARCHIVER_FAILED: Family = Family::counter(
+    "pgrepl_archiver_failed",
+    "Failed attempts of archive_command (pg_stat_archiver.failed_count).",
+    "Intentos fallidos de archive_command (pg_stat_archiver.failed_count).",
+    &[TARGET],
+    Scope::Server,
+);
+
+pub const ARCHIVER_LAST_ARCHIVED_TIMESTAMP_SECONDS: Family = Family::gauge(
+    "pgrepl_archiver_last_archived_timestamp_seconds",
+    "Unix time of the last WAL file archived successfully.",
+    "Hora Unix del último archivo de WAL archivado con éxito.",
+    &[TARGET],
+    Scope::Server,
+)
+.when(
+    "once a file was archived since the statistics were reset",
+    "desde que se archivó un archivo tras reiniciar las estadísticas",
+);
+
+pub const ARCHIVER_LAST_FAILED_TIMESTAMP_SECONDS: Family = Family::gauge(
+    "pgrepl_archiver_last_failed_timestamp_seconds",
+    "Unix time of the last failed archive_command.",
+    "Hora Unix del último archive_command fallido.",
+    &[TARGET],
+    Scope::Server,
+)
+.when(
+    "once archiving failed since the statistics were reset",
+    "desde que falló el archivado tras reiniciar las estadísticas",
+);
+
+pub const ARCHIVER_PENDING_WAL_FILES: Family = Family::gauge(
+    "pgrepl_archiver_pending_wal_files",
+    "WAL files waiting to be archived (.ready files in pg_wal/archive_status).",
+    "Archivos de WAL esperando ser archivados (archivos .ready en pg_wal/archive_status).",
+    &[TARGET],
+    Scope::Server,
+)
+.since(12)
+.when(
+    "when the role may run pg_ls_archive_statusdir() (pg_monitor)",
+    "cuando el rol puede ejecutar pg_ls_archive_statusdir() (pg_monitor)",
+);
+
+pub const ARCHIVER_OLDEST_PENDING_TIMESTAMP_SECONDS: Family = Family::gauge(
+    "pgrepl_archiver_oldest_pending_timestamp_seconds",
+    "Modification time (Unix) of the oldest WAL file waiting to be archived; absent when none waits.",
+    "Hora de modificación (Unix) del archivo de WAL más antiguo que espera ser archivado; ausente cuando no espera ninguno.",
+    &[TARGET],
+    Scope::Server,
+)
+.since(12)
+.when(
+    "while a file waits to be archived (and with pg_monitor)",
+    "mientras un archivo espera ser archivado (y con pg_monitor)",
+);
+
+pub const FAMILIES: &[Family] = &[
+    ARCHIVER_ARCHIVED,
+    ARCHIVER_FAILED,
+    ARCHIVER_LAST_ARCHIVED_TIMESTAMP_SECONDS,
+    ARCHIVER_LAST_FAILED_TIMESTAMP_SECONDS,
+    ARCHIVER_PENDING_WAL_FILES,
+    ARCHIVER_OLDEST_PENDING_TIMESTAMP_SECONDS,
+];
+
 pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
     let rows = || up_samples(snaps).filter_map(|(t, s)| Some((t, s.archiver.as_ref()?)));
-    counter_family(
+    emit(
         enc,
-        "pgrepl_archiver_archived",
-        "WAL files archived successfully (pg_stat_archiver.archived_count).",
+        &ARCHIVER_ARCHIVED,
         rows().filter_map(|(t, a)| Some(([("target", t)], a.archived_count?))),
     )?;
-    counter_family(
+    emit(
         enc,
-        "pgrepl_archiver_failed",
-        "Failed attempts of archive_command (pg_stat_archiver.failed_count).",
+        &ARCHIVER_FAILED,
         rows().filter_map(|(t, a)| Some(([("target", t)], a.failed_count?))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_archiver_last_archived_timestamp_seconds",
-        "Unix time of the last WAL file archived successfully.",
+        &ARCHIVER_LAST_ARCHIVED_TIMESTAMP_SECONDS,
         rows().filter_map(|(t, a)| Some(([("target", t)], a.last_archived_time?))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_archiver_last_failed_timestamp_seconds",
-        "Unix time of the last failed archive_command.",
+        &ARCHIVER_LAST_FAILED_TIMESTAMP_SECONDS,
         rows().filter_map(|(t, a)| Some(([("target", t)], a.last_failed_time?))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_archiver_pending_wal_files",
-        "WAL files waiting to be archived (.ready files in pg_wal/archive_status).",
+        &ARCHIVER_PENDING_WAL_FILES,
         rows().filter_map(|(t, a)| Some(([("target", t)], a.pending?))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_archiver_oldest_pending_timestamp_seconds",
-        "Modification time (Unix) of the oldest WAL file waiting to be archived; absent when none waits.",
+        &ARCHIVER_OLDEST_PENDING_TIMESTAMP_SECONDS,
         rows().filter_map(|(t, a)| Some(([("target", t)], a.oldest_pending?))),
     )
 }

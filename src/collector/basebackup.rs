@@ -1,8 +1,5 @@
 //! Base backups in progress: `pg_stat_progress_basebackup` (13+), i.e. a
 //! `pg_basebackup` seeding a new standby.
-//!
-//! Families: `pgrepl_basebackup_streamed_bytes`,
-//! `pgrepl_basebackup_total_bytes`, `pgrepl_basebackup_phase`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,7 +8,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::Capabilities;
-use crate::exposition::{gauge_family, state_set};
+use crate::exposition::{emit, state_set};
+use crate::family::{Family, Label, Scope, TARGET};
 use crate::snapshot::{up_samples, TargetSnapshot};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,30 +37,67 @@ const PHASES: [&str; 6] = [
     "transferring wal files",
 ];
 
+const RUNNING: (&str, &str) = ("while a base backup runs", "mientras corre una copia base");
+
+const PID: Label = Label::text("pid", "the walsender serving the backup");
+
+pub const BASEBACKUP_STREAMED_BYTES: Family = Family::gauge(
+    "pgrepl_basebackup_streamed_bytes",
+    "Bytes streamed so far by a running base backup.",
+    "Bytes enviados hasta ahora por una copia base en curso.",
+    &[TARGET, PID],
+    Scope::Server,
+)
+.since(13)
+.when(RUNNING.0, RUNNING.1);
+
+pub const BASEBACKUP_TOTAL_BYTES: Family = Family::gauge(
+    "pgrepl_basebackup_total_bytes",
+    "Estimated total size of a running base backup; absent when not estimated.",
+    "Tamaño total estimado de una copia base en curso; ausente cuando no se estima.",
+    &[TARGET, PID],
+    Scope::Server,
+)
+.since(13)
+.when(RUNNING.0, RUNNING.1);
+
+pub const BASEBACKUP_PHASE: Family = Family::gauge(
+    "pgrepl_basebackup_phase",
+    "Phase of a running base backup (one series per phase, 1 for the current one).",
+    "Fase de una copia base en curso (una serie por fase, 1 para la actual).",
+    &[TARGET, PID, Label::one_of("phase", &PHASES)],
+    Scope::Server,
+)
+.since(13)
+.when(RUNNING.0, RUNNING.1);
+
+pub const FAMILIES: &[Family] = &[
+    BASEBACKUP_STREAMED_BYTES,
+    BASEBACKUP_TOTAL_BYTES,
+    BASEBACKUP_PHASE,
+];
+
 pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
     let rows: Vec<(&str, &Progress, String)> = up_samples(snaps)
         .flat_map(|(t, s)| s.basebackups.iter().map(move |b| (t, b, b.pid.to_string())))
         .collect();
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_basebackup_streamed_bytes",
-        "Bytes streamed so far by a running base backup.",
+        &BASEBACKUP_STREAMED_BYTES,
         rows.iter().filter_map(|(t, b, pid)| {
             Some(([("target", *t), ("pid", pid.as_str())], b.backup_streamed?))
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_basebackup_total_bytes",
-        "Estimated total size of a running base backup; absent when not estimated.",
+        &BASEBACKUP_TOTAL_BYTES,
         rows.iter().filter_map(|(t, b, pid)| {
             Some(([("target", *t), ("pid", pid.as_str())], b.backup_total?))
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_basebackup_phase",
-        "Phase of a running base backup (one series per phase, 1 for the current one).",
+        &BASEBACKUP_PHASE,
         rows.iter().flat_map(|(t, b, pid)| {
             state_set(&PHASES, b.phase.as_deref()).map(move |(phase, v)| {
                 ([("target", *t), ("pid", pid.as_str()), ("phase", phase)], v)

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use crate::exposition::gauge_family;
+use crate::exposition::emit;
+use crate::family::{Family, Scope, TARGET};
 use crate::snapshot::{up_samples, TargetSnapshot};
 
 /// Where a target reads its cluster's heartbeat.
@@ -46,11 +47,24 @@ pub fn sql(read: &HeartbeatRead) -> String {
     )
 }
 
+pub const HEARTBEAT_LAG_SECONDS: Family = Family::gauge(
+    "pgrepl_heartbeat_lag_seconds",
+    "Age of the last heartbeat the standby has replayed: the end-to-end replication delay, also when the primary is idle or the standby is cut off.",
+    "Edad del último latido que aplicó la réplica: el retraso de replicación de punta a punta, también con el principal inactivo o la réplica aislada.",
+    &[TARGET],
+    Scope::Standby,
+)
+.when(
+    "with [clusters.NAME.heartbeat] configured, once the table exists",
+    "con [clusters.NOMBRE.heartbeat] configurado, una vez que existe la tabla",
+);
+
+pub const FAMILIES: &[Family] = &[HEARTBEAT_LAG_SECONDS];
+
 pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_heartbeat_lag_seconds",
-        "Age of the last heartbeat the standby has replayed: the end-to-end replication delay, also when the primary is idle or the standby is cut off.",
+        &HEARTBEAT_LAG_SECONDS,
         up_samples(snaps)
             .filter(|(_, s)| s.server.in_recovery)
             .filter_map(|(t, s)| Some(([("target", t)], s.heartbeat?.max(0.0)))),

@@ -8,6 +8,7 @@
 //! JSON, which lets the row types absorb columns that older versions lack
 //! (they deserialize as `None` and the family is then absent).
 
+pub mod activity;
 pub mod archiver;
 pub mod basebackup;
 pub mod heartbeat;
@@ -33,6 +34,9 @@ pub struct Capabilities {
     pub ls_archive_status: bool,
     /// The cluster's heartbeat table exists and may be read.
     pub heartbeat_table: bool,
+    /// Other sessions' wait events are visible (`pg_read_all_stats`,
+    /// part of `pg_monitor`, or superuser).
+    pub read_all_stats: bool,
 }
 
 impl Capabilities {
@@ -48,7 +52,8 @@ pub fn capabilities_sql(heartbeat: Option<&heartbeat::HeartbeatRead>) -> String 
          CASE WHEN to_regprocedure('pg_catalog.pg_ls_waldir()') IS NULL THEN false \
               ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_waldir()'), 'EXECUTE') END::text, \
          CASE WHEN to_regprocedure('pg_catalog.pg_ls_archive_statusdir()') IS NULL THEN false \
-              ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_archive_statusdir()'), 'EXECUTE') END::text",
+              ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_archive_statusdir()'), 'EXECUTE') END::text, \
+         pg_has_role('pg_read_all_stats', 'USAGE')::text",
     );
     if let Some(read) = heartbeat {
         sql.push_str(", ");
@@ -75,6 +80,9 @@ pub struct Sample {
     pub settings: settings::Settings,
     #[serde(default)]
     pub basebackups: Vec<basebackup::Progress>,
+    /// Absent without `pg_read_all_stats`.
+    #[serde(default)]
+    pub activity: Option<activity::Activity>,
     /// Seconds since the heartbeat row was written, as replayed here.
     #[serde(default)]
     pub heartbeat: Option<f64>,
@@ -95,6 +103,9 @@ pub fn build_query(caps: &Capabilities, heartbeat: Option<&heartbeat::HeartbeatR
     }
     if let Some(sql) = basebackup::sql(caps) {
         parts.push(("basebackups", sql));
+    }
+    if let Some(sql) = activity::sql(caps) {
+        parts.push(("activity", sql));
     }
     if let Some(read) = heartbeat.filter(|_| caps.heartbeat_table) {
         parts.push(("heartbeat", heartbeat::sql(read)));

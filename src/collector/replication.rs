@@ -1,10 +1,6 @@
 //! Connected standbys, seen from their upstream: `pg_stat_replication`,
 //! joined to `pg_replication_slots` on `active_pid` for the slot name.
 //!
-//! Families: `pgrepl_standby_lag_bytes`, `pgrepl_standby_lag_seconds`,
-//! `pgrepl_standby_state`, `pgrepl_standby_sync_state`,
-//! `pgrepl_standby_sync_priority`, `pgrepl_standby_reply_timestamp_seconds`,
-//! `pgrepl_standbys`, `pgrepl_standbys_sync`, `pgrepl_sync_standbys_required`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,7 +10,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::{Capabilities, Sample};
-use crate::exposition::{gauge_family, state_set};
+use crate::exposition::{emit, state_set};
+use crate::family::{Family, Label, Scope, TARGET};
 use crate::lsn;
 use crate::snapshot::{up_samples, TargetSnapshot};
 use crate::sync_names;
@@ -62,6 +59,166 @@ pub fn sql(caps: &Capabilities) -> String {
 
 const STATES: [&str; 5] = ["startup", "catchup", "streaming", "backup", "stopping"];
 const SYNC_STATES: [&str; 4] = ["async", "potential", "sync", "quorum"];
+
+const APPLICATION_NAME: Label = Label::text(
+    "application_name",
+    "the standby's `application_name` (from its `primary_conninfo`, else its `cluster_name`)",
+);
+const CLIENT_ADDR: Label = Label::text(
+    "client_addr",
+    "the standby's address; empty for a Unix socket",
+);
+const SLOT_NAME: Label = Label::text(
+    "slot_name",
+    "the slot the standby streams through; empty when none",
+);
+const CLIENT_PORT: Label = Label::optional(
+    "client_port",
+    "only when two walsenders would share all other labels (a `pg_basebackup -X stream`)",
+);
+const PID: Label = Label::optional(
+    "pid",
+    "as `client_port`, for Unix-socket connections that have no port",
+);
+
+pub const STANDBY_LAG_BYTES: Family = Family::gauge(
+    "pgrepl_standby_lag_bytes",
+    "Bytes the standby is behind at each stage (sent, write, flush, replay), against the primary's current WAL position (a cascading standby's receive position).",
+    "Bytes que la réplica lleva de atraso en cada etapa (sent, write, flush, replay), contra la posición de WAL actual del principal (la posición recibida, en una réplica en cascada).",
+    &[
+        TARGET,
+        APPLICATION_NAME,
+        CLIENT_ADDR,
+        SLOT_NAME,
+        CLIENT_PORT,
+        PID,
+        Label::one_of("stage", &["sent", "write", "flush", "replay"]),
+    ],
+    Scope::Upstream,
+);
+
+pub const STANDBY_LAG_SECONDS: Family = Family::gauge(
+    "pgrepl_standby_lag_seconds",
+    "Time for recent WAL to be written, flushed and replayed by the standby (write_lag, flush_lag, replay_lag); 0 when caught up.",
+    "Tiempo que tarda la réplica en escribir, volcar y aplicar el WAL reciente (write_lag, flush_lag, replay_lag); 0 cuando está al día.",
+    &[
+        TARGET,
+        APPLICATION_NAME,
+        CLIENT_ADDR,
+        SLOT_NAME,
+        CLIENT_PORT,
+        PID,
+        Label::one_of("stage", &["write", "flush", "replay"]),
+    ],
+    Scope::Upstream,
+)
+.when(
+    "once PostgreSQL has measured the stage, or the standby is caught up",
+    "cuando PostgreSQL midió la etapa, o la réplica está al día",
+);
+
+pub const STANDBY_STATE: Family = Family::gauge(
+    "pgrepl_standby_state",
+    "State of the WAL sender serving the standby (one series per state, 1 for the current one).",
+    "Estado del WAL sender que atiende a la réplica (una serie por estado, 1 para el actual).",
+    &[
+        TARGET,
+        APPLICATION_NAME,
+        CLIENT_ADDR,
+        SLOT_NAME,
+        CLIENT_PORT,
+        PID,
+        Label::one_of("state", &STATES),
+    ],
+    Scope::Upstream,
+);
+
+pub const STANDBY_SYNC_STATE: Family = Family::gauge(
+    "pgrepl_standby_sync_state",
+    "Synchronous state of the standby: async, potential, sync or quorum (one series per state, 1 for the current one).",
+    "Estado síncrono de la réplica: async, potential, sync o quorum (una serie por estado, 1 para el actual).",
+    &[
+        TARGET,
+        APPLICATION_NAME,
+        CLIENT_ADDR,
+        SLOT_NAME,
+        CLIENT_PORT,
+        PID,
+        Label::one_of("sync_state", &SYNC_STATES),
+    ],
+    Scope::Upstream,
+);
+
+pub const STANDBY_SYNC_PRIORITY: Family = Family::gauge(
+    "pgrepl_standby_sync_priority",
+    "Priority of the standby for being chosen as synchronous (0 for asynchronous standbys).",
+    "Prioridad de la réplica para ser elegida síncrona (0 para réplicas asíncronas).",
+    &[
+        TARGET,
+        APPLICATION_NAME,
+        CLIENT_ADDR,
+        SLOT_NAME,
+        CLIENT_PORT,
+        PID,
+    ],
+    Scope::Upstream,
+);
+
+pub const STANDBY_REPLY_TIMESTAMP_SECONDS: Family = Family::gauge(
+    "pgrepl_standby_reply_timestamp_seconds",
+    "Unix time of the last reply the standby sent (PostgreSQL 12+).",
+    "Hora Unix de la última respuesta que envió la réplica (PostgreSQL 12+).",
+    &[
+        TARGET,
+        APPLICATION_NAME,
+        CLIENT_ADDR,
+        SLOT_NAME,
+        CLIENT_PORT,
+        PID,
+    ],
+    Scope::Upstream,
+)
+.since(12);
+
+pub const STANDBYS: Family = Family::gauge(
+    "pgrepl_standbys",
+    "Standbys (WAL senders) connected to this server.",
+    "Réplicas (WAL senders) conectadas a este servidor.",
+    &[TARGET],
+    Scope::Server,
+);
+
+pub const STANDBYS_SYNC: Family = Family::gauge(
+    "pgrepl_standbys_sync",
+    "Connected standbys in sync or quorum state.",
+    "Réplicas conectadas en estado sync o quorum.",
+    &[TARGET],
+    Scope::Server,
+);
+
+pub const SYNC_STANDBYS_REQUIRED: Family = Family::gauge(
+    "pgrepl_sync_standbys_required",
+    "Synchronous standbys that synchronous_standby_names asks for; fewer connected means commits wait.",
+    "Réplicas síncronas que pide synchronous_standby_names; con menos conectadas, los commits esperan.",
+    &[TARGET],
+    Scope::Server,
+)
+.when(
+    "when synchronous_standby_names is set",
+    "cuando synchronous_standby_names está definido",
+);
+
+pub const FAMILIES: &[Family] = &[
+    STANDBY_LAG_BYTES,
+    STANDBY_LAG_SECONDS,
+    STANDBY_STATE,
+    STANDBY_SYNC_STATE,
+    STANDBY_SYNC_PRIORITY,
+    STANDBY_REPLY_TIMESTAMP_SECONDS,
+    STANDBYS,
+    STANDBYS_SYNC,
+    SYNC_STANDBYS_REQUIRED,
+];
 
 /// The identifying labels of one walsender. `client_port` (or the pid, for
 /// socket connections without a port) is added only when two walsenders
@@ -148,20 +305,18 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         })
     };
 
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_standby_lag_bytes",
-        "Bytes the standby is behind at each stage (sent, write, flush, replay), against the primary's current WAL position (a cascading standby's receive position).",
+        &STANDBY_LAG_BYTES,
         rows().flat_map(|(s, w, id)| {
             lag_bytes(s, w)
                 .into_iter()
                 .filter_map(move |(stage, v)| Some((id.labels(Some(("stage", stage))), v?)))
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_standby_lag_seconds",
-        "Time for recent WAL to be written, flushed and replayed by the standby (write_lag, flush_lag, replay_lag); 0 when caught up.",
+        &STANDBY_LAG_SECONDS,
         rows().flat_map(|(s, w, id)| {
             let bytes = lag_bytes(s, w);
             let seconds = [
@@ -181,10 +336,9 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
             })
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_standby_state",
-        "State of the WAL sender serving the standby (one series per state, 1 for the current one).",
+        &STANDBY_STATE,
         // A NULL state (role without pg_monitor) gives no series at all,
         // never a state set of zeros.
         rows().flat_map(|(_, w, id)| {
@@ -195,10 +349,9 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
             })
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_standby_sync_state",
-        "Synchronous state of the standby: async, potential, sync or quorum (one series per state, 1 for the current one).",
+        &STANDBY_SYNC_STATE,
         rows().flat_map(|(_, w, id)| {
             let current = w.sync_state.as_deref();
             current.into_iter().flat_map(move |c| {
@@ -207,28 +360,24 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
             })
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_standby_sync_priority",
-        "Priority of the standby for being chosen as synchronous (0 for asynchronous standbys).",
+        &STANDBY_SYNC_PRIORITY,
         rows().filter_map(|(_, w, id)| Some((id.labels(None), f64::from(w.sync_priority?)))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_standby_reply_timestamp_seconds",
-        "Unix time of the last reply the standby sent (PostgreSQL 12+).",
+        &STANDBY_REPLY_TIMESTAMP_SECONDS,
         rows().filter_map(|(_, w, id)| Some((id.labels(None), w.reply_time?))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_standbys",
-        "Standbys (WAL senders) connected to this server.",
+        &STANDBYS,
         up_samples(snaps).map(|(t, s)| ([("target", t)], s.replication.len() as f64)),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_standbys_sync",
-        "Connected standbys in sync or quorum state.",
+        &STANDBYS_SYNC,
         up_samples(snaps).map(|(t, s)| {
             let n = s
                 .replication
@@ -238,10 +387,9 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
             ([("target", t)], n as f64)
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_sync_standbys_required",
-        "Synchronous standbys that synchronous_standby_names asks for; fewer connected means commits wait.",
+        &SYNC_STANDBYS_REQUIRED,
         up_samples(snaps).filter_map(|(t, s)| {
             let setting = s.settings.text("synchronous_standby_names").unwrap_or("");
             let n = sync_names::required(setting)?;

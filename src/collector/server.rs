@@ -1,9 +1,5 @@
 //! Server identity, role, timeline and WAL positions: recovery functions,
 //! `pg_control_system()` and `pg_control_checkpoint()`.
-//!
-//! Families: `pgrepl_server_info`, `pgrepl_in_recovery`, `pgrepl_timeline_id`,
-//! `pgrepl_timeline_changes_total`, `pgrepl_wal_lsn_bytes`,
-//! `pgrepl_recovery_conflicts_total` (standbys).
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,7 +8,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::Capabilities;
-use crate::exposition::{counter_family, gauge_family};
+use crate::exposition::emit;
+use crate::family::{Family, Label, Scope, TARGET};
 use crate::lsn;
 use crate::snapshot::{up_samples, TargetSnapshot};
 
@@ -68,11 +65,76 @@ pub fn sql(caps: &Capabilities) -> String {
     )
 }
 
+pub const SERVER_INFO: Family = Family::gauge(
+    "pgrepl_server_info",
+    "Identity of the server (value 1): version, system_identifier (equal on a primary and all its physical standbys) and cluster_name.",
+    "Identidad del servidor (valor 1): versión, system_identifier (igual en un principal y todas sus réplicas físicas) y cluster_name.",
+    &[
+        TARGET,
+        Label::text("version", "`server_version`, e.g. `17.2`"),
+        Label::text("system_identifier", "from `pg_control_system()`"),
+        Label::text("cluster_name", "the `cluster_name` setting, empty when unset"),
+    ],
+    Scope::Server,
+);
+
+pub const IN_RECOVERY: Family = Family::gauge(
+    "pgrepl_in_recovery",
+    "1 when the server is a standby (in recovery), 0 when it is a primary.",
+    "1 cuando el servidor es una réplica (en recuperación), 0 cuando es principal.",
+    &[TARGET],
+    Scope::Server,
+);
+
+pub const TIMELINE_ID: Family = Family::gauge(
+    "pgrepl_timeline_id",
+    "Current timeline of the server; it increases at each promotion.",
+    "Timeline actual del servidor; aumenta con cada promoción.",
+    &[TARGET],
+    Scope::Server,
+);
+
+pub const TIMELINE_CHANGES: Family = Family::counter(
+    "pgrepl_timeline_changes",
+    "Timeline switches the exporter has seen on this server (promotions, standbys following a new primary).",
+    "Cambios de timeline que el exporter vio en este servidor (promociones, réplicas que siguen a un nuevo principal).",
+    &[TARGET],
+    Scope::Target,
+)
+.when(
+    "once a timeline was read; kept while the target is down",
+    "desde que se leyó un timeline; se mantiene mientras el target está caído",
+);
+
+pub const WAL_LSN_BYTES: Family = Family::gauge(
+    "pgrepl_wal_lsn_bytes",
+    "WAL position as a byte offset: current (primary), receive and replay (standby).",
+    "Posición de WAL como desplazamiento en bytes: current (principal), receive y replay (réplica).",
+    &[TARGET, Label::one_of("position", &["current", "receive", "replay"])],
+    Scope::Server,
+);
+
+pub const RECOVERY_CONFLICTS: Family = Family::counter(
+    "pgrepl_recovery_conflicts",
+    "Queries on the standby cancelled because replay conflicted with them (pg_stat_database_conflicts).",
+    "Consultas en la réplica canceladas porque el replay entró en conflicto con ellas (pg_stat_database_conflicts).",
+    &[TARGET],
+    Scope::Standby,
+);
+
+pub const FAMILIES: &[Family] = &[
+    SERVER_INFO,
+    IN_RECOVERY,
+    TIMELINE_ID,
+    TIMELINE_CHANGES,
+    WAL_LSN_BYTES,
+    RECOVERY_CONFLICTS,
+];
+
 pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_server_info",
-        "Identity of the server (value 1): version, system_identifier (equal on a primary and all its physical standbys) and cluster_name.",
+        &SERVER_INFO,
         up_samples(snaps).map(|(t, s)| {
             (
                 [
@@ -82,39 +144,38 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
                         "system_identifier",
                         s.server.system_identifier.as_deref().unwrap_or(""),
                     ),
-                    ("cluster_name", s.server.cluster_name.as_deref().unwrap_or("")),
+                    (
+                        "cluster_name",
+                        s.server.cluster_name.as_deref().unwrap_or(""),
+                    ),
                 ],
                 1.0,
             )
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_in_recovery",
-        "1 when the server is a standby (in recovery), 0 when it is a primary.",
+        &IN_RECOVERY,
         up_samples(snaps)
             .map(|(t, s)| ([("target", t)], f64::from(u8::from(s.server.in_recovery)))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_timeline_id",
-        "Current timeline of the server; it increases at each promotion.",
+        &TIMELINE_ID,
         up_samples(snaps)
             .filter_map(|(t, s)| s.timeline().map(|tl| ([("target", t)], f64::from(tl)))),
     )?;
-    counter_family(
+    emit(
         enc,
-        "pgrepl_timeline_changes",
-        "Timeline switches the exporter has seen on this server (promotions, standbys following a new primary).",
+        &TIMELINE_CHANGES,
         snaps
             .iter()
             .filter(|s| s.seen_timeline)
             .map(|s| ([("target", s.name.as_str())], s.timeline_changes as f64)),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_wal_lsn_bytes",
-        "WAL position as a byte offset: current (primary), receive and replay (standby).",
+        &WAL_LSN_BYTES,
         up_samples(snaps).flat_map(|(t, s)| {
             let positions: [(&'static str, Option<&str>); 3] = if s.server.in_recovery {
                 [
@@ -135,10 +196,9 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
             })
         }),
     )?;
-    counter_family(
+    emit(
         enc,
-        "pgrepl_recovery_conflicts",
-        "Queries on the standby cancelled because replay conflicted with them (pg_stat_database_conflicts).",
+        &RECOVERY_CONFLICTS,
         up_samples(snaps)
             .filter(|(_, s)| s.server.in_recovery)
             .filter_map(|(t, s)| Some(([("target", t)], s.server.recovery_conflicts?))),

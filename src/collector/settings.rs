@@ -2,11 +2,6 @@
 //! every value is exported in base units whatever the version calls them
 //! (`wal_keep_segments` before 13, `wal_keep_size` after).
 //!
-//! Families: `pgrepl_max_wal_senders`, `pgrepl_max_replication_slots`,
-//! `pgrepl_wal_keep_size_bytes`, `pgrepl_max_slot_wal_keep_size_bytes`,
-//! `pgrepl_max_wal_size_bytes`, `pgrepl_recovery_min_apply_delay_seconds`,
-//! `pgrepl_max_standby_streaming_delay_seconds`,
-//! `pgrepl_idle_replication_slot_timeout_seconds` (18+), `pgrepl_settings_info`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,7 +11,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::Capabilities;
-use crate::exposition::gauge_family;
+use crate::exposition::emit;
+use crate::family::{Family, Label, Scope, TARGET};
 use crate::snapshot::{up_samples, TargetSnapshot};
 
 /// Settings read each cycle besides [`INFO_LABELS`]. `primary_conninfo` is
@@ -134,30 +130,137 @@ fn unit_factor(unit: &str) -> Option<f64> {
     Some(scale * base)
 }
 
+pub const MAX_WAL_SENDERS: Family = Family::gauge(
+    "pgrepl_max_wal_senders",
+    "max_wal_senders: most WAL sender processes (standbys, base backups) at once.",
+    "max_wal_senders: máximo de procesos WAL sender (réplicas, copias base) a la vez.",
+    &[TARGET],
+    Scope::Server,
+);
+
+pub const MAX_REPLICATION_SLOTS: Family = Family::gauge(
+    "pgrepl_max_replication_slots",
+    "max_replication_slots: most replication slots the server can have.",
+    "max_replication_slots: máximo de slots de replicación que puede tener el servidor.",
+    &[TARGET],
+    Scope::Server,
+);
+
+pub const WAL_KEEP_SIZE_BYTES: Family = Family::gauge(
+    "pgrepl_wal_keep_size_bytes",
+    "WAL kept for standbys without a slot (wal_keep_size, or wal_keep_segments before PostgreSQL 13).",
+    "WAL conservado para réplicas sin slot (wal_keep_size, o wal_keep_segments antes de PostgreSQL 13).",
+    &[TARGET],
+    Scope::Server,
+);
+
+pub const MAX_SLOT_WAL_KEEP_SIZE_BYTES: Family = Family::gauge(
+    "pgrepl_max_slot_wal_keep_size_bytes",
+    "max_slot_wal_keep_size: most WAL a slot may retain; absent when unlimited (-1).",
+    "max_slot_wal_keep_size: máximo de WAL que puede retener un slot; ausente cuando es ilimitado (-1).",
+    &[TARGET],
+    Scope::Server,
+)
+.since(13)
+.when("when not -1 (unlimited)", "cuando no es -1 (ilimitado)");
+
+pub const MAX_WAL_SIZE_BYTES: Family = Family::gauge(
+    "pgrepl_max_wal_size_bytes",
+    "max_wal_size: WAL size that triggers a checkpoint.",
+    "max_wal_size: tamaño de WAL que dispara un checkpoint.",
+    &[TARGET],
+    Scope::Server,
+);
+
+pub const RECOVERY_MIN_APPLY_DELAY_SECONDS: Family = Family::gauge(
+    "pgrepl_recovery_min_apply_delay_seconds",
+    "recovery_min_apply_delay: configured delay of a delayed standby.",
+    "recovery_min_apply_delay: retraso configurado de una réplica diferida.",
+    &[TARGET],
+    Scope::Server,
+)
+.since(12);
+
+pub const MAX_STANDBY_STREAMING_DELAY_SECONDS: Family = Family::gauge(
+    "pgrepl_max_standby_streaming_delay_seconds",
+    "max_standby_streaming_delay: how long replay waits for conflicting queries; -1 waits forever.",
+    "max_standby_streaming_delay: cuánto espera el replay a las consultas en conflicto; -1 espera para siempre.",
+    &[TARGET],
+    Scope::Server,
+);
+
+pub const IDLE_REPLICATION_SLOT_TIMEOUT_SECONDS: Family = Family::gauge(
+    "pgrepl_idle_replication_slot_timeout_seconds",
+    "idle_replication_slot_timeout: idle time after which a slot is invalidated; 0 never (PostgreSQL 18+).",
+    "idle_replication_slot_timeout: tiempo inactivo tras el cual se invalida un slot; 0 nunca (PostgreSQL 18+).",
+    &[TARGET],
+    Scope::Server,
+)
+.since(18);
+
+pub const SETTINGS_INFO: Family = Family::gauge(
+    "pgrepl_settings_info",
+    "Text settings replication depends on, as labels (value 1).",
+    "Parámetros de texto de los que depende la replicación, como etiquetas (valor 1).",
+    &[
+        TARGET,
+        Label::text("wal_level", "the setting's value"),
+        Label::text("synchronous_commit", "the setting's value"),
+        Label::text("synchronous_standby_names", "the setting's value"),
+        Label::text("hot_standby", "the setting's value"),
+        Label::text("hot_standby_feedback", "the setting's value"),
+        Label::text("wal_log_hints", "the setting's value"),
+        Label::text("data_checksums", "the setting's value"),
+        Label::text("full_page_writes", "the setting's value"),
+        Label::text("archive_mode", "the setting's value"),
+    ],
+    Scope::Server,
+);
+
+pub const FAMILIES: &[Family] = &[
+    MAX_WAL_SENDERS,
+    MAX_REPLICATION_SLOTS,
+    WAL_KEEP_SIZE_BYTES,
+    MAX_SLOT_WAL_KEEP_SIZE_BYTES,
+    MAX_WAL_SIZE_BYTES,
+    RECOVERY_MIN_APPLY_DELAY_SECONDS,
+    MAX_STANDBY_STREAMING_DELAY_SECONDS,
+    IDLE_REPLICATION_SLOT_TIMEOUT_SECONDS,
+    SETTINGS_INFO,
+];
+
 pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
     type Getter = fn(&Settings) -> Option<f64>;
-    let numeric: [(&str, &str, Getter); 8] = [
-        ("pgrepl_max_wal_senders", "max_wal_senders: most WAL sender processes (standbys, base backups) at once.", |s| s.number("max_wal_senders")),
-        ("pgrepl_max_replication_slots", "max_replication_slots: most replication slots the server can have.", |s| s.number("max_replication_slots")),
-        ("pgrepl_wal_keep_size_bytes", "WAL kept for standbys without a slot (wal_keep_size, or wal_keep_segments before PostgreSQL 13).", Settings::wal_keep_bytes),
-        ("pgrepl_max_slot_wal_keep_size_bytes", "max_slot_wal_keep_size: most WAL a slot may retain; absent when unlimited (-1).", |s| s.bytes("max_slot_wal_keep_size")),
-        ("pgrepl_max_wal_size_bytes", "max_wal_size: WAL size that triggers a checkpoint.", |s| s.bytes("max_wal_size")),
-        ("pgrepl_recovery_min_apply_delay_seconds", "recovery_min_apply_delay: configured delay of a delayed standby.", |s| s.seconds("recovery_min_apply_delay")),
-        ("pgrepl_max_standby_streaming_delay_seconds", "max_standby_streaming_delay: how long replay waits for conflicting queries; -1 waits forever.", |s| s.seconds("max_standby_streaming_delay")),
-        ("pgrepl_idle_replication_slot_timeout_seconds", "idle_replication_slot_timeout: idle time after which a slot is invalidated; 0 never (PostgreSQL 18+).", |s| s.seconds("idle_replication_slot_timeout")),
+    let numeric: [(&Family, Getter); 8] = [
+        (&MAX_WAL_SENDERS, |s| s.number("max_wal_senders")),
+        (&MAX_REPLICATION_SLOTS, |s| {
+            s.number("max_replication_slots")
+        }),
+        (&WAL_KEEP_SIZE_BYTES, Settings::wal_keep_bytes),
+        (&MAX_SLOT_WAL_KEEP_SIZE_BYTES, |s| {
+            s.bytes("max_slot_wal_keep_size")
+        }),
+        (&MAX_WAL_SIZE_BYTES, |s| s.bytes("max_wal_size")),
+        (&RECOVERY_MIN_APPLY_DELAY_SECONDS, |s| {
+            s.seconds("recovery_min_apply_delay")
+        }),
+        (&MAX_STANDBY_STREAMING_DELAY_SECONDS, |s| {
+            s.seconds("max_standby_streaming_delay")
+        }),
+        (&IDLE_REPLICATION_SLOT_TIMEOUT_SECONDS, |s| {
+            s.seconds("idle_replication_slot_timeout")
+        }),
     ];
-    for (name, help, get) in numeric {
-        gauge_family(
+    for (family, get) in numeric {
+        emit(
             enc,
-            name,
-            help,
+            family,
             up_samples(snaps).filter_map(|(t, s)| Some(([("target", t)], get(&s.settings)?))),
         )?;
     }
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_settings_info",
-        "Text settings replication depends on, as labels (value 1).",
+        &SETTINGS_INFO,
         up_samples(snaps).map(|(t, s)| {
             let mut labels = Vec::with_capacity(INFO_LABELS.len() + 1);
             labels.push(("target", t));

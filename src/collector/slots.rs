@@ -1,11 +1,5 @@
 //! Replication slots: `pg_replication_slots`.
 //!
-//! Families: `pgrepl_slot_retained_wal_bytes`, `pgrepl_slot_active`,
-//! `pgrepl_slot_wal_status` (13+), `pgrepl_slot_safe_wal_size_bytes` (13+),
-//! `pgrepl_slot_xmin_age_xids`, `pgrepl_slot_inactive_since_timestamp_seconds`
-//! (17+), `pgrepl_slot_conflicting` (16+, logical slots),
-//! `pgrepl_slot_invalidated`, `pgrepl_slot_failover` and `pgrepl_slot_synced`
-//! (17+).
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,7 +8,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::{Capabilities, Sample};
-use crate::exposition::{gauge_family, state_set};
+use crate::exposition::{emit, state_set};
+use crate::family::{Family, Label, Scope, TARGET};
 use crate::lsn;
 use crate::snapshot::{up_samples, TargetSnapshot};
 
@@ -78,6 +73,155 @@ pub fn sql(caps: &Capabilities) -> String {
 
 const WAL_STATES: [&str; 4] = ["reserved", "extended", "unreserved", "lost"];
 
+const SLOT: &[Label] = &[
+    TARGET,
+    Label::text("slot_name", "the slot's name"),
+    Label::one_of("slot_type", &["physical", "logical"]),
+    Label::text(
+        "database",
+        "a logical slot's database; empty for a physical slot",
+    ),
+];
+
+const EACH_SLOT: (&str, &str) = ("for each replication slot", "por cada slot de replicación");
+
+pub const SLOT_RETAINED_WAL_BYTES: Family = Family::gauge(
+    "pgrepl_slot_retained_wal_bytes",
+    "WAL the server keeps for this slot: current WAL position minus the slot's restart_lsn.",
+    "WAL que el servidor conserva para este slot: posición de WAL actual menos el restart_lsn del slot.",
+    SLOT,
+    Scope::Server,
+)
+.when(
+    "for each replication slot that has reserved WAL",
+    "por cada slot de replicación que reservó WAL",
+);
+
+pub const SLOT_ACTIVE: Family = Family::gauge(
+    "pgrepl_slot_active",
+    "1 when a consumer (standby, pg_receivewal, subscriber) is connected to the slot.",
+    "1 cuando un consumidor (réplica, pg_receivewal, suscriptor) está conectado al slot.",
+    SLOT,
+    Scope::Server,
+)
+.when(EACH_SLOT.0, EACH_SLOT.1);
+
+pub const SLOT_WAL_STATUS: Family = Family::gauge(
+    "pgrepl_slot_wal_status",
+    "Availability of the WAL the slot needs: reserved, extended, unreserved (at risk) or lost (PostgreSQL 13+).",
+    "Disponibilidad del WAL que necesita el slot: reserved, extended, unreserved (en riesgo) o lost (PostgreSQL 13+).",
+    &[
+        TARGET,
+        Label::text("slot_name", "the slot's name"),
+        Label::one_of("slot_type", &["physical", "logical"]),
+        Label::text("database", "a logical slot's database; empty for a physical slot"),
+        Label::one_of("wal_status", &WAL_STATES),
+    ],
+    Scope::Server,
+)
+.since(13)
+.when(
+    "for each replication slot that has reserved WAL",
+    "por cada slot de replicación que reservó WAL",
+);
+
+pub const SLOT_SAFE_WAL_SIZE_BYTES: Family = Family::gauge(
+    "pgrepl_slot_safe_wal_size_bytes",
+    "Bytes of WAL that can still be written before this slot is in danger of losing WAL; absent when max_slot_wal_keep_size is unlimited (PostgreSQL 13+).",
+    "Bytes de WAL que aún pueden escribirse antes de que este slot corra riesgo de perder WAL; ausente cuando max_slot_wal_keep_size es ilimitado (PostgreSQL 13+).",
+    SLOT,
+    Scope::Server,
+)
+.since(13)
+.when(
+    "for each slot, when max_slot_wal_keep_size is not -1",
+    "por cada slot, cuando max_slot_wal_keep_size no es -1",
+);
+
+pub const SLOT_XMIN_AGE_XIDS: Family = Family::gauge(
+    "pgrepl_slot_xmin_age_xids",
+    "Age in transactions of the oldest xmin or catalog_xmin the slot holds back (blocks vacuum).",
+    "Edad en transacciones del xmin o catalog_xmin más antiguo que el slot retiene (bloquea vacuum).",
+    SLOT,
+    Scope::Server,
+)
+.when(
+    "for each slot holding an xmin (hot_standby_feedback, logical slots)",
+    "por cada slot que retiene un xmin (hot_standby_feedback, slots lógicos)",
+);
+
+pub const SLOT_INACTIVE_SINCE_TIMESTAMP_SECONDS: Family = Family::gauge(
+    "pgrepl_slot_inactive_since_timestamp_seconds",
+    "Unix time since when the slot has had no consumer (PostgreSQL 17+).",
+    "Hora Unix desde la que el slot no tiene consumidor (PostgreSQL 17+).",
+    SLOT,
+    Scope::Server,
+)
+.since(17)
+.when("for each inactive slot", "por cada slot inactivo");
+
+pub const SLOT_CONFLICTING: Family = Family::gauge(
+    "pgrepl_slot_conflicting",
+    "1 when a logical slot was invalidated by a recovery conflict (PostgreSQL 16+).",
+    "1 cuando un slot lógico fue invalidado por un conflicto de recuperación (PostgreSQL 16+).",
+    SLOT,
+    Scope::Server,
+)
+.since(16)
+.when("for each logical slot", "por cada slot lógico");
+
+pub const SLOT_FAILOVER: Family = Family::gauge(
+    "pgrepl_slot_failover",
+    "1 when the slot is kept in step on standbys for failover (failover => true; PostgreSQL 17+).",
+    "1 cuando el slot se mantiene sincronizado en las réplicas para el failover (failover => true; PostgreSQL 17+).",
+    SLOT,
+    Scope::Server,
+)
+.since(17)
+.when(EACH_SLOT.0, EACH_SLOT.1);
+
+pub const SLOT_SYNCED: Family = Family::gauge(
+    "pgrepl_slot_synced",
+    "1 on a standby for a slot synchronized from the primary, ready for use after promotion (PostgreSQL 17+).",
+    "1 en una réplica para un slot sincronizado desde el principal, listo para usarse tras la promoción (PostgreSQL 17+).",
+    SLOT,
+    Scope::Server,
+)
+.since(17)
+.when(EACH_SLOT.0, EACH_SLOT.1);
+
+pub const SLOT_INVALIDATED: Family = Family::gauge(
+    "pgrepl_slot_invalidated",
+    "1 for a slot PostgreSQL has invalidated, with the reason (wal_removed, rows_removed, wal_level_insufficient, idle_timeout): its consumer must be re-seeded (PostgreSQL 17+).",
+    "1 para un slot que PostgreSQL invalidó, con el motivo (wal_removed, rows_removed, wal_level_insufficient, idle_timeout): hay que volver a sembrar su consumidor (PostgreSQL 17+).",
+    &[
+        TARGET,
+        Label::text("slot_name", "the slot's name"),
+        Label::one_of("slot_type", &["physical", "logical"]),
+        Label::text("database", "a logical slot's database; empty for a physical slot"),
+        Label::one_of(
+            "reason",
+            &["wal_removed", "rows_removed", "wal_level_insufficient", "idle_timeout"],
+        ),
+    ],
+    Scope::Server,
+)
+.since(17)
+.when("for each invalidated slot", "por cada slot invalidado");
+
+pub const FAMILIES: &[Family] = &[
+    SLOT_RETAINED_WAL_BYTES,
+    SLOT_ACTIVE,
+    SLOT_WAL_STATUS,
+    SLOT_SAFE_WAL_SIZE_BYTES,
+    SLOT_XMIN_AGE_XIDS,
+    SLOT_INACTIVE_SINCE_TIMESTAMP_SECONDS,
+    SLOT_CONFLICTING,
+    SLOT_FAILOVER,
+    SLOT_SYNCED,
+    SLOT_INVALIDATED,
+];
+
 fn labels<'a>(t: &'a str, s: &'a Slot) -> [(&'static str, &'a str); 4] {
     [
         ("target", t),
@@ -92,80 +236,75 @@ fn rows(snaps: &[Arc<TargetSnapshot>]) -> impl Iterator<Item = (&str, &Sample, &
 }
 
 pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_slot_retained_wal_bytes",
-        "WAL the server keeps for this slot: current WAL position minus the slot's restart_lsn.",
+        &SLOT_RETAINED_WAL_BYTES,
         rows(snaps).filter_map(|(t, s, slot)| {
             let reference = s.reference_lsn()?;
             let restart = lsn::parse(slot.restart_lsn.as_deref()?)?;
             Some((labels(t, slot), lsn::diff(reference, restart)))
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_slot_active",
-        "1 when a consumer (standby, pg_receivewal, subscriber) is connected to the slot.",
+        &SLOT_ACTIVE,
         rows(snaps).map(|(t, _, slot)| (labels(t, slot), f64::from(u8::from(slot.active)))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_slot_wal_status",
-        "Availability of the WAL the slot needs: reserved, extended, unreserved (at risk) or lost (PostgreSQL 13+).",
+        &SLOT_WAL_STATUS,
         rows(snaps).flat_map(|(t, _, slot)| {
             let current = slot.wal_status.as_deref();
-            current.is_some().then_some(()).into_iter().flat_map(move |()| {
-                state_set(&WAL_STATES, current).map(move |(state, v)| {
-                    let [a, b, c, d] = labels(t, slot);
-                    ([a, b, c, d, ("wal_status", state)], v)
+            current
+                .is_some()
+                .then_some(())
+                .into_iter()
+                .flat_map(move |()| {
+                    state_set(&WAL_STATES, current).map(move |(state, v)| {
+                        let [a, b, c, d] = labels(t, slot);
+                        ([a, b, c, d, ("wal_status", state)], v)
+                    })
                 })
-            })
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_slot_safe_wal_size_bytes",
-        "Bytes of WAL that can still be written before this slot is in danger of losing WAL; absent when max_slot_wal_keep_size is unlimited (PostgreSQL 13+).",
+        &SLOT_SAFE_WAL_SIZE_BYTES,
         rows(snaps).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.safe_wal_size?))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_slot_xmin_age_xids",
-        "Age in transactions of the oldest xmin or catalog_xmin the slot holds back (blocks vacuum).",
+        &SLOT_XMIN_AGE_XIDS,
         rows(snaps).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.xmin_age? as f64))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_slot_inactive_since_timestamp_seconds",
-        "Unix time since when the slot has had no consumer (PostgreSQL 17+).",
+        &SLOT_INACTIVE_SINCE_TIMESTAMP_SECONDS,
         rows(snaps).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.inactive_since?))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_slot_conflicting",
-        "1 when a logical slot was invalidated by a recovery conflict (PostgreSQL 16+).",
+        &SLOT_CONFLICTING,
         rows(snaps).filter_map(|(t, _, slot)| {
             Some((labels(t, slot), f64::from(u8::from(slot.conflicting?))))
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_slot_failover",
-        "1 when the slot is kept in step on standbys for failover (failover => true; PostgreSQL 17+).",
-        rows(snaps)
-            .filter_map(|(t, _, slot)| Some((labels(t, slot), f64::from(u8::from(slot.failover?))))),
+        &SLOT_FAILOVER,
+        rows(snaps).filter_map(|(t, _, slot)| {
+            Some((labels(t, slot), f64::from(u8::from(slot.failover?))))
+        }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_slot_synced",
-        "1 on a standby for a slot synchronized from the primary, ready for use after promotion (PostgreSQL 17+).",
+        &SLOT_SYNCED,
         rows(snaps)
             .filter_map(|(t, _, slot)| Some((labels(t, slot), f64::from(u8::from(slot.synced?))))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_slot_invalidated",
-        "1 for a slot PostgreSQL has invalidated, with the reason (wal_removed, rows_removed, wal_level_insufficient, idle_timeout): its consumer must be re-seeded (PostgreSQL 17+).",
+        &SLOT_INVALIDATED,
         rows(snaps).filter_map(|(t, _, slot)| {
             let reason = slot.invalidation_reason.as_deref()?;
             let [a, b, c, d] = labels(t, slot);

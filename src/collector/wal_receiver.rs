@@ -1,10 +1,5 @@
 //! The standby's own view of its upstream: `pg_stat_wal_receiver` and the
-//! replay functions.
-//!
-//! Families (standbys only): `pgrepl_wal_receiver_status`,
-//! `pgrepl_wal_receiver_info`, `pgrepl_wal_receiver_last_message_age_seconds`,
-//! `pgrepl_replay_backlog_bytes`, `pgrepl_replay_delay_seconds`,
-//! `pgrepl_last_replay_timestamp_seconds`, `pgrepl_replay_paused`.
+//! replay functions. Standbys only.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,7 +9,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::{Capabilities, Sample};
-use crate::exposition::{gauge_family, state_set};
+use crate::exposition::{emit, state_set};
+use crate::family::{Family, Label, Scope, TARGET};
 use crate::lsn;
 use crate::snapshot::{up_samples, TargetSnapshot};
 
@@ -52,6 +48,95 @@ const STATUSES: [&str; 6] = [
     "stopping",
 ];
 
+const RECEIVER_RUNS: (&str, &str) = (
+    "while a WAL receiver runs",
+    "mientras corre un WAL receiver",
+);
+
+pub const WAL_RECEIVER_STATUS: Family = Family::gauge(
+    "pgrepl_wal_receiver_status",
+    "State of the standby's WAL receiver (one series per state, 1 for the current one); stopped when no receiver runs.",
+    "Estado del WAL receiver de la réplica (una serie por estado, 1 para el actual); stopped cuando no corre ninguno.",
+    &[TARGET, Label::one_of("status", &STATUSES)],
+    Scope::Standby,
+);
+
+pub const WAL_RECEIVER_INFO: Family = Family::gauge(
+    "pgrepl_wal_receiver_info",
+    "The upstream server the WAL receiver streams from (value 1 while a receiver runs).",
+    "El servidor del que el WAL receiver recibe el stream (valor 1 mientras corre un receiver).",
+    &[
+        TARGET,
+        Label::text(
+            "sender_host",
+            "host of the upstream (primary or cascading standby)",
+        ),
+        Label::text("sender_port", "port of the upstream"),
+        Label::text("slot_name", "`primary_slot_name`; empty when none"),
+    ],
+    Scope::Standby,
+)
+.when(RECEIVER_RUNS.0, RECEIVER_RUNS.1);
+
+pub const WAL_RECEIVER_LAST_MESSAGE_AGE_SECONDS: Family = Family::gauge(
+    "pgrepl_wal_receiver_last_message_age_seconds",
+    "Seconds since the standby last heard from its upstream; grows when it is cut off even though byte lag may read 0.",
+    "Segundos desde que la réplica recibió el último mensaje de su origen; crece cuando queda aislada aunque el lag en bytes marque 0.",
+    &[TARGET],
+    Scope::Standby,
+)
+.when(RECEIVER_RUNS.0, RECEIVER_RUNS.1);
+
+pub const REPLAY_BACKLOG_BYTES: Family = Family::gauge(
+    "pgrepl_replay_backlog_bytes",
+    "WAL received by the standby but not yet replayed.",
+    "WAL recibido por la réplica y aún no aplicado.",
+    &[TARGET],
+    Scope::Standby,
+);
+
+pub const REPLAY_DELAY_SECONDS: Family = Family::gauge(
+    "pgrepl_replay_delay_seconds",
+    "0 when the standby has replayed all it received, else the age of the last replayed transaction.",
+    "0 cuando la réplica aplicó todo lo recibido; si no, la edad de la última transacción aplicada.",
+    &[TARGET],
+    Scope::Standby,
+)
+.when(
+    "when all is replayed, or a transaction was replayed since the standby started",
+    "cuando todo está aplicado, o se aplicó una transacción desde que arrancó la réplica",
+);
+
+pub const LAST_REPLAY_TIMESTAMP_SECONDS: Family = Family::gauge(
+    "pgrepl_last_replay_timestamp_seconds",
+    "Commit time (Unix) of the last transaction replayed by the standby.",
+    "Hora de commit (Unix) de la última transacción aplicada por la réplica.",
+    &[TARGET],
+    Scope::Standby,
+)
+.when(
+    "once a transaction was replayed since the standby started",
+    "desde que se aplicó una transacción tras arrancar la réplica",
+);
+
+pub const REPLAY_PAUSED: Family = Family::gauge(
+    "pgrepl_replay_paused",
+    "1 when WAL replay is paused or a pause was requested (pg_wal_replay_pause()).",
+    "1 cuando el replay de WAL está pausado o se pidió la pausa (pg_wal_replay_pause()).",
+    &[TARGET],
+    Scope::Standby,
+);
+
+pub const FAMILIES: &[Family] = &[
+    WAL_RECEIVER_STATUS,
+    WAL_RECEIVER_INFO,
+    WAL_RECEIVER_LAST_MESSAGE_AGE_SECONDS,
+    REPLAY_BACKLOG_BYTES,
+    REPLAY_DELAY_SECONDS,
+    LAST_REPLAY_TIMESTAMP_SECONDS,
+    REPLAY_PAUSED,
+];
+
 fn standbys(snaps: &[Arc<TargetSnapshot>]) -> impl Iterator<Item = (&str, &Sample)> {
     up_samples(snaps).filter(|(_, s)| s.server.in_recovery)
 }
@@ -74,10 +159,9 @@ pub fn replay_delay(s: &Sample) -> Option<f64> {
 }
 
 pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_wal_receiver_status",
-        "State of the standby's WAL receiver (one series per state, 1 for the current one); stopped when no receiver runs.",
+        &WAL_RECEIVER_STATUS,
         standbys(snaps).flat_map(|(t, s)| {
             // No row: no receiver runs. A row without status: the role may
             // not read it (no pg_monitor); then say nothing rather than "stopped".
@@ -91,10 +175,9 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
             })
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_wal_receiver_info",
-        "The upstream server the WAL receiver streams from (value 1 while a receiver runs).",
+        &WAL_RECEIVER_INFO,
         standbys(snaps).filter_map(|(t, s)| {
             let w = s.wal_receiver.as_ref()?;
             let port = w.sender_port.map(|p| p.to_string()).unwrap_or_default();
@@ -115,37 +198,32 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
             ))
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_wal_receiver_last_message_age_seconds",
-        "Seconds since the standby last heard from its upstream; grows when it is cut off even though byte lag may read 0.",
+        &WAL_RECEIVER_LAST_MESSAGE_AGE_SECONDS,
         standbys(snaps).filter_map(|(t, s)| {
             let at = s.wal_receiver.as_ref()?.last_msg_receipt_time?;
             Some(([("target", t)], (s.server.now - at).max(0.0)))
         }),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_replay_backlog_bytes",
-        "WAL received by the standby but not yet replayed.",
+        &REPLAY_BACKLOG_BYTES,
         standbys(snaps).filter_map(|(t, s)| Some(([("target", t)], replay_backlog(s)?))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_replay_delay_seconds",
-        "0 when the standby has replayed all it received, else the age of the last replayed transaction.",
+        &REPLAY_DELAY_SECONDS,
         standbys(snaps).filter_map(|(t, s)| Some(([("target", t)], replay_delay(s)?))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_last_replay_timestamp_seconds",
-        "Commit time (Unix) of the last transaction replayed by the standby.",
+        &LAST_REPLAY_TIMESTAMP_SECONDS,
         standbys(snaps).filter_map(|(t, s)| Some(([("target", t)], s.server.last_replay_ts?))),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_replay_paused",
-        "1 when WAL replay is paused or a pause was requested (pg_wal_replay_pause()).",
+        &REPLAY_PAUSED,
         standbys(snaps).filter_map(|(t, s)| {
             Some((
                 [("target", t)],

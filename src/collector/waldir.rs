@@ -1,6 +1,4 @@
 //! Size of `pg_wal`: `pg_ls_waldir()` (superuser or `pg_monitor`).
-//!
-//! Families: `pgrepl_wal_directory_bytes`, `pgrepl_wal_directory_files`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,7 +7,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::Capabilities;
-use crate::exposition::gauge_family;
+use crate::exposition::emit;
+use crate::family::{Family, Scope, TARGET};
 use crate::snapshot::{up_samples, TargetSnapshot};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -28,18 +27,41 @@ pub fn sql(caps: &Capabilities) -> Option<String> {
     })
 }
 
+const ALLOWED: (&str, &str) = (
+    "when the role may run pg_ls_waldir() (pg_monitor or superuser)",
+    "cuando el rol puede ejecutar pg_ls_waldir() (pg_monitor o superusuario)",
+);
+
+pub const WAL_DIRECTORY_BYTES: Family = Family::gauge(
+    "pgrepl_wal_directory_bytes",
+    "Total size of the files in pg_wal.",
+    "Tamaño total de los archivos en pg_wal.",
+    &[TARGET],
+    Scope::Server,
+)
+.when(ALLOWED.0, ALLOWED.1);
+
+pub const WAL_DIRECTORY_FILES: Family = Family::gauge(
+    "pgrepl_wal_directory_files",
+    "Number of files in pg_wal.",
+    "Cantidad de archivos en pg_wal.",
+    &[TARGET],
+    Scope::Server,
+)
+.when(ALLOWED.0, ALLOWED.1);
+
+pub const FAMILIES: &[Family] = &[WAL_DIRECTORY_BYTES, WAL_DIRECTORY_FILES];
+
 pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
     let rows = || up_samples(snaps).filter_map(|(t, s)| Some((t, s.waldir.as_ref()?)));
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_wal_directory_bytes",
-        "Total size of the files in pg_wal.",
+        &WAL_DIRECTORY_BYTES,
         rows().map(|(t, w)| ([("target", t)], w.bytes)),
     )?;
-    gauge_family(
+    emit(
         enc,
-        "pgrepl_wal_directory_files",
-        "Number of files in pg_wal.",
+        &WAL_DIRECTORY_FILES,
         rows().map(|(t, w)| ([("target", t)], w.files)),
     )
 }

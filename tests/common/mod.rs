@@ -818,6 +818,16 @@ impl Exporter {
     }
 
     pub fn start_with(targets: &[(&str, String)], extra: &str, args: &[&str]) -> Exporter {
+        Exporter::start_with_env(targets, extra, args, &[])
+    }
+
+    /// As [`Exporter::start_with`], with extra environment variables.
+    pub fn start_with_env(
+        targets: &[(&str, String)],
+        extra: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Exporter {
         let dir = Scratch::new("exporter");
         let port = free_port();
         let mut toml = format!("listen_address = \"127.0.0.1:{port}\"\n{extra}\n");
@@ -838,6 +848,9 @@ impl Exporter {
             if HARNESS_ENV_PREFIXES.iter().any(|p| k.starts_with(p)) {
                 cmd.env_remove(&key);
             }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let child = cmd
             .arg("--config")
@@ -1154,4 +1167,109 @@ pub fn curl_status(args: &[&str]) -> String {
         .output()
         .expect("curl");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What `/metrics` says about `target` (a server that is up, of PostgreSQL
+/// `major`) against the family descriptors `docs/metrics.md` is generated
+/// from: every family it emits is declared, with the declared labels and
+/// type; every family its role and major must always have is there.
+/// Together with the static test of the generated reference, the committed
+/// reference is what a real server emits.
+pub fn assert_matches_reference(m: &Metrics, target: &str, major: u32) {
+    use pg_replication_exporter::family::{self, Kind, Scope};
+    let standby = m.get("pgrepl_in_recovery", &[("target", target)]) == Some(1.0);
+    let upstream = m
+        .get("pgrepl_standbys", &[("target", target)])
+        .unwrap_or(0.0)
+        > 0.0;
+    let declared: Vec<&'static family::Family> = family::all()
+        .into_iter()
+        .flat_map(|(_, f)| f.iter())
+        .collect();
+    let mut errors = Vec::new();
+    // Emitted -> declared, with its labels.
+    let mut emitted = std::collections::BTreeSet::new();
+    for s in m
+        .samples
+        .iter()
+        .filter(|s| s.labels.get("target").map(String::as_str) == Some(target))
+    {
+        let Some(f) = declared.iter().find(|f| f.exposed_name() == s.name) else {
+            errors.push(format!("{} is emitted but not declared", s.name));
+            continue;
+        };
+        emitted.insert(f.name);
+        if f.kind == Kind::Counter && !s.name.ends_with("_total") {
+            errors.push(format!("{}: a counter without _total", s.name));
+        }
+        for label in s.labels.keys() {
+            if !f.labels.iter().any(|l| l.name == label) {
+                errors.push(format!("{}: label {label} is not declared", s.name));
+            }
+        }
+        for l in f.labels.iter().filter(|l| !l.optional) {
+            if !s.labels.contains_key(l.name) {
+                errors.push(format!("{}: declared label {} missing", s.name, l.name));
+            }
+        }
+        for l in f.labels {
+            if let family::Values::OneOf(allowed) = l.values {
+                if let Some(v) = s.labels.get(l.name) {
+                    if !allowed.contains(&v.as_str()) {
+                        errors.push(format!(
+                            "{}: {}={v:?} is not among {allowed:?}",
+                            s.name, l.name
+                        ));
+                    }
+                }
+            }
+        }
+        if f.since > major {
+            errors.push(format!(
+                "{} emitted on {major}, declared since {}",
+                s.name, f.since
+            ));
+        }
+        let role_ok = match f.scope {
+            Scope::Primary => !standby,
+            Scope::Standby => standby,
+            _ => true,
+        };
+        if !role_ok {
+            errors.push(format!(
+                "{} emitted on a {}",
+                s.name,
+                if standby { "standby" } else { "primary" }
+            ));
+        }
+    }
+    // Declared and always there -> emitted. The exporter's own families
+    // and (the harness puts every target in a cluster) the cluster view's.
+    let names = m.names();
+    for f in &declared {
+        let applies = match f.scope {
+            Scope::Target | Scope::Server => true,
+            Scope::Primary => !standby,
+            Scope::Standby => standby,
+            Scope::Upstream => upstream,
+            Scope::Exporter | Scope::Cluster => {
+                if f.when.is_none() && !names.contains(&f.exposed_name()) {
+                    errors.push(format!("{} is declared but not emitted", f.exposed_name()));
+                }
+                false
+            }
+        };
+        if applies && f.when.is_none() && f.since <= major && !emitted.contains(f.name) {
+            errors.push(format!(
+                "{} is declared for this server but not emitted",
+                f.exposed_name()
+            ));
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "{target} (PostgreSQL {major}, {}) differs from the metric reference:\n  {}",
+        if standby { "standby" } else { "primary" },
+        errors.join("\n  ")
+    );
 }

@@ -1,0 +1,63 @@
+//! Build identity for `--version` and `pgrepl_exporter_build_info`: the git
+//! revision and branch, the build date and the rustc version, the way
+//! Prometheus exporters stamp their binaries. Outside a git checkout (a
+//! source archive) the values come from `PG_REPLICATION_EXPORTER_REVISION` and
+//! `PG_REPLICATION_EXPORTER_BRANCH`, else read `unknown`. `SOURCE_DATE_EPOCH` fixes
+//! the date for reproducible builds.
+
+use std::process::Command;
+
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+fn from_env_or(var: &str, fallback: impl FnOnce() -> Option<String>) -> String {
+    println!("cargo:rerun-if-env-changed={var}");
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(fallback)
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn main() {
+    let revision = from_env_or("PG_REPLICATION_EXPORTER_REVISION", || {
+        output("git", &["rev-parse", "HEAD"])
+    });
+    let branch = from_env_or("PG_REPLICATION_EXPORTER_BRANCH", || {
+        output("git", &["rev-parse", "--abbrev-ref", "HEAD"])
+    });
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok());
+    let date = match epoch {
+        Some(e) => output("date", &["-u", "-d", &format!("@{e}"), "+%Y%m%d-%H:%M:%S"]),
+        None => output("date", &["-u", "+%Y%m%d-%H:%M:%S"]),
+    }
+    .unwrap_or_else(|| "unknown".to_string());
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let rustc_version = output(&rustc, &["--version"])
+        .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string());
+
+    println!("cargo:rustc-env=STAMP_PGREPL_REVISION={revision}");
+    println!("cargo:rustc-env=STAMP_PGREPL_BRANCH={branch}");
+    println!("cargo:rustc-env=STAMP_PGREPL_DATE={date}");
+    println!("cargo:rustc-env=STAMP_PGREPL_RUSTC={rustc_version}");
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_else(|_| "unknown".into());
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "unknown".into());
+    println!("cargo:rustc-env=STAMP_PGREPL_PLATFORM={os}/{arch}");
+    // A new commit or branch changes the stamp.
+    for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+}

@@ -1,0 +1,54 @@
+//! The view: what every reader is shown, derived in one direction from the
+//! snapshots (collection → snapshot → view → `/metrics`, `/api/v1/topology`,
+//! the routing checks, `status`).
+//!
+//! It is computed at most once per change of the snapshot and never
+//! written back: readers cannot disagree with each other, and the watchdog
+//! (a snapshot older than its limit reads down) applies to all of them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::cluster::{self, ClusterView, MemberView};
+use crate::config::ClusterConfig;
+use crate::snapshot::{ReloadStatus, TargetSnapshot};
+
+#[derive(Debug)]
+pub struct View {
+    /// Every target in configuration order, as of the view's time.
+    pub targets: Vec<Arc<TargetSnapshot>>,
+    /// Every cluster, targets without `cluster` each as an unnamed one.
+    pub clusters: Vec<ClusterView>,
+    pub reload: ReloadStatus,
+}
+
+impl View {
+    pub fn build(
+        targets: Vec<Arc<TargetSnapshot>>,
+        configs: &BTreeMap<String, ClusterConfig>,
+        reload: ReloadStatus,
+    ) -> View {
+        let clusters = cluster::views(&targets, configs);
+        View {
+            targets,
+            clusters,
+            reload,
+        }
+    }
+
+    pub fn target(&self, name: &str) -> Option<&Arc<TargetSnapshot>> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+
+    /// The named cluster a target belongs to.
+    pub fn cluster_of(&self, target: &TargetSnapshot) -> Option<&ClusterView> {
+        self.clusters
+            .iter()
+            .find(|c| !c.name.is_empty() && Some(&c.name) == target.cluster.as_ref())
+    }
+
+    /// How the cluster view sees a target.
+    pub fn member(&self, target: &str) -> Option<&MemberView> {
+        self.clusters.iter().find_map(|c| c.member(target))
+    }
+}
