@@ -297,6 +297,10 @@ fn assert_pair_seen(served: &Served) {
         m.get("pgrepl_cluster_primaries", &[("cluster", "main")]),
         Some(1.0)
     );
+    assert_eq!(
+        m.get("pgrepl_exporter_build_info", &[("version", VERSION)]),
+        Some(1.0)
+    );
     common::assert_streaming_async(&m);
 }
 
