@@ -105,10 +105,10 @@ fn is_root() -> bool {
     ok(Command::new("id").arg("-u")).trim() == "0"
 }
 
+/// Installed, or removed with its configuration files still there.
 fn package_installed() -> bool {
-    output(Command::new("dpkg-query").args(["-W", "-f=${Status}", PACKAGE]))
-        .stdout
-        .starts_with(b"install ok installed")
+    let status = output(Command::new("dpkg-query").args(["-W", "-f=${Status}", PACKAGE])).stdout;
+    status.starts_with(b"install ok") || status.starts_with(b"deinstall ok")
 }
 
 fn purge() -> Output {
@@ -563,6 +563,21 @@ fn deb_installs_runs_as_its_service_and_purges_clean() {
     assert!(served.running(), "the exporter stopped on reload");
     drop(served);
 
+    // Remove keeps what the administrator wrote (the configuration, the
+    // user that owns its group); purge then takes everything.
+    ok(Command::new("dpkg")
+        .args(["--remove", PACKAGE])
+        .env("DEBIAN_FRONTEND", "noninteractive"));
+    assert!(
+        !Path::new(BINARY).exists(),
+        "{BINARY} kept by dpkg --remove"
+    );
+    assert!(
+        fs::read_to_string(CONFIG).is_ok_and(|c| c.contains("name = \"primary\"")),
+        "dpkg --remove did not keep {CONFIG}"
+    );
+    assert!(getent("passwd", SERVICE_USER).is_some());
+
     // Purge: nothing of the package is left.
     let out = purge();
     assert!(
@@ -570,7 +585,6 @@ fn deb_installs_runs_as_its_service_and_purges_clean() {
         "dpkg --purge: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!package_installed());
     let mut left: Vec<String> = [
         BINARY,
         "/etc/pg_replication_exporter",
@@ -670,7 +684,10 @@ fn archive_matches_its_checksums_and_runs_on_a_pair() {
     for (in_archive, in_repo) in &shipped {
         let a = fs::read(root.join(in_archive)).unwrap_or_else(|e| panic!("{in_archive}: {e}"));
         let r = fs::read(repo.join(in_repo)).unwrap_or_else(|e| panic!("{in_repo}: {e}"));
-        assert!(a == r, "{in_archive} differs from {in_repo}");
+        assert!(
+            a == r,
+            "{in_archive} differs from {in_repo}: dist/ is stale, run `make dist`"
+        );
     }
 
     // The binary: what --version prints is in VERSION, and it is the
