@@ -4,7 +4,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all build release deps lint test test-rust test-standalone test-matrix test-alerts mixin demo bench soak clean fmt
+.PHONY: all build release deps lint test test-rust test-standalone test-matrix test-alerts test-dist dist image mixin demo bench soak clean fmt
 
 all: build
 
@@ -27,7 +27,7 @@ lint:
 ## Unit tests, the real-PostgreSQL integration tests, and the alert rule checks.
 MATRIX_MAJORS ?= 10 11 12 13 14 15 16 17 18
 
-test: deps lint test-rust test-standalone test-matrix test-alerts
+test: deps lint test-rust test-standalone test-matrix test-alerts test-dist
 
 test-rust:
 	$(CARGO) test --no-fail-fast --all-targets -- --test-threads=2 --skip matrix_pg
@@ -45,6 +45,26 @@ test-matrix:
 
 test-alerts:
 	@if [ -x alerts/check.sh ]; then ./alerts/check.sh; fi
+
+## The artifacts of `make dist`, as a DBA uses them: the .deb installed with
+## dpkg on this machine (root) and purged, the archive extracted; both run
+## against a real primary and standby.
+test-dist: dist
+	PGREPL_TEST_DIST=$(CURDIR)/dist $(CARGO) test --test packaging -- --test-threads=2
+
+## Release archive, sha256sums.txt and .deb in dist/, from the release build
+## that `demo` and `bench` use too.
+dist: release
+	./scripts/dist.sh
+
+## The container image, when docker or podman is installed (not needed by the tests).
+image:
+	@engine=$$(command -v docker || command -v podman || true); \
+	if [ -z "$$engine" ]; then echo "make image: skipped: neither docker nor podman is installed"; exit 0; fi; \
+	if ! $$engine info >/dev/null 2>&1; then echo "make image: $$engine is installed but does not answer (\`$$engine info\` fails): start its daemon" >&2; exit 1; fi; \
+	version=$$(sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1); \
+	echo "$$engine build -t pg_replication_exporter:$$version -t pg_replication_exporter:latest ."; \
+	$$engine build -t pg_replication_exporter:$$version -t pg_replication_exporter:latest .
 
 ## Render alerts/pg-replication.rules.yml, dashboards/*.json and
 ## deploy/kubernetes/prometheusrule.yaml from mixin/ (default _config).
@@ -66,4 +86,4 @@ soak: release
 
 clean:
 	$(CARGO) clean
-	rm -rf .demo
+	rm -rf .demo dist

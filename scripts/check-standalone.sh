@@ -7,9 +7,9 @@
 #    (`../shared`, `../../..`): checked with git grep on what is committed.
 # 2. A clone into an empty directory, with nothing beside it, builds and
 #    passes the static tests (dashboards, alert rules, compose file,
-#    manifests, docs). The build goes to a target directory of its own
-#    (target/standalone), kept between runs so that dependencies compile
-#    once: sharing the main one would let the two checkouts overwrite each
+#    manifests, docs, licence, changelog, install docs). The build goes to
+#    a target directory of its own (target/standalone), kept between runs
+#    so that dependencies compile once: sharing the main one would let the two checkouts overwrite each
 #    other's test binaries, which cargo names alike whatever their path.
 #
 # Only committed files are cloned: run it after committing.
@@ -36,7 +36,7 @@ mkdir "$tmp/empty"
 git clone --quiet --no-local . "$tmp/empty/repo"
 echo "cloned $(git -C "$tmp/empty/repo" rev-parse --short HEAD) into an empty directory"
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}/standalone
-if ! (cd "$tmp/empty/repo" && CARGO_TARGET_DIR="$target_dir" cargo test --quiet --test static_assets --test docs_sync); then
+if ! (cd "$tmp/empty/repo" && CARGO_TARGET_DIR="$target_dir" cargo test --quiet --test static_assets --test docs_sync --test release_docs); then
     echo "FAIL the static tests fail in a plain clone" >&2
     fail=1
 fi

@@ -13,7 +13,18 @@ STANDBY_PORT=${STANDBY_PORT:-55433}
 LISTEN=${LISTEN:-0.0.0.0:9839}
 PROM_PORT=${PROM_PORT:-9090}
 AM_PORT=${AM_PORT:-9093}
-BIN=${BIN:-target/release/pg_replication_exporter}
+CARGO=${CARGO:-cargo}
+# The release binary where cargo puts it: CARGO_TARGET_DIR and
+# build.target-dir are honoured by asking cargo, not guessed.
+if [ -z "${BIN:-}" ]; then
+  target_dir=$("$CARGO" metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  BIN="$target_dir/release/pg_replication_exporter"
+fi
+if [ ! -x "$BIN" ]; then
+  echo "demo: no exporter binary at $BIN: run \`make release\` (\`make demo\` does)" >&2
+  exit 1
+fi
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
 MONITOR_PASSWORD=demo-monitor-password
 
@@ -89,8 +100,35 @@ cluster = "demo"
 CONF
 
 "$BIN" --config "$DEMO_DIR/exporter.toml" &
-pids+=($!)
+exporter_pid=$!
+pids+=("$exporter_pid")
 port=${LISTEN##*:}
+host=${LISTEN%:*}
+case "$host" in ""|0.0.0.0|"[::]") host=127.0.0.1 ;; esac
+
+# The demo runs only once the exporter answers. Another process may hold the
+# port (and answer /healthz) while ours exits: it must still run a second
+# after the first answer.
+exporter_dead() {
+  if kill -0 "$exporter_pid" 2>/dev/null; then return 1; fi
+  wait "$exporter_pid" && code=0 || code=$?
+  echo "demo: the exporter exited (code $code) instead of serving on $LISTEN; see its messages above" >&2
+}
+answered=""
+for _ in $(seq 1 100); do
+  exporter_dead && exit 1
+  if curl -fsS -o /dev/null --max-time 1 "http://$host:$port/healthz" 2>/dev/null; then
+    answered=1
+    break
+  fi
+  sleep 0.2
+done
+sleep 1
+exporter_dead && exit 1
+if [ -z "$answered" ]; then
+  echo "demo: the exporter does not answer on http://$host:$port/healthz after 20 s" >&2
+  exit 1
+fi
 
 if [ -f alerts/pg-replication.rules.yml ] && command -v prometheus >/dev/null; then
   mkdir -p "$DEMO_DIR/prometheus" "$DEMO_DIR/alertmanager"
@@ -123,8 +161,8 @@ sleep 3
 cat <<MSG
 
 pg_replication_exporter demo is running.
-  metrics:       http://127.0.0.1:$port/metrics
-  landing page:  http://127.0.0.1:$port/
+  metrics:       http://$host:$port/metrics
+  landing page:  http://$host:$port/
   primary:       psql -h 127.0.0.1 -p $PRIMARY_PORT -U postgres
   standby1:      psql -h 127.0.0.1 -p $STANDBY_PORT -U postgres
 MSG
@@ -140,7 +178,7 @@ Press Ctrl-C to stop and remove everything.
 MSG
 if [ -n "${DEMO_EXIT_AFTER:-}" ]; then
   sleep "$DEMO_EXIT_AFTER"
-  curl -fsS "http://127.0.0.1:$port/metrics" | grep -E '^pgrepl_(up|in_recovery|standby_state)' || true
+  curl -fsS --max-time 5 "http://$host:$port/metrics" | grep -E '^pgrepl_(up|in_recovery|standby_state)' || true
   exit 0
 fi
 wait "${pids[0]}"

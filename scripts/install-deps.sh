@@ -18,6 +18,10 @@ have curl || want+=(curl)
 have openssl || want+=(openssl)
 have ss || want+=(iproute2)
 have perl || want+=(perl)
+# make dist / test-dist: cargo-deb reads dependencies with dpkg-shlibdeps,
+# the archive's binary is stripped with strip.
+have dpkg-shlibdeps || want+=(dpkg-dev)
+have strip || want+=(binutils)
 for extra in "$@"; do
   case "$extra" in
     bench)

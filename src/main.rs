@@ -101,7 +101,9 @@ fn main() -> ExitCode {
     } else {
         LogLevel::Info
     };
-    logging::init(cli.log_level.unwrap_or(default_level), cli.log_format);
+    if let Err(e) = logging::init(cli.log_level, default_level, cli.log_format) {
+        return fail(e);
+    }
     let overrides = Overrides {
         config_file: cli.config.clone(),
         listen_address: cli.listen_address.clone(),
