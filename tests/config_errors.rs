@@ -254,7 +254,7 @@ fn extreme_values_are_refused() {
         case("interval_20d", &format!("collect_interval = \"20d\"\n{TARGET}"), "collect_interval: 20days is out of range; use 100ms to 1h"),
         case("interval_too_short", &format!("collect_interval = \"10ms\"\n{TARGET}"), "collect_interval"),
         case("timeout_2h", &format!("collect_timeout = \"2h\"\n{TARGET}"), "collect_timeout"),
-        case("heartbeat_interval_huge", &format!("[[targets]]\nname = \"p\"\ndsn = \"host=h\"\ncluster = \"c\"\n[clusters.c.heartbeat]\ninterval = \"584542046090y\"\n"), "clusters.c.heartbeat.interval"),
+        case("heartbeat_interval_huge", "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\ncluster = \"c\"\n[clusters.c.heartbeat]\ninterval = \"584542046090y\"\n", "clusters.c.heartbeat.interval"),
         case("newline_in_target_name", "[[targets]]\nname = \"p\\nlevel=ERROR forged\"\ndsn = \"host=h\"\n", "targets[0].name: contains a control character"),
         case("escape_in_target_name", "[[targets]]\nname = \"p\\u001b[31m\"\ndsn = \"host=h\"\n", "targets[0].name: contains a control character"),
         case("newline_in_cluster", "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\ncluster = \"c\\rx\"\n", "targets[0].cluster: contains a control character"),

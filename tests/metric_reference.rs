@@ -333,7 +333,7 @@ fn render_family(out: &mut String, f: &Family, lang: Lang, usage: &Usage) {
         match set {
             Some(s) if !s.is_empty() => s
                 .iter()
-                .map(|a| format!("{a}"))
+                .map(|a| a.to_string())
                 .collect::<Vec<_>>()
                 .join("; "),
             _ => "—".to_string(),
