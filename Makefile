@@ -4,7 +4,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all build release deps lint test test-rust test-standalone test-matrix test-alerts test-dist dist image mixin demo bench soak clean fmt
+.PHONY: all build release deps lint test test-rust test-standalone test-matrix test-alerts test-dist dist image mixin metrics-doc demo bench soak clean fmt
 
 all: build
 
@@ -70,6 +70,11 @@ image:
 ## deploy/kubernetes/prometheusrule.yaml from mixin/ (default _config).
 mixin:
 	python3 mixin/render.py
+
+## Write docs/metrics.md and docs/es/metrics.md from the family descriptors
+## (cargo test --test metric_reference fails when they are out of date).
+metrics-doc:
+	PGREPL_BLESS=1 $(CARGO) test --test metric_reference
 
 ## A throwaway primary and standby on ports 55432/55433 and the exporter on :9839.
 demo: deps release
