@@ -42,6 +42,7 @@ test-matrix:
 	PGREPL_MATRIX_REQUIRED=1 $(CARGO) test --test matrix -- --test-threads=2
 	PGREPL_MATRIX_REQUIRED=1 $(CARGO) test --test slot_invalidation -- invalidation_reason_from_17
 	PGREPL_MATRIX_REQUIRED=1 $(CARGO) test --test failover_slots
+	PGREPL_MATRIX_REQUIRED=1 $(CARGO) test --test isolation
 
 test-alerts:
 	@if [ -x alerts/check.sh ]; then ./alerts/check.sh; fi

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, wait_until, Exporter, Pair};
+use common::{free_port, wait_until, Exporter, Pair, StandbySpec, Topology};
 use serde_json::Value;
 
 const ALERT_WAIT: Duration = Duration::from_secs(90);
@@ -134,6 +134,15 @@ struct Stack {
 
 impl Stack {
     fn start(exporter_port: u16) -> Stack {
+        Stack::start_with_rules(
+            exporter_port,
+            &root().join("alerts/pg-replication.rules.yml"),
+        )
+    }
+
+    /// As [`Stack::start`], with the fast copy of another rendering of the
+    /// rules (the mixin with a test `_config`).
+    fn start_with_rules(exporter_port: u16, rules_source: &std::path::Path) -> Stack {
         let prometheus_bin = binary("PGREPL_TEST_PROMETHEUS", "prometheus");
         let alertmanager_bin = binary("PGREPL_TEST_ALERTMANAGER", "prometheus-alertmanager");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -143,7 +152,7 @@ impl Stack {
         let rules = d.join("fast.rules.yml");
         let status = Command::new("bash")
             .arg(root().join("alerts/e2e/make-fast-rules.sh"))
-            .arg(root().join("alerts/pg-replication.rules.yml"))
+            .arg(rules_source)
             .arg(&rules)
             .status()
             .expect("run make-fast-rules.sh");
@@ -413,4 +422,168 @@ fn alerts_reach_alertmanager() {
         .find(|a| a.is("PgReplSyncStandbyMissing", "primary"))
         .unwrap();
     assert_eq!(sync.label("severity"), "critical", "{sync:?}");
+}
+
+/// Beyond a pair: a quorum of three direct standbys (`ANY 2`) and a
+/// delayed standby cascaded from one of them. Healthy, it pages nothing,
+/// although the delayed standby's replay delay is far above the (lowered)
+/// threshold: the rules judge it against its `recovery_min_apply_delay`.
+/// Then it breaks, one piece at a time, and exactly the right alerts come.
+///
+/// The rules are the mixin rendered with `alerts/e2e/topology-config.libsonnet`
+/// (replay delay thresholds of 10 s and 20 s beyond the configured delay,
+/// commits blocked after 5 s), made fast like the default ones.
+#[test]
+fn topologies_page_only_when_broken() {
+    let topo = Topology::start(
+        "alerts-topology",
+        "",
+        &[
+            StandbySpec {
+                name: "standby1",
+                upstream: "primary",
+                conf: "",
+            },
+            StandbySpec {
+                name: "standby3",
+                upstream: "primary",
+                conf: "",
+            },
+            StandbySpec {
+                name: "standby4",
+                upstream: "primary",
+                conf: "",
+            },
+            StandbySpec {
+                name: "standby2",
+                upstream: "standby1",
+                conf: "recovery_min_apply_delay = '20s'",
+            },
+        ],
+    );
+    topo.primary.psql(
+        "ALTER SYSTEM SET synchronous_standby_names = 'ANY 2 (standby1, standby3, standby4)'",
+    );
+    topo.primary.psql("SELECT pg_reload_conf()");
+    topo.primary.psql("CREATE TABLE topo_e2e (i int)");
+    let exporter = Exporter::start(&topo.targets());
+    exporter.wait_for(
+        "all five up, both tiers connected",
+        Duration::from_secs(60),
+        |m| {
+            ["standby1", "standby2", "standby3", "standby4"]
+                .iter()
+                .all(|s| {
+                    m.get(
+                        "pgrepl_cluster_expected_standby_connected",
+                        &[("standby", s)],
+                    ) == Some(1.0)
+                })
+                && m.get("pgrepl_standbys_sync", &[("target", "primary")]) == Some(3.0)
+        },
+    );
+
+    // The rules, rendered from the mixin with the test thresholds.
+    let rendered = tempfile::tempdir().expect("temp dir");
+    let status = Command::new("python3")
+        .arg(root().join("mixin/render.py"))
+        .arg("--config")
+        .arg(root().join("alerts/e2e/topology-config.libsonnet"))
+        .arg("--out")
+        .arg(rendered.path())
+        .stdout(Stdio::null())
+        .status()
+        .expect("run mixin/render.py");
+    assert!(status.success(), "mixin/render.py failed");
+    let stack = Stack::start_with_rules(
+        exporter.port,
+        &rendered.path().join("alerts/pg-replication.rules.yml"),
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || stack
+            .query("pgrepl:server:info")
+            .len()
+            == 5),
+        "Prometheus does not evaluate the rules:\n{}",
+        stack.diagnostics()
+    );
+
+    // 1. Healthy, with writes twice a second for 40 s: nothing pages,
+    //    while the delayed standby sits far above 10 s of replay delay.
+    let until = Instant::now() + Duration::from_secs(40);
+    let (mut waiting_seen, mut delay_seen) = (false, 0.0f64);
+    while Instant::now() < until {
+        topo.primary.psql("INSERT INTO topo_e2e VALUES (1)");
+        let alerts = stack.alerts();
+        assert!(
+            alerts.is_empty(),
+            "a healthy cascade, delayed standby and quorum raised alerts:\n{}\n{}",
+            describe(&alerts),
+            stack.diagnostics()
+        );
+        let m = exporter.metrics();
+        waiting_seen |= m.get(
+            "pgrepl_replay_apply_delay_waiting",
+            &[("target", "standby2")],
+        ) == Some(1.0);
+        delay_seen = delay_seen.max(
+            m.get("pgrepl_replay_delay_seconds", &[("target", "standby2")])
+                .unwrap_or(0.0),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(waiting_seen, "standby2 never waited on its apply delay");
+    assert!(
+        delay_seen > 15.0,
+        "standby2's replay delay peaked at {delay_seen}s"
+    );
+
+    // 2. The delayed standby stops replaying: past its delay plus the
+    //    threshold, it pages.
+    topo.standby("standby2")
+        .psql("SELECT pg_wal_replay_pause()");
+    stack.wait_alerts(
+        "PgReplStandbyReplayDelayHigh for the delayed standby",
+        |a| has(a, "PgReplStandbyReplayDelayHigh", "standby2"),
+    );
+    topo.standby("standby2")
+        .psql("SELECT pg_wal_replay_resume()");
+
+    // 3. One of the three quorum standbys stops: commits go on, no
+    //    synchronous replication alert.
+    topo.standby("standby4").stop();
+    let quiet_until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < quiet_until {
+        topo.primary.psql("INSERT INTO topo_e2e VALUES (2)");
+        let alerts = stack.alerts();
+        assert!(
+            !alerts.iter().any(|a| matches!(
+                a.name(),
+                "PgReplSyncStandbyMissing" | "PgReplCommitsBlockedOnSyncStandby"
+            )),
+            "ANY 2 of 3 with one down paged about synchronous replication:\n{}",
+            describe(&alerts)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    // 4. A second one stops: commits hang, and that pages.
+    topo.standby("standby3").stop();
+    let mut hung = topo.primary.spawn_psql("INSERT INTO topo_e2e VALUES (3)");
+    stack.wait_alerts("PgReplCommitsBlockedOnSyncStandby", |a| {
+        has(a, "PgReplCommitsBlockedOnSyncStandby", "primary")
+            && has(a, "PgReplSyncStandbyMissing", "primary")
+    });
+    assert!(hung.try_wait().unwrap().is_none(), "the commit should hang");
+
+    // 5. The middle of the cascade stops: the standby below it is cut off
+    //    (it still answers, so this is not a target-down page).
+    topo.standby("standby1").stop();
+    stack.wait_alerts("PgReplStandbyDisconnected for the cascaded standby", |a| {
+        a.iter()
+            .any(|x| x.name() == "PgReplStandbyDisconnected" && x.label("standby") == "standby2")
+    });
+    let m = exporter.metrics();
+    assert_eq!(m.get("pgrepl_up", &[("target", "standby2")]), Some(1.0));
+    let _ = hung.kill();
 }

@@ -270,12 +270,15 @@ fn matrix(major: u32) {
     pair.primary.psql(&format!(
         "SELECT pg_create_logical_replication_slot('{LOGICAL_SLOT}', 'test_decoding'{failover})"
     ));
+    // A cascade: standby2 streams from standby1, on every major.
+    let standby2 = pair.cascade_cold_copy(major, "standby2");
     // The opt-in heartbeat too: its writer's DDL/upsert and the standby's
     // read must work on every major.
     let exporter = Exporter::start_with(
         &[
             ("primary", pair.primary.dsn()),
             ("standby1", pair.standby.dsn()),
+            ("standby2", standby2.dsn()),
         ],
         &format!(
             "collect_interval = \"1s\"\ncollect_timeout = \"800ms\"\n\n\
@@ -296,8 +299,12 @@ fn matrix(major: u32) {
             ) == Some(1.0)
             && m.has("pgrepl_slot_active", &[("slot_name", LOGICAL_SLOT)])
             && m.has("pgrepl_heartbeat_lag_seconds", &[("target", "standby1")])
+            && m.get(
+                "pgrepl_cluster_expected_standby_connected",
+                &[("standby", "standby2")],
+            ) == Some(1.0)
     });
-    no_collect_errors(major, &m, &["primary", "standby1"], &exporter);
+    no_collect_errors(major, &m, &["primary", "standby1", "standby2"], &exporter);
     assert_eq!(
         m.get("pgrepl_in_recovery", &[("target", "primary")]),
         Some(0.0)
@@ -339,6 +346,43 @@ fn matrix(major: u32) {
     // What this major emits is what docs/metrics.md documents.
     common::assert_matches_reference(&m, "primary", major);
     common::assert_matches_reference(&m, "standby1", major);
+    common::assert_matches_reference(&m, "standby2", major);
+
+    // ---- The cascade: standby1 serves standby2, which counts as connected ----
+    assert!(m.has(
+        "pgrepl_standby_state",
+        &[
+            ("target", "standby1"),
+            ("application_name", "standby2"),
+            ("state", "streaming")
+        ]
+    ));
+    assert!(!m.has(
+        "pgrepl_standby_state",
+        &[("target", "primary"), ("application_name", "standby2")]
+    ));
+    assert_eq!(
+        m.get(
+            "pgrepl_cluster_expected_standby_connected",
+            &[("standby", "standby1")]
+        ),
+        Some(1.0)
+    );
+    assert!(m
+        .get(
+            "pgrepl_cluster_standby_lag_bytes",
+            &[("target", "standby2")]
+        )
+        .is_some_and(|v| v >= 0.0));
+    let topology: serde_json::Value =
+        serde_json::from_str(&exporter.get("/api/v1/topology").unwrap()).unwrap();
+    let chain = topology["clusters"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["target"] == "standby2")
+        .map(|m| m["chain"].clone());
+    assert_eq!(chain, Some(serde_json::json!(["primary", "standby1"])));
     assert_eq!(
         m.has("pgrepl_standby_reply_timestamp_seconds", &sb),
         major >= 12,
@@ -578,6 +622,13 @@ fn matrix(major: u32) {
     // ---- Standby stopped: its series go, the slot turns inactive ----
     let slot_sel = [("target", "primary"), ("slot_name", "standby1_slot")];
     let m = common::stop_standby_and_see_it_gone(&pair, &exporter);
+    // The cascade below standby1 is cut off with it.
+    exporter.wait_for("standby2 cut off with standby1", WAIT, |m| {
+        m.get(
+            "pgrepl_cluster_expected_standby_connected",
+            &[("standby", "standby2")],
+        ) == Some(0.0)
+    });
     assert_eq!(
         m.has("pgrepl_slot_inactive_since_timestamp_seconds", &slot_sel),
         major >= 17

@@ -435,6 +435,29 @@ impl Pair {
     }
 }
 
+impl Pair {
+    /// A cascaded standby for a pair built by cold copy (the version
+    /// matrix, whose server builds have no `pg_basebackup`): the primary
+    /// stops for the copy (its standby has then received everything up to
+    /// the shutdown checkpoint), the copy is pointed at the standby, and
+    /// streams from it once the primary is back.
+    pub fn cascade_cold_copy(&self, major: u32, name: &str) -> Pg {
+        self.primary.stop();
+        let pg = cold_copy_standby_from(
+            &self.scratch.path,
+            &self.primary,
+            &self.standby,
+            major,
+            name,
+            "",
+        );
+        self.primary.start();
+        pg.start();
+        wait_streams_to(&self.standby, &pg);
+        pg
+    }
+}
+
 /// Runs `program args` as `postgres` when we are root.
 fn as_postgres(program: &str) -> Command {
     if is_root() {
