@@ -405,12 +405,13 @@ fn request_error(e: RequestError) -> Response {
     (status, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
 }
 
-fn answer(state: &AppState, params: &HashMap<String, String>, check: Check) -> Response {
-    let snap = match routing::pick(&state.store, params.get("target").map(String::as_str)) {
+async fn answer(state: &AppState, params: &HashMap<String, String>, check: Check) -> Response {
+    let view = state.store.view().await;
+    let snap = match routing::pick(&view, params.get("target").map(String::as_str)) {
         Ok(s) => s,
         Err(e) => return request_error(e),
     };
-    let verdict = routing::judge(&state.store, &snap, check);
+    let verdict = routing::judge(&view, &snap, check);
     let status = if verdict.ok {
         StatusCode::OK
     } else {
@@ -420,18 +421,18 @@ fn answer(state: &AppState, params: &HashMap<String, String>, check: Check) -> R
 }
 
 async fn check_primary(State(state): State<AppState>, Query(params): Params) -> Response {
-    answer(&state, &params, Check::Primary)
+    answer(&state, &params, Check::Primary).await
 }
 
 async fn check_replica(State(state): State<AppState>, Query(params): Params) -> Response {
     match routing::replica_check(&params) {
-        Ok(check) => answer(&state, &params, check),
+        Ok(check) => answer(&state, &params, check).await,
         Err(e) => request_error(e),
     }
 }
 
 async fn check_health(State(state): State<AppState>, Query(params): Params) -> Response {
-    answer(&state, &params, Check::Health)
+    answer(&state, &params, Check::Health).await
 }
 
 /// One target's families only, for Prometheus setups that list the
@@ -454,7 +455,8 @@ async fn probe(
 
 /// The cluster view as JSON, for the topology page and scripts.
 async fn topology(State(state): State<AppState>) -> Response {
-    let clusters = crate::cluster::views(&state.store.all(), &state.store.cluster_config());
+    let view = state.store.view().await;
+    let clusters = &view.clusters;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())

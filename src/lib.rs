@@ -10,12 +10,20 @@
 //!   interval, under a deadline, over the sessions of [`pool`].
 //! - [`collector`]: one module per PostgreSQL source. Each holds its SQL, the
 //!   rows it reads and the metric families it renders: to find where a
-//!   `pgrepl_*` family comes from, grep its name under `src/collector/`.
-//!   [`health`] renders the exporter's own families.
+//!   `pgrepl_*` family comes from, grep its name under `src/`.
+//!   [`health`] renders the exporter's own families; [`family`] holds the
+//!   descriptor type every family is declared with (name, type, help,
+//!   labels, scope, PostgreSQL major), from which `docs/metrics.md` is
+//!   generated.
 //! - [`snapshot`]: the last completed collection of every target and the
-//!   rendered exposition cached per change; [`exposition`] renders it.
-//! - [`cluster`]: targets sharing a `cluster` judged together (split brain,
-//!   missing standbys, lag from outside); [`lint`] flags risky settings.
+//!   rendered exposition cached per change.
+//! - [`view`]: what every reader sees, derived one way from the snapshots
+//!   (the watchdog applied, the cluster views computed once); [`exposition`]
+//!   renders it for `/metrics`, and the topology API, the routing checks
+//!   and `status` read the same view.
+//! - [`cluster`]: targets sharing a `cluster` judged together (cascades,
+//!   split brain, missing standbys, lag from outside); [`lint`] flags risky
+//!   settings.
 //! - [`http`]: `/metrics`, `/`, `/healthz`, `/-/reload`; it reads only the
 //!   snapshot. [`negotiate`] picks the format and compression from
 //!   `Accept` and `Accept-Encoding`; [`conn_limit`] caps connections
@@ -27,7 +35,10 @@
 //! - [`routing`]: `/primary`, `/replica`, `/health` for HAProxy and probes.
 //! - [`heartbeat`]: the opt-in heartbeat writer.
 //! - [`status`]: the one-shot `status` command.
-//! - [`exporter`]: wiring and shutdown; `main.rs` is a thin binary.
+//! - [`exporter`]: wiring, the supervisor (reloads, the watchdog that
+//!   restarts dead or hung collection tasks) and shutdown; `main.rs` is a
+//!   thin binary. [`build_info`] is what `--version` prints; [`fault`]
+//!   holds the test-only fault hooks (compiled out of release builds).
 //!
 //! `/metrics` never waits on a database: scrapes read the snapshot, and each
 //! target's task is the only thing that talks to its server.

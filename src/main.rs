@@ -69,7 +69,15 @@ fn run_status(config: &config::Config, output: StatusOutput) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let report = status::report(config, &snaps);
+    let view = pg_replication_exporter::view::View::build(
+        snaps,
+        &config.clusters,
+        pg_replication_exporter::snapshot::ReloadStatus {
+            successful: true,
+            last_success: 0.0,
+        },
+    );
+    let report = status::report(&view);
     match output {
         StatusOutput::Json => match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cluster::{self, MemberView};
+use crate::cluster::MemberView;
 use crate::collector::wal_receiver;
-use crate::snapshot::{Store, TargetSnapshot};
+use crate::snapshot::TargetSnapshot;
+use crate::view::View;
 
 /// What the caller asks about the target.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,30 +111,27 @@ pub fn parse_seconds(text: &str) -> Option<f64> {
 
 /// Picks the target: the named one, or the only one.
 pub fn pick(
-    store: &Store,
+    view: &View,
     name: Option<&str>,
 ) -> Result<std::sync::Arc<TargetSnapshot>, RequestError> {
     match name {
-        Some(n) => store
-            .find(n)
+        Some(n) => view
+            .target(n)
+            .cloned()
             .ok_or_else(|| RequestError::UnknownTarget(n.to_string())),
-        None => {
-            let all = store.all();
-            match all.as_slice() {
-                [only] => Ok(only.clone()),
-                _ => Err(RequestError::BadRequest(format!(
-                    "{} targets are configured: say which with ?target=NAME",
-                    all.len()
-                ))),
-            }
-        }
+        None => match view.targets.as_slice() {
+            [only] => Ok(only.clone()),
+            all => Err(RequestError::BadRequest(format!(
+                "{} targets are configured: say which with ?target=NAME",
+                all.len()
+            ))),
+        },
     }
 }
 
-/// Judges one target against a check.
-pub fn judge(store: &Store, snap: &TargetSnapshot, check: Check) -> Verdict {
-    let views = cluster::views(&store.all(), &store.cluster_config());
-    let member: Option<&MemberView> = views.iter().find_map(|c| c.member(&snap.name));
+/// Judges one target of the view against a check.
+pub fn judge(view: &View, snap: &TargetSnapshot, check: Check) -> Verdict {
+    let member: Option<&MemberView> = view.member(&snap.name);
     let sample = snap.sample.as_deref();
     let role = match sample {
         None => "down",

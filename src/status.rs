@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::cluster::{self, ClusterView, MemberView};
+use crate::cluster::{ClusterView, MemberView};
 use crate::collection::TargetCollector;
 use crate::config::Config;
 use crate::lint;
 use crate::pool;
 use crate::snapshot::{Store, TargetSnapshot};
+use crate::view::View;
 
 /// A commit waiting on a synchronous standby this long is a problem (a
 /// healthy synchronous standby confirms in milliseconds).
@@ -60,9 +61,11 @@ pub async fn collect(config: &Config) -> Result<Vec<Arc<TargetSnapshot>>, String
     Ok(store.all())
 }
 
-/// Judges the collected snapshots.
-pub fn report(config: &Config, snaps: &[Arc<TargetSnapshot>]) -> Report {
-    let clusters = cluster::views(snaps, &config.clusters);
+/// Judges the view of the collected snapshots, the same view `/metrics`
+/// and the topology page are rendered from.
+pub fn report(view: &View) -> Report {
+    let snaps = &view.targets;
+    let clusters = view.clusters.clone();
     let mut problems = Vec::new();
     for c in &clusters {
         let label = if c.name.is_empty() {
@@ -216,7 +219,7 @@ pub fn render_table(report: &Report, color: bool) -> String {
                         }
                     }
                     if let Some(w) = m.commits_waiting.filter(|w| *w > 0.0) {
-                        let _ = write!(s, ", {w:.0} commits waiting");
+                        let _ = write!(s, ", {w:.0} commit(s) waiting");
                     }
                     s
                 }

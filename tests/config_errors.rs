@@ -427,3 +427,24 @@ fn no_error_echoes_the_value_that_caused_it() {
         failures.join("\n")
     );
 }
+
+/// Build identity, as Prometheus exporters print it.
+#[test]
+fn version_prints_the_build_identity() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for needle in [
+        concat!("version ", env!("CARGO_PKG_VERSION")),
+        "branch: ",
+        "revision: ",
+        "build date:",
+        "rustc version:",
+        "platform:",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from {text:?}");
+    }
+}

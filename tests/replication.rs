@@ -50,6 +50,16 @@ fn roles_identity_streaming_and_slot() {
         .unwrap();
     common::assert_matches_reference(&m, "primary", major);
     common::assert_matches_reference(&m, "standby1", major);
+    let build = m.all("pgrepl_exporter_build_info", &[]);
+    assert_eq!(build.len(), 1);
+    for label in ["version", "revision", "branch", "rustc_version"] {
+        assert!(
+            build[0].labels.get(label).is_some_and(|v| !v.is_empty()),
+            "build_info lacks {label}: {:?}",
+            build[0].labels
+        );
+    }
+    assert_eq!(build[0].labels["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
         m.get("pgrepl_timeline_id", &[("target", "primary")]),
         Some(1.0)
