@@ -208,6 +208,7 @@ fn capture() {
         }));
     }
     let _ = waiting.kill();
+    let _ = waiting.wait();
     let doc = serde_json::json!({ "postgresql_major": major, "targets": targets });
     std::fs::create_dir_all(dir()).unwrap();
     std::fs::write(

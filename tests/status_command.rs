@@ -47,10 +47,19 @@ fn status_table_json_and_exit_codes() {
         "streaming",
         "standby1_slot",
         "healthy",
-        "127.0.0.1:",
     ] {
         assert!(table.contains(needle), "missing {needle:?} in:\n{table}");
     }
+    // UPSTREAM names the member the standby streams from.
+    let row = table
+        .lines()
+        .find(|l| l.split('|').nth(2).is_some_and(|c| c.trim() == "standby1"))
+        .unwrap_or_else(|| panic!("no standby1 row:\n{table}"));
+    assert_eq!(
+        row.split('|').nth(5).map(str::trim),
+        Some("primary"),
+        "{table}"
+    );
     assert!(!table.contains("\x1b["), "no colors when not on a terminal");
 
     let (code, json, _) = status(&config, true);
