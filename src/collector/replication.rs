@@ -81,6 +81,16 @@ const PID: Label = Label::optional(
     "as `client_port`, for Unix-socket connections that have no port",
 );
 
+/// The labels that identify one walsender's standby.
+const WALSENDER: &[Label] = &[
+    TARGET,
+    APPLICATION_NAME,
+    CLIENT_ADDR,
+    SLOT_NAME,
+    CLIENT_PORT,
+    PID,
+];
+
 pub const STANDBY_LAG_BYTES: Family = Family::gauge(
     "pgrepl_standby_lag_bytes",
     "Bytes the standby is behind at each stage (sent, write, flush, replay), against the primary's current WAL position (a cascading standby's receive position).",
@@ -153,14 +163,7 @@ pub const STANDBY_SYNC_PRIORITY: Family = Family::gauge(
     "pgrepl_standby_sync_priority",
     "Priority of the standby for being chosen as synchronous (0 for asynchronous standbys).",
     "Prioridad de la réplica para ser elegida síncrona (0 para réplicas asíncronas).",
-    &[
-        TARGET,
-        APPLICATION_NAME,
-        CLIENT_ADDR,
-        SLOT_NAME,
-        CLIENT_PORT,
-        PID,
-    ],
+    WALSENDER,
     Scope::Upstream,
 );
 
@@ -168,14 +171,7 @@ pub const STANDBY_REPLY_TIMESTAMP_SECONDS: Family = Family::gauge(
     "pgrepl_standby_reply_timestamp_seconds",
     "Unix time of the last reply the standby sent (PostgreSQL 12+).",
     "Hora Unix de la última respuesta que envió la réplica (PostgreSQL 12+).",
-    &[
-        TARGET,
-        APPLICATION_NAME,
-        CLIENT_ADDR,
-        SLOT_NAME,
-        CLIENT_PORT,
-        PID,
-    ],
+    WALSENDER,
     Scope::Upstream,
 )
 .since(12);
