@@ -305,3 +305,60 @@ fn topology_page_shows_the_pair_in_a_browser() {
     );
     eprintln!("topology screenshot: {}", shot.display());
 }
+
+#[test]
+fn topology_page_shows_a_cascade_as_a_tree() {
+    let browser = chromium();
+    let topo = common::Topology::start(
+        "topo-cascade",
+        "",
+        &[
+            common::StandbySpec {
+                name: "standby1",
+                upstream: "primary",
+                conf: "",
+            },
+            common::StandbySpec {
+                name: "standby2",
+                upstream: "standby1",
+                conf: "",
+            },
+        ],
+    );
+    let exporter = common::Exporter::start(&topo.targets());
+    exporter.wait_for("the cascade connected", Duration::from_secs(30), |m| {
+        m.get(
+            "pgrepl_cluster_expected_standby_connected",
+            &[("standby", "standby2")],
+        ) == Some(1.0)
+    });
+    let dom = headless(&browser, &["--dump-dom".to_string()], &exporter.url("/"));
+    let context = || format!("DOM:\n{dom}");
+    // The tree: every member is a node, primary first.
+    let nodes: Vec<&str> = elements(&dom, "li", &["class=\"tree-node\""])
+        .iter()
+        .filter_map(|(head, _)| attr(head, "data-target"))
+        .collect();
+    assert_eq!(nodes, ["primary", "standby1", "standby2"], "{}", context());
+    // standby2's node sits inside standby1's list item.
+    let standby1_at = dom.find("data-target=\"standby1\" data-role").unwrap();
+    let standby2_at = dom
+        .find("class=\"tree-node\" data-target=\"standby2\"")
+        .unwrap();
+    let nested = dom[standby1_at..standby2_at].matches("</li>").count() == 0;
+    assert!(
+        nested,
+        "standby2 is not under standby1 in the tree\n{}",
+        context()
+    );
+    // The standbys table: standby2 right after standby1, its chain shown.
+    let rows: Vec<(&str, &str)> = elements(&dom, "tr", &["data-role=\"standby\""]);
+    let names: Vec<&str> = rows
+        .iter()
+        .filter_map(|(head, _)| attr(head, "data-target"))
+        .collect();
+    assert_eq!(names, ["standby1", "standby2"], "{}", context());
+    let (_, upstream) = cell(rows[1].1, "upstream");
+    assert_eq!(upstream, "primary → standby1", "{}", context());
+    assert!(!dom.contains("<li class=\"missing-standby\""), "{}", context());
+}
