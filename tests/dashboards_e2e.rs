@@ -22,18 +22,18 @@ const EMPTY_OK: &[(&str, &str)] = &[
     ("base backup", "no pg_basebackup runs during the test"),
     (
         "heartbeat",
-        "the heartbeat is opt-in and not configured here",
+        "the heartbeat is opt-in (the test configures it)",
     ),
     ("oldest", "no .ready file waits: archiving keeps up"),
     (
         "safe_wal_size",
-        "max_slot_wal_keep_size is unlimited in the harness",
+        "only while max_slot_wal_keep_size is limited (the test sets 1GB)",
     ),
     (
         "max_slot_wal_keep_size",
-        "max_slot_wal_keep_size is unlimited in the harness",
+        "only while max_slot_wal_keep_size is limited (the test sets 1GB)",
     ),
-    ("xmin", "hot_standby_feedback is off: slots hold no xmin"),
+    ("xmin", "only while a slot holds an xmin (the test turns hot_standby_feedback on)"),
     ("timeline mismatch", "no standby is on another timeline"),
     ("failed", "archive_command never failed"),
     ("conflict", "no query conflicted with replay"),
@@ -187,11 +187,25 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 
 #[test]
 fn panels_return_data_against_a_real_pair() {
-    let pair = Pair::start("dash");
-    let exporter = Exporter::start(&[
-        ("primary", pair.primary.dsn()),
-        ("standby1", pair.standby.dsn()),
-    ]);
+    // A pair set up the way the DBA's notes recommend: a cap on the WAL a
+    // slot may hold, hot_standby_feedback (the slot then holds an xmin),
+    // and the opt-in heartbeat, so that those panels have data too.
+    let pair = Pair::start_with("dash", "max_slot_wal_keep_size = '1GB'\n");
+    pair.standby
+        .psql("ALTER SYSTEM SET hot_standby_feedback = on");
+    pair.standby.psql("SELECT pg_reload_conf()");
+    let exporter = Exporter::start_with(
+        &[
+            ("primary", pair.primary.dsn()),
+            ("standby1", pair.standby.dsn()),
+        ],
+        &format!(
+            "collect_interval = \"1s\"\ncollect_timeout = \"800ms\"\n\n\
+             [clusters.main.heartbeat]\ninterval = \"1s\"\ndsn = \"{}\"\n",
+            pair.primary.superuser_dsn()
+        ),
+        &[],
+    );
     let scratch = Scratch::new("dash-prom");
     let prom_port = free_port();
     let rules: Vec<String> = fs::read_dir(root().join("alerts"))
@@ -287,6 +301,7 @@ fn panels_return_data_against_a_real_pair() {
                 if has {
                     with_data += 1;
                 } else {
+                    println!("empty: {file} '{title}': {expr}");
                     let lower = title.to_lowercase();
                     let names_absent_family = metric_names(expr)
                         .iter()
@@ -318,8 +333,10 @@ fn panels_return_data_against_a_real_pair() {
         queries.len(),
         unexplained_empty.join("\n")
     );
+    // 91% is the share the dashboards had when the mixin replaced their
+    // generator; it must not drop.
     assert!(
-        share >= 0.8,
+        share >= 0.91,
         "only {with_data} of {} panel queries returned data",
         queries.len()
     );

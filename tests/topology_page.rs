@@ -360,5 +360,9 @@ fn topology_page_shows_a_cascade_as_a_tree() {
     assert_eq!(names, ["standby1", "standby2"], "{}", context());
     let (_, upstream) = cell(rows[1].1, "upstream");
     assert_eq!(upstream, "primary → standby1", "{}", context());
-    assert!(!dom.contains("<li class=\"missing-standby\""), "{}", context());
+    assert!(
+        !dom.contains("<li class=\"missing-standby\""),
+        "{}",
+        context()
+    );
 }
