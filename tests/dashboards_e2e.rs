@@ -33,7 +33,10 @@ const EMPTY_OK: &[(&str, &str)] = &[
         "max_slot_wal_keep_size",
         "only while max_slot_wal_keep_size is limited (the test sets 1GB)",
     ),
-    ("xmin", "only while a slot holds an xmin (the test turns hot_standby_feedback on)"),
+    (
+        "xmin",
+        "only while a slot holds an xmin (the test turns hot_standby_feedback on)",
+    ),
     ("timeline mismatch", "no standby is on another timeline"),
     ("failed", "archive_command never failed"),
     ("conflict", "no query conflicted with replay"),
