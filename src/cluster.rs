@@ -24,8 +24,7 @@ use serde::Serialize;
 use crate::collector::replication::Walsender;
 use crate::collector::{wal_receiver, Sample};
 use crate::config::ClusterConfig;
-use crate::exposition::{emit, state_set};
-use crate::family::{Family, Label, Scope, CLUSTER, TARGET};
+use crate::family::{emit, state_set, Family, Label, Scope, CLUSTER, TARGET};
 use crate::lsn;
 use crate::snapshot::TargetSnapshot;
 

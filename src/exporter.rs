@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::Pool;
 use futures_util::FutureExt;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::collection::TargetCollector;
@@ -24,6 +24,7 @@ use crate::config::{self, Config, Overrides, Target};
 use crate::heartbeat::Writer;
 use crate::http::{self, AppState};
 use crate::pool;
+use crate::reload::{ReloadOutcome, Reloader, Requests};
 use crate::snapshot::{unix_now, watchdog_limit, ReloadStatus, Slot, Store, TargetSnapshot};
 use crate::web_config::WebConfig;
 
@@ -65,28 +66,6 @@ pub struct Runtime {
 /// How often the supervisor looks for dead or hung collection tasks.
 const WATCHDOG_TICK: Duration = Duration::from_secs(1);
 
-/// Asks the supervisor for a reload and waits for its outcome. Reloads
-/// coalesce: one runs at a time, and requests made while it runs get its
-/// outcome, so a flood of requests costs one reload, not one each.
-#[derive(Clone)]
-pub struct Reloader {
-    tx: mpsc::Sender<oneshot::Sender<ReloadOutcome>>,
-}
-
-/// What a reload did, worded for the operator (never with a secret).
-pub type ReloadOutcome = Result<String, String>;
-
-impl Reloader {
-    pub async fn reload(&self) -> ReloadOutcome {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(tx).await.is_err() {
-            return Err("the exporter is shutting down".into());
-        }
-        rx.await
-            .unwrap_or_else(|_| Err("the exporter is shutting down".into()))
-    }
-}
-
 /// Runs the exporter until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -110,10 +89,9 @@ pub async fn run(
             tls = runtime.web.tls.is_some(), basic_auth = runtime.web.auth.is_some(),
             lifecycle = runtime.lifecycle, "pg_replication_exporter listening");
     }
-    let (reload_tx, reload_rx) = mpsc::channel(64);
-    let reloader = Reloader { tx: reload_tx };
+    let (reloader, reload_rx) = Reloader::channel();
     let state = AppState {
-        store: store.clone(),
+        published: Arc::new(crate::exposition::Published::new(store.clone())),
         telemetry_path: config.telemetry_path.clone(),
         reload: runtime.lifecycle.then(|| reloader.clone()),
     };
@@ -133,7 +111,7 @@ pub async fn run(
 async fn supervise(
     mut supervisor: Supervisor,
     overrides: Option<Overrides>,
-    mut requests: mpsc::Receiver<oneshot::Sender<ReloadOutcome>>,
+    mut requests: Requests,
     mut done: watch::Receiver<bool>,
 ) {
     let mut hangup = hangup_signal();

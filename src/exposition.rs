@@ -1,4 +1,6 @@
-//! Rendering the snapshot as Prometheus text or OpenMetrics.
+//! Rendering the view as Prometheus text or OpenMetrics, and [`Published`],
+//! the view and its renderings cached per version of the snapshot: what
+//! every HTTP handler reads.
 //!
 //! prometheus-client's `Collector::encode` is synchronous, which suits us:
 //! it only ever reads the last completed snapshot of each target, never the
@@ -10,15 +12,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
-use prometheus_client::metrics::MetricType;
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
+use tokio::sync::Mutex;
 
 use crate::collector;
 use crate::config::ClusterConfig;
-use crate::family::{Family, Kind};
-use crate::snapshot::{ReloadStatus, TargetSnapshot};
+use crate::family::Family;
+use crate::snapshot::{up_samples, ReloadStatus, Store, TargetSnapshot, Version};
 use crate::view::View;
 
 /// Wire formats `/metrics` can answer in.
@@ -84,54 +87,147 @@ impl Collector for ViewCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let view = &*self.view;
         let snaps = &view.targets;
+        // The collectors render what the targets that are up read; which
+        // targets are up (fresh, reachable) is decided in the view.
+        let up: Vec<collector::Up> = up_samples(snaps).collect();
         crate::health::encode(view, &mut enc)?;
-        collector::server::encode(snaps, &mut enc)?;
-        collector::replication::encode(snaps, &mut enc)?;
-        collector::slots::encode(snaps, &mut enc)?;
-        collector::wal_receiver::encode(snaps, &mut enc)?;
-        collector::archiver::encode(snaps, &mut enc)?;
-        collector::waldir::encode(snaps, &mut enc)?;
-        collector::settings::encode(snaps, &mut enc)?;
-        collector::basebackup::encode(snaps, &mut enc)?;
-        collector::heartbeat::encode(snaps, &mut enc)?;
-        collector::activity::encode(snaps, &mut enc)?;
+        collector::server::encode(&up, &mut enc)?;
+        collector::replication::encode(&up, &mut enc)?;
+        collector::slots::encode(&up, &mut enc)?;
+        collector::wal_receiver::encode(&up, &mut enc)?;
+        collector::archiver::encode(&up, &mut enc)?;
+        collector::waldir::encode(&up, &mut enc)?;
+        collector::settings::encode(&up, &mut enc)?;
+        collector::basebackup::encode(&up, &mut enc)?;
+        collector::heartbeat::encode(&up, &mut enc)?;
+        collector::activity::encode(&up, &mut enc)?;
         crate::cluster::encode(&view.clusters, &mut enc)?;
         crate::lint::encode(snaps, &view.clusters, &mut enc)?;
         Ok(())
     }
 }
 
-/// Writes a family from its descriptor, or nothing when it has no series.
-pub fn emit<L, I>(enc: &mut DescriptorEncoder, family: &Family, series: I) -> fmt::Result
-where
-    L: EncodeLabelSet,
-    I: IntoIterator<Item = (L, f64)>,
-{
-    let mut series = series.into_iter().peekable();
-    if series.peek().is_none() {
-        return Ok(());
-    }
-    let metric_type = match family.kind {
-        Kind::Gauge => MetricType::Gauge,
-        Kind::Counter => MetricType::Counter,
-    };
-    let mut metric = enc.encode_descriptor(family.name, family.help, None, metric_type)?;
-    for (labels, value) in series {
-        let mut m = metric.encode_family(&labels)?;
-        match family.kind {
-            Kind::Counter => m.encode_counter::<NoLabelSet, _, f64>(&value, None)?,
-            Kind::Gauge => m.encode_gauge(&value)?,
-        }
-    }
-    Ok(())
+/// Every family, grouped by the module that renders it, in the order of the
+/// exposition: what `docs/metrics.md` is generated from.
+pub fn families() -> Vec<(&'static str, &'static [Family])> {
+    vec![
+        ("health", crate::health::FAMILIES),
+        ("collector::server", collector::server::FAMILIES),
+        ("collector::replication", collector::replication::FAMILIES),
+        ("collector::slots", collector::slots::FAMILIES),
+        ("collector::wal_receiver", collector::wal_receiver::FAMILIES),
+        ("collector::archiver", collector::archiver::FAMILIES),
+        ("collector::waldir", collector::waldir::FAMILIES),
+        ("collector::settings", collector::settings::FAMILIES),
+        ("collector::basebackup", collector::basebackup::FAMILIES),
+        ("collector::heartbeat", collector::heartbeat::FAMILIES),
+        ("collector::activity", collector::activity::FAMILIES),
+        ("cluster", crate::cluster::FAMILIES),
+        ("lint", crate::lint::FAMILIES),
+    ]
 }
 
-/// The series of a state set: one per possible state, 1 for the current.
-pub fn state_set<'a>(
-    states: &'a [&'a str],
-    current: Option<&'a str>,
-) -> impl Iterator<Item = (&'a str, f64)> + 'a {
-    states
-        .iter()
-        .map(move |s| (*s, if Some(*s) == current { 1.0 } else { 0.0 }))
+/// The view of the store and its renderings, computed at most once per
+/// version of the store: concurrent scrapes share one render and one
+/// compression, and the topology API and routing checks the same view.
+pub struct Published {
+    store: Arc<Store>,
+    cache: Mutex<Rendered>,
+}
+
+/// Everything derived from one version of the store.
+#[derive(Default)]
+struct Rendered {
+    version: Version,
+    view: Option<Arc<View>>,
+    prometheus: Option<Bytes>,
+    openmetrics: Option<Bytes>,
+    prometheus_gzip: Option<Bytes>,
+    openmetrics_gzip: Option<Bytes>,
+}
+
+impl Published {
+    pub fn new(store: Arc<Store>) -> Published {
+        Published {
+            store,
+            cache: Mutex::new(Rendered::default()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The view every reader shares, computed at most once per version.
+    pub async fn view(&self) -> Arc<View> {
+        let version = self.store.version();
+        let mut cache = self.cache.lock().await;
+        self.view_locked(&mut cache, version)
+    }
+
+    fn view_locked(&self, cache: &mut Rendered, version: Version) -> Arc<View> {
+        if cache.version != version {
+            *cache = Rendered {
+                version,
+                ..Rendered::default()
+            };
+        }
+        match &cache.view {
+            Some(v) => v.clone(),
+            None => {
+                let v = Arc::new(View::build(
+                    self.store.all(),
+                    &self.store.cluster_config(),
+                    self.store.reload_status(),
+                ));
+                cache.view = Some(v.clone());
+                v
+            }
+        }
+    }
+
+    /// The exposition in this format, rendered at most once per version.
+    pub async fn exposition(&self, format: Format, gzip: bool) -> Bytes {
+        let version = self.store.version();
+        let mut cache = self.cache.lock().await;
+        let view = self.view_locked(&mut cache, version);
+        let plain = match format {
+            Format::Prometheus => &mut cache.prometheus,
+            Format::OpenMetrics => &mut cache.openmetrics,
+        };
+        let body = match plain {
+            Some(b) => b.clone(),
+            None => {
+                let b = Bytes::from(render_view(&view, format));
+                *plain = Some(b.clone());
+                b
+            }
+        };
+        if !gzip {
+            return body;
+        }
+        let zipped = match format {
+            Format::Prometheus => &mut cache.prometheus_gzip,
+            Format::OpenMetrics => &mut cache.openmetrics_gzip,
+        };
+        match zipped {
+            Some(z) => z.clone(),
+            None => {
+                let z = Bytes::from(compress(&body));
+                *zipped = Some(z.clone());
+                z
+            }
+        }
+    }
+}
+
+fn compress(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
 }

@@ -2,11 +2,17 @@
 //! help, labels, where it appears and since which PostgreSQL major it exists
 //! are written down.
 //!
-//! The renderers take their name and help from here, so what `/metrics`
-//! says and what `docs/metrics.md` documents cannot drift apart: the
-//! reference is generated from [`all`] (`make metrics-doc`), a static test
-//! fails when the committed file differs, and the real-server tests check
-//! every family a server emits against its descriptor.
+//! The renderers take their name and help from here (and write through
+//! [`emit`]), so what `/metrics` says and what `docs/metrics.md` documents
+//! cannot drift apart: the reference is generated from
+//! `exposition::families()` (`make metrics-doc`), a static test fails when
+//! the committed file differs, and the real-server tests check every family
+//! a server emits against its descriptor.
+
+use std::fmt;
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 
 /// Prometheus metric type of a family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,33 +211,39 @@ impl Family {
     }
 }
 
-/// Every family, grouped by the module that renders it, in the order of the
-/// exposition.
-pub fn all() -> Vec<(&'static str, &'static [Family])> {
-    use crate::collector;
-    vec![
-        ("health", crate::health::FAMILIES),
-        ("collector::server", collector::server::FAMILIES),
-        ("collector::replication", collector::replication::FAMILIES),
-        ("collector::slots", collector::slots::FAMILIES),
-        ("collector::wal_receiver", collector::wal_receiver::FAMILIES),
-        ("collector::archiver", collector::archiver::FAMILIES),
-        ("collector::waldir", collector::waldir::FAMILIES),
-        ("collector::settings", collector::settings::FAMILIES),
-        ("collector::basebackup", collector::basebackup::FAMILIES),
-        ("collector::heartbeat", collector::heartbeat::FAMILIES),
-        ("collector::activity", collector::activity::FAMILIES),
-        ("cluster", crate::cluster::FAMILIES),
-        ("lint", crate::lint::FAMILIES),
-    ]
+/// Writes a family from its descriptor, or nothing when it has no series.
+pub fn emit<L, I>(enc: &mut DescriptorEncoder, family: &Family, series: I) -> fmt::Result
+where
+    L: EncodeLabelSet,
+    I: IntoIterator<Item = (L, f64)>,
+{
+    let mut series = series.into_iter().peekable();
+    if series.peek().is_none() {
+        return Ok(());
+    }
+    let metric_type = match family.kind {
+        Kind::Gauge => MetricType::Gauge,
+        Kind::Counter => MetricType::Counter,
+    };
+    let mut metric = enc.encode_descriptor(family.name, family.help, None, metric_type)?;
+    for (labels, value) in series {
+        let mut m = metric.encode_family(&labels)?;
+        match family.kind {
+            Kind::Counter => m.encode_counter::<NoLabelSet, _, f64>(&value, None)?,
+            Kind::Gauge => m.encode_gauge(&value)?,
+        }
+    }
+    Ok(())
 }
 
-/// Looks a family up by its exposed or registered name.
-pub fn find(name: &str) -> Option<&'static Family> {
-    all()
-        .into_iter()
-        .flat_map(|(_, f)| f.iter())
-        .find(|f| f.name == name || f.exposed_name() == name)
+/// The series of a state set: one per possible state, 1 for the current.
+pub fn state_set<'a>(
+    states: &'a [&'a str],
+    current: Option<&'a str>,
+) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+    states
+        .iter()
+        .map(move |s| (*s, if Some(*s) == current { 1.0 } else { 0.0 }))
 }
 
 #[cfg(test)]
@@ -241,7 +253,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_follow_the_conventions() {
         let mut seen = std::collections::HashSet::new();
-        for (module, families) in all() {
+        for (module, families) in crate::exposition::families() {
             for f in families {
                 assert!(seen.insert(f.name), "{} declared twice", f.name);
                 assert!(f.name.starts_with("pgrepl_"), "{module}: {}", f.name);

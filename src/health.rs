@@ -7,8 +7,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use crate::build_info as build;
-use crate::exposition::emit;
-use crate::family::{Family, Kind, Label, Scope, TARGET};
+use crate::family::{emit, Family, Kind, Label, Scope, TARGET};
 use crate::view::View;
 
 /// The crate version, for the topology API.
@@ -110,6 +109,18 @@ pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
     when_es: None,
 };
 
+pub const TIMELINE_CHANGES: Family = Family::counter(
+    "pgrepl_timeline_changes",
+    "Timeline switches the exporter has seen on this server (promotions, standbys following a new primary).",
+    "Cambios de timeline que el exporter vio en este servidor (promociones, réplicas que siguen a un nuevo principal).",
+    &[TARGET],
+    Scope::Target,
+)
+.when(
+    "once a timeline was read; kept while the target is down",
+    "desde que se leyó un timeline; se mantiene mientras el target está caído",
+);
+
 pub const EXPORTER_BUILD_INFO: Family = Family {
     name: "pgrepl_exporter_build_info",
     kind: Kind::Gauge,
@@ -134,6 +145,7 @@ pub const FAMILIES: &[Family] = &[
     LAST_COLLECT_SUCCESS_TIMESTAMP_SECONDS,
     COLLECT_INTERVAL_SECONDS,
     COLLECTOR_RESTARTS,
+    TIMELINE_CHANGES,
     CONFIG_LAST_RELOAD_SUCCESSFUL,
     CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
     EXPORTER_BUILD_INFO,
@@ -171,6 +183,12 @@ pub fn encode(view: &View, enc: &mut DescriptorEncoder) -> fmt::Result {
         enc,
         &COLLECTOR_RESTARTS,
         per_target(|s| Some(s.restarts as f64)),
+    )?;
+    // Kept while the target is down: a counter must not vanish and reappear.
+    emit(
+        enc,
+        &TIMELINE_CHANGES,
+        per_target(|s| s.seen_timeline.then_some(s.timeline_changes as f64)),
     )?;
     let reload = &view.reload;
     emit(

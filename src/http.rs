@@ -32,8 +32,8 @@ use tower_http::timeout::TimeoutLayer;
 use crate::basic_auth::{BasicAuth, Unavailable};
 use crate::conn_limit::{ConnShared, ConnTracker, Refused};
 use crate::exposition::Format;
+use crate::exposition::Published;
 use crate::routing::{self, Check, RequestError};
-use crate::snapshot::Store;
 use crate::web_config::{RateLimit, WebConfig};
 
 /// How long one request may take end to end, authentication included; a
@@ -63,11 +63,12 @@ pub const MAX_HTTP2_STREAMS: u32 = 32;
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<Store>,
+    /// The view and its renderings: all a handler reads.
+    pub published: Arc<Published>,
     pub telemetry_path: String,
     /// Runs a reload for `POST /-/reload`; `None` unless
     /// `--web.enable-lifecycle` turned the endpoint on.
-    pub reload: Option<crate::exporter::Reloader>,
+    pub reload: Option<crate::reload::Reloader>,
 }
 
 fn routes(state: AppState) -> Router {
@@ -360,7 +361,7 @@ async fn reload(State(state): State<AppState>) -> (StatusCode, String) {
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let format = negotiated_format(&headers);
     let gzip = crate::negotiate::gzip(header_values(&headers, header::ACCEPT_ENCODING));
-    let body = state.store.exposition(format, gzip).await;
+    let body = state.published.exposition(format, gzip).await;
     let mut response = (
         [
             (
@@ -406,7 +407,7 @@ fn request_error(e: RequestError) -> Response {
 }
 
 async fn answer(state: &AppState, params: &HashMap<String, String>, check: Check) -> Response {
-    let view = state.store.view().await;
+    let view = state.published.view().await;
     let snap = match routing::pick(&view, params.get("target").map(String::as_str)) {
         Ok(s) => s,
         Err(e) => return request_error(e),
@@ -445,7 +446,7 @@ async fn probe(
     let Some(name) = params.get("target") else {
         return request_error(RequestError::BadRequest("probe needs ?target=NAME".into()));
     };
-    let Some(snap) = state.store.find(name) else {
+    let Some(snap) = state.published.store().find(name) else {
         return request_error(RequestError::UnknownTarget(name.clone()));
     };
     let format = negotiated_format(&headers);
@@ -455,7 +456,7 @@ async fn probe(
 
 /// The cluster view as JSON, for the topology page and scripts.
 async fn topology(State(state): State<AppState>) -> Response {
-    let view = state.store.view().await;
+    let view = state.published.view().await;
     let clusters = &view.clusters;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -15,12 +15,13 @@
 //!   descriptor type every family is declared with (name, type, help,
 //!   labels, scope, PostgreSQL major), from which `docs/metrics.md` is
 //!   generated.
-//! - [`snapshot`]: the last completed collection of every target and the
-//!   rendered exposition cached per change.
+//! - [`snapshot`]: the last completed collection of every target, with a
+//!   version that changes whenever what readers see does.
 //! - [`view`]: what every reader sees, derived one way from the snapshots
 //!   (the watchdog applied, the cluster views computed once); [`exposition`]
-//!   renders it for `/metrics`, and the topology API, the routing checks
-//!   and `status` read the same view.
+//!   renders it for `/metrics` and caches view and renderings per version
+//!   (`Published`), and the topology API, the routing checks and `status`
+//!   read the same view.
 //! - [`cluster`]: targets sharing a `cluster` judged together (cascades,
 //!   split brain, missing standbys, lag from outside); [`lint`] flags risky
 //!   settings.
@@ -32,7 +33,8 @@
 //!   [`tls_server`] builds its TLS side (client certificates, versions,
 //!   suites, curves, certificate reloading), [`basic_auth`] checks
 //!   passwords with bounded CPU.
-//! - [`routing`]: `/primary`, `/replica`, `/health` for HAProxy and probes.
+//! - [`routing`]: `/primary`, `/replica`, `/health` for HAProxy and probes;
+//!   [`reload`] carries `POST /-/reload` to the supervisor.
 //! - [`heartbeat`]: the opt-in heartbeat writer.
 //! - [`status`]: the one-shot `status` command.
 //! - [`exporter`]: wiring, the supervisor (reloads, the watchdog that
@@ -65,6 +67,7 @@ pub mod lsn;
 pub mod negotiate;
 pub mod pgpass;
 pub mod pool;
+pub mod reload;
 pub mod routing;
 pub mod snapshot;
 pub mod status;

@@ -13,8 +13,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use crate::cluster::ClusterView;
 use crate::collector::Sample;
-use crate::exposition::emit;
-use crate::family::{Family, Label, Scope, TARGET};
+use crate::family::{emit, Family, Label, Scope, TARGET};
 use crate::snapshot::TargetSnapshot;
 use crate::sync_names;
 

@@ -1,6 +1,7 @@
 //! The metric snapshot: the last completed collection of each target,
 //! shared between the collection tasks (one writer per target) and the HTTP
-//! server (many readers), and the rendered exposition cached per change.
+//! server (many readers), with a version that changes whenever what readers
+//! see does.
 //!
 //! Readers never wait on a collection: each target's snapshot is swapped
 //! atomically when its cycle ends, and `/metrics` renders at most once per
@@ -12,13 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use tokio::sync::Mutex;
 
 use crate::collector::Sample;
 use crate::config::ClusterConfig;
-use crate::exposition::{self, Format};
-use crate::view::View;
 
 /// What `/metrics` knows about one target.
 #[derive(Debug, Clone)]
@@ -146,21 +143,11 @@ pub fn up_samples(snaps: &[Arc<TargetSnapshot>]) -> impl Iterator<Item = (&str, 
         .filter_map(|s| Some((s.name.as_str(), s.sample.as_deref()?)))
 }
 
-/// Rendered bodies for one state of the snapshot.
-#[derive(Default)]
-struct Rendered {
-    key: CacheKey,
-    view: Option<Arc<View>>,
-    prometheus: Option<Bytes>,
-    openmetrics: Option<Bytes>,
-    prometheus_gzip: Option<Bytes>,
-    openmetrics_gzip: Option<Bytes>,
-}
-
-/// What the rendered bodies depend on: every publish bumps the generation,
-/// and a target turning stale changes what readers see without a publish.
-#[derive(Default, PartialEq, Eq)]
-struct CacheKey {
+/// What readers see depends on: every publish bumps the generation, and a
+/// target turning stale changes what they see without a publish. Caches of
+/// anything derived from the store are valid for one version.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Version {
     generation: u64,
     stale: Vec<bool>,
 }
@@ -189,9 +176,8 @@ pub struct Store {
     clusters: ArcSwap<BTreeMap<String, ClusterConfig>>,
     /// Outcome of the last configuration load.
     reload: ArcSwap<ReloadStatus>,
-    /// Bumped by every publish; the render cache is valid for one value.
+    /// Bumped by every publish (see [`Version`]).
     generation: AtomicU64,
-    cache: Mutex<Rendered>,
 }
 
 impl Store {
@@ -204,7 +190,6 @@ impl Store {
                 last_success: unix_now(),
             }),
             generation: AtomicU64::new(1),
-            cache: Mutex::new(Rendered::default()),
         };
         store.replace(initial, clusters);
         store
@@ -290,12 +275,13 @@ impl Store {
         self.all().into_iter().find(|s| s.name == name)
     }
 
-    fn key(&self) -> CacheKey {
+    /// The version of what readers see now.
+    pub fn version(&self) -> Version {
         // Generation first: a publish after reading the slots only makes
-        // the key older, never a fresh render look cached.
+        // the version older, never a fresh state look cached.
         let generation = self.generation.load(Ordering::Acquire);
         let now = Instant::now();
-        CacheKey {
+        Version {
             generation,
             stale: self
                 .targets
@@ -305,69 +291,6 @@ impl Store {
                 .collect(),
         }
     }
-
-    /// The view every reader shares, computed at most once per change.
-    pub async fn view(&self) -> Arc<View> {
-        let key = self.key();
-        let mut cache = self.cache.lock().await;
-        self.view_locked(&mut cache, key)
-    }
-
-    fn view_locked(&self, cache: &mut Rendered, key: CacheKey) -> Arc<View> {
-        if cache.key != key {
-            *cache = Rendered {
-                key,
-                ..Rendered::default()
-            };
-        }
-        match &cache.view {
-            Some(v) => v.clone(),
-            None => {
-                let v = Arc::new(View::build(
-                    self.all(),
-                    &self.cluster_config(),
-                    self.reload_status(),
-                ));
-                cache.view = Some(v.clone());
-                v
-            }
-        }
-    }
-
-    /// The exposition in this format, rendered at most once per snapshot
-    /// change; concurrent scrapes share one render and one compression.
-    pub async fn exposition(&self, format: Format, gzip: bool) -> Bytes {
-        let key = self.key();
-        let mut cache = self.cache.lock().await;
-        let view = self.view_locked(&mut cache, key);
-        let plain = match format {
-            Format::Prometheus => &mut cache.prometheus,
-            Format::OpenMetrics => &mut cache.openmetrics,
-        };
-        let body = match plain {
-            Some(b) => b.clone(),
-            None => {
-                let b = Bytes::from(exposition::render_view(&view, format));
-                *plain = Some(b.clone());
-                b
-            }
-        };
-        if !gzip {
-            return body;
-        }
-        let zipped = match format {
-            Format::Prometheus => &mut cache.prometheus_gzip,
-            Format::OpenMetrics => &mut cache.openmetrics_gzip,
-        };
-        match zipped {
-            Some(z) => z.clone(),
-            None => {
-                let z = Bytes::from(compress(&body));
-                *zipped = Some(z.clone());
-                z
-            }
-        }
-    }
 }
 
 pub fn unix_now() -> f64 {
@@ -375,15 +298,4 @@ pub fn unix_now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-fn compress(body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::fast(),
-    );
-    // Writing into a Vec cannot fail.
-    let _ = encoder.write_all(body);
-    encoder.finish().unwrap_or_default()
 }

@@ -1,6 +1,6 @@
 //! The metric reference, `docs/metrics.md` and `docs/es/metrics.md`, is
 //! generated from the exporter's own family descriptors
-//! (`pg_replication_exporter::family::all()`), with the alert rules and
+//! (`pg_replication_exporter::exposition::families()`), with the alert rules and
 //! dashboard panels that use each family. This test fails when the
 //! committed files differ from what the code declares; `make metrics-doc`
 //! (this test with `PGREPL_BLESS=1`) writes them.
@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use pg_replication_exporter::family::{self, Family, Kind, Scope, Values};
+use pg_replication_exporter::family::{Family, Kind, Scope, Values};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -230,7 +230,7 @@ fn render(lang: Lang, usage: &Usage) -> String {
         )
     );
     let _ = writeln!(out);
-    let all = family::all();
+    let all = pg_replication_exporter::exposition::families();
     let _ = writeln!(out, "{}", t("## Contents", "## Contenido"));
     let _ = writeln!(out);
     for (module, families) in &all {
@@ -397,7 +397,7 @@ fn committed_reference_matches_the_descriptors() {
 #[test]
 fn alerts_and_panels_name_only_declared_families() {
     let usage = usage();
-    let declared: BTreeSet<String> = family::all()
+    let declared: BTreeSet<String> = pg_replication_exporter::exposition::families()
         .into_iter()
         .flat_map(|(_, f)| f.iter().map(Family::exposed_name))
         .collect();
@@ -414,7 +414,7 @@ fn alerts_and_panels_name_only_declared_families() {
 /// can look for; an exporter-level family has no target.
 #[test]
 fn scopes_are_consistent() {
-    for (_, families) in family::all() {
+    for (_, families) in pg_replication_exporter::exposition::families() {
         for f in families.iter() {
             let has_target = f.labels.iter().any(|l| l.name == "target");
             if f.scope == Scope::Exporter {

@@ -9,15 +9,12 @@
 //! families are absent, rather than a reassuring 0 that nobody checked.
 
 use std::fmt;
-use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::Capabilities;
-use crate::exposition::emit;
-use crate::family::{Family, Scope, TARGET};
-use crate::snapshot::{up_samples, TargetSnapshot};
+use super::{Capabilities, Up};
+use crate::family::{emit, Family, Scope, TARGET};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Activity {
@@ -82,9 +79,10 @@ pub const FAMILIES: &[Family] = &[
     REPLAY_APPLY_DELAY_WAITING,
 ];
 
-pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
     let rows = |standby: bool| {
-        up_samples(snaps)
+        up.iter()
+            .copied()
             .filter(move |(_, s)| s.server.in_recovery == standby)
             .filter_map(|(t, s)| Some((t, s.activity.as_ref()?)))
     };

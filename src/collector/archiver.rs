@@ -2,15 +2,12 @@
 //! `pg_wal/archive_status` (`pg_ls_archive_statusdir()`, 12+, `pg_monitor`).
 
 use std::fmt;
-use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::Capabilities;
-use crate::exposition::emit;
-use crate::family::{Family, Scope, TARGET};
-use crate::snapshot::{up_samples, TargetSnapshot};
+use super::{Capabilities, Up};
+use crate::family::{emit, Family, Scope, TARGET};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Archiver {
@@ -115,8 +112,12 @@ pub const FAMILIES: &[Family] = &[
     ARCHIVER_OLDEST_PENDING_TIMESTAMP_SECONDS,
 ];
 
-pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
-    let rows = || up_samples(snaps).filter_map(|(t, s)| Some((t, s.archiver.as_ref()?)));
+pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+    let rows = || {
+        up.iter()
+            .copied()
+            .filter_map(|(t, s)| Some((t, s.archiver.as_ref()?)))
+    };
     emit(
         enc,
         &ARCHIVER_ARCHIVED,

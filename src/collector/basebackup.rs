@@ -2,15 +2,12 @@
 //! `pg_basebackup` seeding a new standby.
 
 use std::fmt;
-use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::Capabilities;
-use crate::exposition::{emit, state_set};
-use crate::family::{Family, Label, Scope, TARGET};
-use crate::snapshot::{up_samples, TargetSnapshot};
+use super::{Capabilities, Up};
+use crate::family::{emit, state_set, Family, Label, Scope, TARGET};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Progress {
@@ -77,8 +74,10 @@ pub const FAMILIES: &[Family] = &[
     BASEBACKUP_PHASE,
 ];
 
-pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
-    let rows: Vec<(&str, &Progress, String)> = up_samples(snaps)
+pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+    let rows: Vec<(&str, &Progress, String)> = up
+        .iter()
+        .copied()
         .flat_map(|(t, s)| s.basebackups.iter().map(move |b| (t, b, b.pid.to_string())))
         .collect();
     emit(

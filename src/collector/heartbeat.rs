@@ -8,13 +8,11 @@
 //! Family: `pgrepl_heartbeat_lag_seconds` (standbys).
 
 use std::fmt;
-use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use crate::exposition::emit;
-use crate::family::{Family, Scope, TARGET};
-use crate::snapshot::{up_samples, TargetSnapshot};
+use super::Up;
+use crate::family::{emit, Family, Scope, TARGET};
 
 /// Where a target reads its cluster's heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +59,12 @@ pub const HEARTBEAT_LAG_SECONDS: Family = Family::gauge(
 
 pub const FAMILIES: &[Family] = &[HEARTBEAT_LAG_SECONDS];
 
-pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
     emit(
         enc,
         &HEARTBEAT_LAG_SECONDS,
-        up_samples(snaps)
+        up.iter()
+            .copied()
             .filter(|(_, s)| s.server.in_recovery)
             .filter_map(|(t, s)| Some(([("target", t)], s.heartbeat?.max(0.0)))),
     )

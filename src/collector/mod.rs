@@ -62,6 +62,11 @@ pub fn capabilities_sql(heartbeat: Option<&heartbeat::HeartbeatRead>) -> String 
     sql
 }
 
+/// A target that answered its last collection: its name and what it read.
+/// The renderers of this module see nothing else: whether a target is up,
+/// stale or down is decided before, in the snapshot and the view.
+pub type Up<'a> = (&'a str, &'a Sample);
+
 /// Everything one cycle read from one server.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Sample {

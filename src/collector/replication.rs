@@ -4,16 +4,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::{Capabilities, Sample};
-use crate::exposition::{emit, state_set};
-use crate::family::{Family, Label, Scope, TARGET};
+use super::{Capabilities, Sample, Up};
+use crate::family::{emit, state_set, Family, Label, Scope, TARGET};
 use crate::lsn;
-use crate::snapshot::{up_samples, TargetSnapshot};
 use crate::sync_names;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -284,8 +281,10 @@ fn lag_bytes(sample: &Sample, w: &Walsender) -> [(&'static str, Option<f64>); 4]
     ]
 }
 
-pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
-    let per_target: Vec<(&Sample, Vec<Identity>)> = up_samples(snaps)
+pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+    let per_target: Vec<(&Sample, Vec<Identity>)> = up
+        .iter()
+        .copied()
         .map(|(t, s)| (s, identities(t, &s.replication)))
         .collect();
     let rows = || {
@@ -365,12 +364,14 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
     emit(
         enc,
         &STANDBYS,
-        up_samples(snaps).map(|(t, s)| ([("target", t)], s.replication.len() as f64)),
+        up.iter()
+            .copied()
+            .map(|(t, s)| ([("target", t)], s.replication.len() as f64)),
     )?;
     emit(
         enc,
         &STANDBYS_SYNC,
-        up_samples(snaps).map(|(t, s)| {
+        up.iter().copied().map(|(t, s)| {
             let n = s
                 .replication
                 .iter()
@@ -382,7 +383,7 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
     emit(
         enc,
         &SYNC_STANDBYS_REQUIRED,
-        up_samples(snaps).filter_map(|(t, s)| {
+        up.iter().copied().filter_map(|(t, s)| {
             let setting = s.settings.text("synchronous_standby_names").unwrap_or("");
             let n = sync_names::required(setting)?;
             Some(([("target", t)], f64::from(n)))

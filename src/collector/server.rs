@@ -2,16 +2,13 @@
 //! `pg_control_system()` and `pg_control_checkpoint()`.
 
 use std::fmt;
-use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::Capabilities;
-use crate::exposition::emit;
-use crate::family::{Family, Label, Scope, TARGET};
+use super::{Capabilities, Up};
+use crate::family::{emit, Family, Label, Scope, TARGET};
 use crate::lsn;
-use crate::snapshot::{up_samples, TargetSnapshot};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Server {
@@ -94,18 +91,6 @@ pub const TIMELINE_ID: Family = Family::gauge(
     Scope::Server,
 );
 
-pub const TIMELINE_CHANGES: Family = Family::counter(
-    "pgrepl_timeline_changes",
-    "Timeline switches the exporter has seen on this server (promotions, standbys following a new primary).",
-    "Cambios de timeline que el exporter vio en este servidor (promociones, réplicas que siguen a un nuevo principal).",
-    &[TARGET],
-    Scope::Target,
-)
-.when(
-    "once a timeline was read; kept while the target is down",
-    "desde que se leyó un timeline; se mantiene mientras el target está caído",
-);
-
 pub const WAL_LSN_BYTES: Family = Family::gauge(
     "pgrepl_wal_lsn_bytes",
     "WAL position as a byte offset: current (primary), receive and replay (standby).",
@@ -126,16 +111,15 @@ pub const FAMILIES: &[Family] = &[
     SERVER_INFO,
     IN_RECOVERY,
     TIMELINE_ID,
-    TIMELINE_CHANGES,
     WAL_LSN_BYTES,
     RECOVERY_CONFLICTS,
 ];
 
-pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
     emit(
         enc,
         &SERVER_INFO,
-        up_samples(snaps).map(|(t, s)| {
+        up.iter().copied().map(|(t, s)| {
             (
                 [
                     ("target", t),
@@ -156,27 +140,21 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
     emit(
         enc,
         &IN_RECOVERY,
-        up_samples(snaps)
+        up.iter()
+            .copied()
             .map(|(t, s)| ([("target", t)], f64::from(u8::from(s.server.in_recovery)))),
     )?;
     emit(
         enc,
         &TIMELINE_ID,
-        up_samples(snaps)
+        up.iter()
+            .copied()
             .filter_map(|(t, s)| s.timeline().map(|tl| ([("target", t)], f64::from(tl)))),
     )?;
     emit(
         enc,
-        &TIMELINE_CHANGES,
-        snaps
-            .iter()
-            .filter(|s| s.seen_timeline)
-            .map(|s| ([("target", s.name.as_str())], s.timeline_changes as f64)),
-    )?;
-    emit(
-        enc,
         &WAL_LSN_BYTES,
-        up_samples(snaps).flat_map(|(t, s)| {
+        up.iter().copied().flat_map(|(t, s)| {
             let positions: [(&'static str, Option<&str>); 3] = if s.server.in_recovery {
                 [
                     ("receive", s.server.receive_lsn.as_deref()),
@@ -199,7 +177,8 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
     emit(
         enc,
         &RECOVERY_CONFLICTS,
-        up_samples(snaps)
+        up.iter()
+            .copied()
             .filter(|(_, s)| s.server.in_recovery)
             .filter_map(|(t, s)| Some(([("target", t)], s.server.recovery_conflicts?))),
     )

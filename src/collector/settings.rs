@@ -5,15 +5,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::Capabilities;
-use crate::exposition::emit;
-use crate::family::{Family, Label, Scope, TARGET};
-use crate::snapshot::{up_samples, TargetSnapshot};
+use super::{Capabilities, Up};
+use crate::family::{emit, Family, Label, Scope, TARGET};
 
 /// Settings read each cycle besides [`INFO_LABELS`]. `primary_conninfo` is
 /// deliberately not among them: it may hold the replication password.
@@ -229,7 +226,7 @@ pub const FAMILIES: &[Family] = &[
     SETTINGS_INFO,
 ];
 
-pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
     type Getter = fn(&Settings) -> Option<f64>;
     let numeric: [(&Family, Getter); 8] = [
         (&MAX_WAL_SENDERS, |s| s.number("max_wal_senders")),
@@ -255,13 +252,15 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
         emit(
             enc,
             family,
-            up_samples(snaps).filter_map(|(t, s)| Some(([("target", t)], get(&s.settings)?))),
+            up.iter()
+                .copied()
+                .filter_map(|(t, s)| Some(([("target", t)], get(&s.settings)?))),
         )?;
     }
     emit(
         enc,
         &SETTINGS_INFO,
-        up_samples(snaps).map(|(t, s)| {
+        up.iter().copied().map(|(t, s)| {
             let mut labels = Vec::with_capacity(INFO_LABELS.len() + 1);
             labels.push(("target", t));
             for name in INFO_LABELS {

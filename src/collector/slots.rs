@@ -2,16 +2,13 @@
 //!
 
 use std::fmt;
-use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::{Capabilities, Sample};
-use crate::exposition::{emit, state_set};
-use crate::family::{Family, Label, Scope, TARGET};
+use super::{Capabilities, Sample, Up};
+use crate::family::{emit, state_set, Family, Label, Scope, TARGET};
 use crate::lsn;
-use crate::snapshot::{up_samples, TargetSnapshot};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Slot {
@@ -231,15 +228,17 @@ fn labels<'a>(t: &'a str, s: &'a Slot) -> [(&'static str, &'a str); 4] {
     ]
 }
 
-fn rows(snaps: &[Arc<TargetSnapshot>]) -> impl Iterator<Item = (&str, &Sample, &Slot)> {
-    up_samples(snaps).flat_map(|(t, s)| s.slots.iter().map(move |slot| (t, s, slot)))
+fn rows<'a>(up: &'a [Up<'a>]) -> impl Iterator<Item = (&'a str, &'a Sample, &'a Slot)> {
+    up.iter()
+        .copied()
+        .flat_map(|(t, s)| s.slots.iter().map(move |slot| (t, s, slot)))
 }
 
-pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
     emit(
         enc,
         &SLOT_RETAINED_WAL_BYTES,
-        rows(snaps).filter_map(|(t, s, slot)| {
+        rows(up).filter_map(|(t, s, slot)| {
             let reference = s.reference_lsn()?;
             let restart = lsn::parse(slot.restart_lsn.as_deref()?)?;
             Some((labels(t, slot), lsn::diff(reference, restart)))
@@ -248,12 +247,12 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
     emit(
         enc,
         &SLOT_ACTIVE,
-        rows(snaps).map(|(t, _, slot)| (labels(t, slot), f64::from(u8::from(slot.active)))),
+        rows(up).map(|(t, _, slot)| (labels(t, slot), f64::from(u8::from(slot.active)))),
     )?;
     emit(
         enc,
         &SLOT_WAL_STATUS,
-        rows(snaps).flat_map(|(t, _, slot)| {
+        rows(up).flat_map(|(t, _, slot)| {
             let current = slot.wal_status.as_deref();
             current
                 .is_some()
@@ -270,42 +269,42 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
     emit(
         enc,
         &SLOT_SAFE_WAL_SIZE_BYTES,
-        rows(snaps).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.safe_wal_size?))),
+        rows(up).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.safe_wal_size?))),
     )?;
     emit(
         enc,
         &SLOT_XMIN_AGE_XIDS,
-        rows(snaps).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.xmin_age? as f64))),
+        rows(up).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.xmin_age? as f64))),
     )?;
     emit(
         enc,
         &SLOT_INACTIVE_SINCE_TIMESTAMP_SECONDS,
-        rows(snaps).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.inactive_since?))),
+        rows(up).filter_map(|(t, _, slot)| Some((labels(t, slot), slot.inactive_since?))),
     )?;
     emit(
         enc,
         &SLOT_CONFLICTING,
-        rows(snaps).filter_map(|(t, _, slot)| {
+        rows(up).filter_map(|(t, _, slot)| {
             Some((labels(t, slot), f64::from(u8::from(slot.conflicting?))))
         }),
     )?;
     emit(
         enc,
         &SLOT_FAILOVER,
-        rows(snaps).filter_map(|(t, _, slot)| {
+        rows(up).filter_map(|(t, _, slot)| {
             Some((labels(t, slot), f64::from(u8::from(slot.failover?))))
         }),
     )?;
     emit(
         enc,
         &SLOT_SYNCED,
-        rows(snaps)
+        rows(up)
             .filter_map(|(t, _, slot)| Some((labels(t, slot), f64::from(u8::from(slot.synced?))))),
     )?;
     emit(
         enc,
         &SLOT_INVALIDATED,
-        rows(snaps).filter_map(|(t, _, slot)| {
+        rows(up).filter_map(|(t, _, slot)| {
             let reason = slot.invalidation_reason.as_deref()?;
             let [a, b, c, d] = labels(t, slot);
             Some(([a, b, c, d, ("reason", reason)], 1.0))

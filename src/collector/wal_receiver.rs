@@ -3,16 +3,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::{Capabilities, Sample};
-use crate::exposition::{emit, state_set};
-use crate::family::{Family, Label, Scope, TARGET};
+use super::{Capabilities, Sample, Up};
+use crate::family::{emit, state_set, Family, Label, Scope, TARGET};
 use crate::lsn;
-use crate::snapshot::{up_samples, TargetSnapshot};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct WalReceiver {
@@ -137,8 +134,8 @@ pub const FAMILIES: &[Family] = &[
     REPLAY_PAUSED,
 ];
 
-fn standbys(snaps: &[Arc<TargetSnapshot>]) -> impl Iterator<Item = (&str, &Sample)> {
-    up_samples(snaps).filter(|(_, s)| s.server.in_recovery)
+fn standbys<'a>(up: &'a [Up<'a>]) -> impl Iterator<Item = Up<'a>> {
+    up.iter().copied().filter(|(_, s)| s.server.in_recovery)
 }
 
 /// Received but not yet replayed, in bytes.
@@ -158,11 +155,11 @@ pub fn replay_delay(s: &Sample) -> Option<f64> {
     Some((s.server.now - last).max(0.0))
 }
 
-pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
     emit(
         enc,
         &WAL_RECEIVER_STATUS,
-        standbys(snaps).flat_map(|(t, s)| {
+        standbys(up).flat_map(|(t, s)| {
             // No row: no receiver runs. A row without status: the role may
             // not read it (no pg_monitor); then say nothing rather than "stopped".
             let current = match &s.wal_receiver {
@@ -178,7 +175,7 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
     emit(
         enc,
         &WAL_RECEIVER_INFO,
-        standbys(snaps).filter_map(|(t, s)| {
+        standbys(up).filter_map(|(t, s)| {
             let w = s.wal_receiver.as_ref()?;
             let port = w.sender_port.map(|p| p.to_string()).unwrap_or_default();
             Some((
@@ -201,7 +198,7 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
     emit(
         enc,
         &WAL_RECEIVER_LAST_MESSAGE_AGE_SECONDS,
-        standbys(snaps).filter_map(|(t, s)| {
+        standbys(up).filter_map(|(t, s)| {
             let at = s.wal_receiver.as_ref()?.last_msg_receipt_time?;
             Some(([("target", t)], (s.server.now - at).max(0.0)))
         }),
@@ -209,22 +206,22 @@ pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt
     emit(
         enc,
         &REPLAY_BACKLOG_BYTES,
-        standbys(snaps).filter_map(|(t, s)| Some(([("target", t)], replay_backlog(s)?))),
+        standbys(up).filter_map(|(t, s)| Some(([("target", t)], replay_backlog(s)?))),
     )?;
     emit(
         enc,
         &REPLAY_DELAY_SECONDS,
-        standbys(snaps).filter_map(|(t, s)| Some(([("target", t)], replay_delay(s)?))),
+        standbys(up).filter_map(|(t, s)| Some(([("target", t)], replay_delay(s)?))),
     )?;
     emit(
         enc,
         &LAST_REPLAY_TIMESTAMP_SECONDS,
-        standbys(snaps).filter_map(|(t, s)| Some(([("target", t)], s.server.last_replay_ts?))),
+        standbys(up).filter_map(|(t, s)| Some(([("target", t)], s.server.last_replay_ts?))),
     )?;
     emit(
         enc,
         &REPLAY_PAUSED,
-        standbys(snaps).filter_map(|(t, s)| {
+        standbys(up).filter_map(|(t, s)| {
             Some((
                 [("target", t)],
                 f64::from(u8::from(s.server.replay_paused?)),

@@ -1,15 +1,12 @@
 //! Size of `pg_wal`: `pg_ls_waldir()` (superuser or `pg_monitor`).
 
 use std::fmt;
-use std::sync::Arc;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::Capabilities;
-use crate::exposition::emit;
-use crate::family::{Family, Scope, TARGET};
-use crate::snapshot::{up_samples, TargetSnapshot};
+use super::{Capabilities, Up};
+use crate::family::{emit, Family, Scope, TARGET};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct WalDir {
@@ -52,8 +49,12 @@ pub const WAL_DIRECTORY_FILES: Family = Family::gauge(
 
 pub const FAMILIES: &[Family] = &[WAL_DIRECTORY_BYTES, WAL_DIRECTORY_FILES];
 
-pub fn encode(snaps: &[Arc<TargetSnapshot>], enc: &mut DescriptorEncoder) -> fmt::Result {
-    let rows = || up_samples(snaps).filter_map(|(t, s)| Some((t, s.waldir.as_ref()?)));
+pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+    let rows = || {
+        up.iter()
+            .copied()
+            .filter_map(|(t, s)| Some((t, s.waldir.as_ref()?)))
+    };
     emit(
         enc,
         &WAL_DIRECTORY_BYTES,

@@ -1392,7 +1392,7 @@ pub fn assert_matches_reference(m: &Metrics, target: &str, major: u32) {
         .get("pgrepl_standbys", &[("target", target)])
         .unwrap_or(0.0)
         > 0.0;
-    let declared: Vec<&'static family::Family> = family::all()
+    let declared: Vec<&'static family::Family> = pg_replication_exporter::exposition::families()
         .into_iter()
         .flat_map(|(_, f)| f.iter())
         .collect();
