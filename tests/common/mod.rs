@@ -515,10 +515,17 @@ pub fn cold_copy_standby_from(
         "postgresql.auto.conf",
         &format!("port = {}\ncluster_name = '{name}'", pg.port),
     );
+    // No slot (a cascade): no primary_slot_name at all; 10 and 11 refuse
+    // an empty one in recovery.conf.
+    let slot_line = if slot.is_empty() {
+        String::new()
+    } else {
+        format!("primary_slot_name = '{slot}'\n")
+    };
     if major >= 12 {
         pg.append_conf(
             "postgresql.auto.conf",
-            &format!("primary_slot_name = '{slot}'\nprimary_conninfo = '{conninfo}'"),
+            &format!("{slot_line}primary_conninfo = '{conninfo}'"),
         );
         fs::write(pg.data.join("standby.signal"), "").expect("standby.signal");
     } else {
@@ -526,7 +533,7 @@ pub fn cold_copy_standby_from(
             "recovery.conf",
             &format!(
                 "standby_mode = 'on'\nprimary_conninfo = '{conninfo}'\n\
-                 primary_slot_name = '{slot}'\nrecovery_target_timeline = 'latest'"
+                 {slot_line}recovery_target_timeline = 'latest'"
             ),
         );
     }
