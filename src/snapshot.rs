@@ -4,8 +4,8 @@
 //! see does.
 //!
 //! Readers never wait on a collection: each target's snapshot is swapped
-//! atomically when its cycle ends, and `/metrics` renders at most once per
-//! change, whatever the number of concurrent scrapes.
+//! atomically when its cycle ends, and readers (see
+//! `exposition::Published`) derive what they show at most once per version.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
