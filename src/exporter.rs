@@ -347,21 +347,29 @@ impl Supervisor {
     /// (hung). Readers already see such a target as down, whatever happens
     /// here (see [`TargetSnapshot::as_of`]); this brings it back.
     fn watchdog(&mut self, now: Instant) {
+        let restart: Vec<(usize, &'static str)> = self
+            .running
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !crate::fault::restart_suppressed(&r.target.name))
+            .filter_map(|(i, r)| {
+                if r.task.is_finished() {
+                    Some((i, "the collection task died"))
+                } else if r.slot.load().is_stale(now) {
+                    Some((i, "the collection task completed no cycle within collect_interval + collect_timeout + grace"))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if restart.is_empty() {
+            return;
+        }
         let Some(config) = self.config.clone() else {
             return;
         };
-        for i in 0..self.running.len() {
+        for (i, why) in restart {
             let r = &self.running[i];
-            let dead = r.task.is_finished();
-            let hung = !dead && r.slot.load().is_stale(now);
-            if !(dead || hung) || crate::fault::restart_suppressed(&r.target.name) {
-                continue;
-            }
-            let why = if dead {
-                "the collection task died"
-            } else {
-                "the collection task completed no cycle within collect_interval + collect_timeout + grace"
-            };
             tracing::error!(target_name = %r.target.name, why,
                 "restarting the collection task (a bug; please report it)");
             r.task.abort();
