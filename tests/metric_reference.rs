@@ -423,3 +423,26 @@ fn scopes_are_consistent() {
         }
     }
 }
+
+/// The contract: a family of the last release that the exporter no longer
+/// declares (renamed or removed) must be named in CHANGELOG.md.
+#[test]
+fn released_families_are_kept_or_changelogged() {
+    let released = std::fs::read_to_string(root().join("tests/fixtures/released_families.txt"))
+        .expect("tests/fixtures/released_families.txt");
+    let changelog = std::fs::read_to_string(root().join("CHANGELOG.md")).expect("CHANGELOG.md");
+    let declared: BTreeSet<String> = pg_replication_exporter::exposition::families()
+        .into_iter()
+        .flat_map(|(_, f)| f.iter().map(Family::exposed_name))
+        .collect();
+    let gone_silently: Vec<&str> = released
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|name| !declared.contains(*name) && !changelog.contains(name))
+        .collect();
+    assert!(
+        gone_silently.is_empty(),
+        "families of the last release renamed or removed without a CHANGELOG.md entry: {gone_silently:?}"
+    );
+}
