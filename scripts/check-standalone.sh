@@ -4,7 +4,8 @@
 #   scripts/check-standalone.sh        (`make test` runs it)
 #
 # 1. No tracked file reads or links a path above the repository
-#    (`../shared`, `../../..`): checked with git grep on what is committed.
+#    (a sibling checkout, the parent directory): checked with git grep on
+#    what is committed, and every Markdown link resolved.
 # 2. A clone into an empty directory, with nothing beside it, builds and
 #    passes the static tests (dashboards, alert rules, compose file,
 #    manifests, docs, licence, changelog, install docs). The build goes to
