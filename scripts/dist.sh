@@ -39,6 +39,13 @@ version=$(head -n 1 <<<"$version_text" | grep -oE '[0-9]+\.[0-9]+\.[0-9]+([-+][0
 [ "$version" = "$manifest_version" ] ||
     fail "$bin reports $version but Cargo.toml says $manifest_version: run \`make release\`"
 
+# Test builds (`cargo test`, `cargo bench`) compile the same binary with the
+# watchdog's fault hooks (feature `fault-injection`) and leave it in the same
+# place; a release never ships them.
+if grep -q PG_REPLICATION_EXPORTER_FAULTS "$bin"; then
+    fail "$bin was built with the test-only fault hooks (by cargo test or cargo bench): run \`cargo build --release\` again"
+fi
+
 arch=$(dpkg --print-architecture 2>/dev/null || true)
 if [ -z "$arch" ]; then
     case "$(uname -m)" in
