@@ -284,6 +284,10 @@ def render_bench() -> None:
     log("4. render time: cargo bench --bench render")
     env = dict(os.environ, RENDER_BENCH_MS="150" if QUICK else "400")
     try:
+        # A target directory of its own: `cargo bench` rebuilds the exporter
+        # binary with the test build's features (the watchdog's fault hooks)
+        # and would replace the release binary the later sections start.
+        env["CARGO_TARGET_DIR"] = os.path.join(REPO, "target", "bench-render")
         out = subprocess.run(["cargo", "bench", "--quiet", "--bench", "render", "--", "--tsv"],
                              cwd=os.environ.get("BENCH_CRATE_DIR", REPO), env=env, capture_output=True, text=True, check=True).stdout
     except subprocess.CalledProcessError as e:
