@@ -16,7 +16,13 @@ use std::time::{Duration, Instant};
 
 use pg_replication_exporter::collector::Sample;
 use pg_replication_exporter::exposition::{render, Format};
-use pg_replication_exporter::snapshot::TargetSnapshot;
+use pg_replication_exporter::snapshot::{ReloadStatus, TargetSnapshot};
+
+/// The configuration loaded fine, as in a running exporter.
+const RELOADED: ReloadStatus = ReloadStatus {
+    successful: true,
+    last_success: 1_800_000_000.0,
+};
 
 fn lsn(n: u64) -> String {
     format!("{:X}/{:X}", n >> 32, n & 0xffff_ffff)
@@ -200,7 +206,7 @@ fn main() {
     }
     for &(case, targets, slots, walsenders) in cases {
         let snaps = snapshots(targets, slots, walsenders);
-        let body = render(&snaps, &Default::default(), Format::Prometheus);
+        let body = render(&snaps, &Default::default(), RELOADED, Format::Prometheus);
         let series = body
             .lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -211,6 +217,7 @@ fn main() {
                 black_box(render(
                     black_box(&snaps),
                     &Default::default(),
+                    RELOADED,
                     Format::Prometheus,
                 ));
             },

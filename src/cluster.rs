@@ -182,10 +182,21 @@ pub fn views(
 /// Who streams from whom inside one cluster.
 struct Links<'a> {
     members: &'a [&'a TargetSnapshot],
-    /// Per member (same index), the member it streams from and whether
-    /// that link is streaming now.
-    upstream: Vec<Option<(usize, bool)>>,
+    /// Per member (same index), the link to the member it streams from.
+    upstream: Vec<Option<Link<'a>>>,
     primary: Option<usize>,
+}
+
+/// A standby's link to its upstream member.
+#[derive(Clone, Copy)]
+struct Link<'a> {
+    /// The upstream's index among the members.
+    from: usize,
+    /// Whether WAL flows now.
+    streaming: bool,
+    /// The upstream's walsender serving this standby, when it was found by
+    /// it (not only by the standby's receiver address).
+    walsender: Option<&'a Walsender>,
 }
 
 impl<'a> Links<'a> {
@@ -211,10 +222,11 @@ impl<'a> Links<'a> {
         let mut at = i;
         // A chain longer than the cluster has members loops.
         for _ in 0..self.members.len() {
-            let (up, streaming) = self.upstream[at]?;
-            if !streaming {
+            let link = self.upstream[at]?;
+            if !link.streaming {
                 return None;
             }
+            let up = link.from;
             chain.push(up);
             if Some(up) == self.primary {
                 chain.reverse();
@@ -260,11 +272,11 @@ fn walsender_names(m: &TargetSnapshot) -> Vec<&str> {
 /// The member that member `i` streams from, and whether it streams now:
 /// another member with a walsender named for it, else the member its WAL
 /// receiver's `sender_host:sender_port` points at.
-fn find_upstream(
+fn find_upstream<'a>(
     i: usize,
     m: &TargetSnapshot,
-    members: &[&TargetSnapshot],
-) -> Option<(usize, bool)> {
+    members: &[&'a TargetSnapshot],
+) -> Option<Link<'a>> {
     let sample = m.sample.as_deref()?;
     if !sample.server.in_recovery {
         return None;
@@ -279,7 +291,11 @@ fn find_upstream(
                 .as_deref()
                 .is_some_and(|a| names.contains(&a))
         })?;
-        Some((j, is_streaming(w)))
+        Some(Link {
+            from: j,
+            streaming: is_streaming(w),
+            walsender: Some(w),
+        })
     });
     if by_walsender.is_some() {
         return by_walsender;
@@ -294,7 +310,11 @@ fn find_upstream(
         .iter()
         .enumerate()
         .position(|(j, u)| j != i && !u.endpoint.is_empty() && u.endpoint == address)?;
-    Some((j, receiver.status.as_deref() == Some("streaming")))
+    Some(Link {
+        from: j,
+        streaming: receiver.status.as_deref() == Some("streaming"),
+        walsender: None,
+    })
 }
 
 fn view(name: String, members: &[&TargetSnapshot], config: Option<&ClusterConfig>) -> ClusterView {
@@ -436,28 +456,17 @@ fn member_view(
     let receiver = s.wal_receiver.as_ref();
     let upstream =
         receiver.and_then(|w| Some(format!("{}:{}", w.sender_host.as_deref()?, w.sender_port?)));
-    let upstream_index = links.upstream[index].map(|(u, _)| u);
-    let upstream_target = upstream_index.map(|u| links.members[u].name.clone());
+    let link = links.upstream[index];
+    let upstream_target = link.map(|l| links.members[l.from].name.clone());
     let chain = if standby && !foreign {
         links.chain(index)
     } else {
         None
     };
     let timeline = s.timeline();
-    let sync_state = upstream_index.and_then(|u| {
-        let names = walsender_names(m);
-        links.members[u]
-            .sample
-            .as_deref()?
-            .replication
-            .iter()
-            .find(|w| {
-                w.application_name
-                    .as_deref()
-                    .is_some_and(|a| names.contains(&a))
-            })
-            .and_then(|w| w.sync_state.clone())
-    });
+    let sync_state = link
+        .and_then(|l| l.walsender)
+        .and_then(|w| w.sync_state.clone());
     let lag_bytes = if standby && !foreign {
         let replay = s.server.replay_lsn.as_deref().and_then(lsn::parse);
         reference.lsn.zip(replay).map(|(p, r)| lsn::diff(p, r))

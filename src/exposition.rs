@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use prometheus_client::collector::Collector;
@@ -21,7 +22,7 @@ use tokio::sync::Mutex;
 use crate::collector;
 use crate::config::ClusterConfig;
 use crate::family::Family;
-use crate::snapshot::{up_samples, ReloadStatus, Store, TargetSnapshot, Version};
+use crate::snapshot::{up_samples, ReloadStatus, Store, TargetSnapshot};
 use crate::view::View;
 
 /// Wire formats `/metrics` can answer in.
@@ -42,16 +43,14 @@ impl Format {
     }
 }
 
-/// Renders every family for these targets (the `/probe` of one target).
+/// Renders every family for these targets (the `/probe` of one target):
+/// their view built and rendered at once, uncached.
 pub fn render(
     snaps: &[Arc<TargetSnapshot>],
     clusters: &BTreeMap<String, ClusterConfig>,
+    reload: ReloadStatus,
     format: Format,
 ) -> String {
-    let reload = ReloadStatus {
-        successful: true,
-        last_success: 0.0,
-    };
     render_view(
         &Arc::new(View::build(snaps.to_vec(), clusters, reload)),
         format,
@@ -128,17 +127,19 @@ pub fn families() -> Vec<(&'static str, &'static [Family])> {
 }
 
 /// The view of the store and its renderings, computed at most once per
-/// version of the store: concurrent scrapes share one render and one
-/// compression, and the topology API and routing checks the same view.
+/// generation of the store (and again when a target turns stale): concurrent
+/// scrapes share one render and one compression, and the topology API and
+/// routing checks the same view. Checking that the cache holds costs an
+/// atomic load and a clock read, whatever the number of targets.
 pub struct Published {
     store: Arc<Store>,
     cache: Mutex<Rendered>,
 }
 
-/// Everything derived from one version of the store.
+/// Everything derived from one generation of the store.
 #[derive(Default)]
 struct Rendered {
-    version: Version,
+    generation: u64,
     view: Option<Arc<View>>,
     prometheus: Option<Bytes>,
     openmetrics: Option<Bytes>,
@@ -160,15 +161,20 @@ impl Published {
 
     /// The view every reader shares, computed at most once per version.
     pub async fn view(&self) -> Arc<View> {
-        let version = self.store.version();
         let mut cache = self.cache.lock().await;
-        self.view_locked(&mut cache, version)
+        self.view_locked(&mut cache)
     }
 
-    fn view_locked(&self, cache: &mut Rendered, version: Version) -> Arc<View> {
-        if cache.version != version {
+    fn view_locked(&self, cache: &mut Rendered) -> Arc<View> {
+        let generation = self.store.generation();
+        let holds = cache.generation == generation
+            && cache
+                .view
+                .as_ref()
+                .is_some_and(|v| v.holds_at(Instant::now()));
+        if !holds {
             *cache = Rendered {
-                version,
+                generation,
                 ..Rendered::default()
             };
         }
@@ -186,11 +192,10 @@ impl Published {
         }
     }
 
-    /// The exposition in this format, rendered at most once per version.
+    /// The exposition in this format, rendered at most once per view.
     pub async fn exposition(&self, format: Format, gzip: bool) -> Bytes {
-        let version = self.store.version();
         let mut cache = self.cache.lock().await;
-        let view = self.view_locked(&mut cache, version);
+        let view = self.view_locked(&mut cache);
         let plain = match format {
             Format::Prometheus => &mut cache.prometheus,
             Format::OpenMetrics => &mut cache.openmetrics,

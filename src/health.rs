@@ -10,9 +10,6 @@ use crate::build_info as build;
 use crate::family::{emit, Family, Kind, Label, Scope, TARGET};
 use crate::view::View;
 
-/// The crate version, for the topology API.
-pub use crate::build_info::VERSION;
-
 pub const UP: Family = Family {
     name: "pgrepl_up",
     kind: Kind::Gauge,

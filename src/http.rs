@@ -450,7 +450,9 @@ async fn probe(
         return request_error(RequestError::UnknownTarget(name.clone()));
     };
     let format = negotiated_format(&headers);
-    let body = crate::exposition::render(&[snap], &Default::default(), format);
+    let store = state.published.store();
+    let body =
+        crate::exposition::render(&[snap], &Default::default(), store.reload_status(), format);
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
@@ -464,7 +466,7 @@ async fn topology(State(state): State<AppState>) -> Response {
         .unwrap_or(0.0);
     Json(serde_json::json!({
         "generated_at": now,
-        "version": crate::health::VERSION,
+        "version": crate::build_info::VERSION,
         "clusters": clusters,
     }))
     .into_response()

@@ -1,11 +1,11 @@
 //! The metric snapshot: the last completed collection of each target,
 //! shared between the collection tasks (one writer per target) and the HTTP
-//! server (many readers), with a version that changes whenever what readers
-//! see does.
+//! server (many readers), with a generation that every publish bumps.
 //!
 //! Readers never wait on a collection: each target's snapshot is swapped
 //! atomically when its cycle ends, and readers (see
-//! `exposition::Published`) derive what they show at most once per version.
+//! `exposition::Published`) derive what they show at most once per
+//! generation.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,6 +97,12 @@ impl TargetSnapshot {
         now.saturating_duration_since(self.last_cycle) > self.fresh_for
     }
 
+    /// When the snapshot turns stale unless a new cycle ends before;
+    /// `None` when never (a limit past the clock's range).
+    pub fn fresh_until(&self) -> Option<Instant> {
+        self.last_cycle.checked_add(self.fresh_for)
+    }
+
     /// What readers see at `now`: the snapshot itself while fresh; once
     /// stale, the target reads down and its values are withheld, since
     /// nothing vouches for them any more.
@@ -143,15 +149,6 @@ pub fn up_samples(snaps: &[Arc<TargetSnapshot>]) -> impl Iterator<Item = (&str, 
         .filter_map(|s| Some((s.name.as_str(), s.sample.as_deref()?)))
 }
 
-/// What readers see depends on: every publish bumps the generation, and a
-/// target turning stale changes what they see without a publish. Caches of
-/// anything derived from the store are valid for one version.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Version {
-    generation: u64,
-    stale: Vec<bool>,
-}
-
 /// Where one target's collection task publishes; the HTTP side reads it.
 pub struct Slot(ArcSwap<TargetSnapshot>);
 
@@ -176,7 +173,9 @@ pub struct Store {
     clusters: ArcSwap<BTreeMap<String, ClusterConfig>>,
     /// Outcome of the last configuration load.
     reload: ArcSwap<ReloadStatus>,
-    /// Bumped by every publish (see [`Version`]).
+    /// Bumped by every publish: anything derived from the store is valid
+    /// for one generation, and until its first target turns stale (see
+    /// `View::valid_until`), which happens without a publish.
     generation: AtomicU64,
 }
 
@@ -275,21 +274,11 @@ impl Store {
         self.all().into_iter().find(|s| s.name == name)
     }
 
-    /// The version of what readers see now.
-    pub fn version(&self) -> Version {
-        // Generation first: a publish after reading the slots only makes
-        // the version older, never a fresh state look cached.
-        let generation = self.generation.load(Ordering::Acquire);
-        let now = Instant::now();
-        Version {
-            generation,
-            stale: self
-                .targets
-                .load()
-                .iter()
-                .map(|t| t.load().is_stale(now))
-                .collect(),
-        }
+    /// The current generation; read it before the snapshots it goes with,
+    /// so that a publish in between only makes it older, never a newer
+    /// state look cached.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::cluster::{self, ClusterView, MemberView};
 use crate::config::ClusterConfig;
@@ -20,6 +21,10 @@ pub struct View {
     /// Every cluster, targets without `cluster` each as an unnamed one.
     pub clusters: Vec<ClusterView>,
     pub reload: ReloadStatus,
+    /// When the first target that is fresh now turns stale: the view (and
+    /// what is rendered from it) holds until then, or until the next
+    /// publish. `None`: no target can turn stale.
+    pub valid_until: Option<Instant>,
 }
 
 impl View {
@@ -29,11 +34,23 @@ impl View {
         reload: ReloadStatus,
     ) -> View {
         let clusters = cluster::views(&targets, configs);
+        let now = Instant::now();
+        let valid_until = targets
+            .iter()
+            .filter_map(|t| t.fresh_until())
+            .filter(|until| *until > now)
+            .min();
         View {
             targets,
             clusters,
             reload,
+            valid_until,
         }
+    }
+
+    /// Whether the view still shows what readers must see at `now`.
+    pub fn holds_at(&self, now: Instant) -> bool {
+        self.valid_until.is_none_or(|until| now < until)
     }
 
     pub fn target(&self, name: &str) -> Option<&Arc<TargetSnapshot>> {

@@ -411,9 +411,7 @@ fn alerts_reach_alertmanager() {
 
     // 4. synchronous_standby_names names a standby that is not there: commits
     //    would wait (nothing is written on the primary from here on).
-    pair.primary
-        .psql("ALTER SYSTEM SET synchronous_standby_names = 'ghost'");
-    pair.primary.psql("SELECT pg_reload_conf()");
+    pair.primary.set_synchronous_standby_names("ghost");
     let alerts = stack.wait_alerts("PgReplSyncStandbyMissing", |a| {
         has(a, "PgReplSyncStandbyMissing", "primary")
     });
@@ -461,10 +459,8 @@ fn topologies_page_only_when_broken() {
             },
         ],
     );
-    topo.primary.psql(
-        "ALTER SYSTEM SET synchronous_standby_names = 'ANY 2 (standby1, standby3, standby4)'",
-    );
-    topo.primary.psql("SELECT pg_reload_conf()");
+    topo.primary
+        .set_synchronous_standby_names("ANY 2 (standby1, standby3, standby4)");
     topo.primary.psql("CREATE TABLE topo_e2e (i int)");
     let exporter = Exporter::start(&topo.targets());
     exporter.wait_for(

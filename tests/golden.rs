@@ -181,8 +181,7 @@ fn capture() {
     );
     topo.primary.psql("CREATE TABLE golden (i int)");
     topo.primary
-        .psql("ALTER SYSTEM SET synchronous_standby_names = 'ANY 2 (standby1, nobody)'");
-    topo.primary.psql("SELECT pg_reload_conf()");
+        .set_synchronous_standby_names("ANY 2 (standby1, nobody)");
     let mut waiting = topo.primary.spawn_psql("INSERT INTO golden VALUES (1)");
     std::thread::sleep(Duration::from_secs(3));
     let major: u32 = topo

@@ -365,8 +365,7 @@ fn synchronous_standby_names_forms() {
     });
 
     pair.primary
-        .psql("ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 (standby1)'");
-    pair.primary.psql("SELECT pg_reload_conf()");
+        .set_synchronous_standby_names("FIRST 1 (standby1)");
     let m = exporter.wait_for("standby1 synchronous", WAIT, |m| {
         let mut l = sb.to_vec();
         l.push(("sync_state", "sync"));
@@ -390,9 +389,7 @@ fn synchronous_standby_names_forms() {
         "FIRST 1 (standby1)"
     );
 
-    pair.primary
-        .psql("ALTER SYSTEM SET synchronous_standby_names = 'ANY 2 (a, b)'");
-    pair.primary.psql("SELECT pg_reload_conf()");
+    pair.primary.set_synchronous_standby_names("ANY 2 (a, b)");
     let m = exporter.wait_for("ANY 2 parsed", WAIT, |m| {
         m.get("pgrepl_sync_standbys_required", &[("target", "primary")]) == Some(2.0)
     });

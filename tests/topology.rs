@@ -83,13 +83,6 @@ fn main_tree(report: &serde_json::Value) -> String {
         .join(" ")
 }
 
-fn sync_names(primary: &Pg, value: &str) {
-    primary.psql(&format!(
-        "ALTER SYSTEM SET synchronous_standby_names = '{value}'"
-    ));
-    primary.psql("SELECT pg_reload_conf()");
-}
-
 fn lsn_diff(primary: &Pg, standby: &Pg) -> f64 {
     let replay = standby.psql("SELECT pg_last_wal_replay_lsn()");
     primary
@@ -290,9 +283,8 @@ fn a_member_that_is_down_reads_zero_not_absent() {
 #[test]
 fn commits_waiting_on_a_synchronous_standby_are_counted() {
     let pair = Pair::start("syncrep");
-    // Set once the standby streams: with it in postgresql.conf from
-    // initdb on, the harness's own CREATE ROLE would wait for a standby.
-    sync_names(&pair.primary, "FIRST 1 (standby1)");
+    pair.primary
+        .set_synchronous_standby_names("FIRST 1 (standby1)");
     let targets = [
         ("primary", pair.primary.dsn()),
         ("standby1", pair.standby.dsn()),
@@ -449,7 +441,8 @@ fn any_two_of_three_is_healthy_with_one_down_and_hangs_with_two() {
             },
         ],
     );
-    sync_names(&topo.primary, "ANY 2 (standby1, standby2, standby3)");
+    topo.primary
+        .set_synchronous_standby_names("ANY 2 (standby1, standby2, standby3)");
     let targets = topo.targets();
     let exporter = Exporter::start(&targets);
     let m = exporter.wait_for("three quorum standbys", WAIT, |m| {

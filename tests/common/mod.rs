@@ -192,6 +192,16 @@ impl Pg {
         }
     }
 
+    /// `ALTER SYSTEM SET synchronous_standby_names` and a reload. Set it
+    /// once the standbys stream: from `initdb` on, the harness's own
+    /// commits would wait for a standby that is not there yet.
+    pub fn set_synchronous_standby_names(&self, value: &str) {
+        self.psql(&format!(
+            "ALTER SYSTEM SET synchronous_standby_names = '{value}'"
+        ));
+        self.psql("SELECT pg_reload_conf()");
+    }
+
     /// Starts SQL as the superuser without waiting for it: a commit that
     /// will hang on a missing synchronous standby.
     pub fn spawn_psql(&self, sql: &str) -> Child {
