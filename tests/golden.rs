@@ -4,13 +4,13 @@
 //! any change to a family, a label, the cluster view or the status table
 //! shows up here as a diff to review.
 //!
-//! Inputs: `tests/golden/cascade.json`, the documents the collection
+//! Inputs: `tests/fixtures/golden/cascade.json`, the documents the collection
 //! statement returned on real servers (a primary, a standby, a standby
 //! cascaded from it with a one-hour `recovery_min_apply_delay`, under
 //! `synchronous_standby_names = 'ANY 2 (standby1, nobody)'` with a commit
 //! waiting). Recapture with
 //! `cargo test --test golden -- --ignored capture` (needs PostgreSQL).
-//! Outputs: `tests/golden/cascade*.prom`, `.topology.json`, `.status.txt`;
+//! Outputs: `tests/fixtures/golden/cascade*.prom`, `.topology.json`, `.status.txt`;
 //! `PGREPL_BLESS=1 cargo test --test golden` rewrites them.
 
 mod common;
@@ -26,7 +26,7 @@ use pg_replication_exporter::view::View;
 use serde_json::Value;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
 }
 
 /// The fixture's targets as snapshots: up with their sample, or (when the
