@@ -6,7 +6,6 @@
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const REVISION: &str = env!("STAMP_PGREPL_REVISION");
 pub const BRANCH: &str = env!("STAMP_PGREPL_BRANCH");
-pub const DATE: &str = env!("STAMP_PGREPL_DATE");
 pub const RUSTC_VERSION: &str = env!("STAMP_PGREPL_RUSTC");
 
 /// `--version`, in the layout of the Prometheus exporters:

@@ -26,6 +26,7 @@ use crate::collector::{wal_receiver, Sample};
 use crate::config::ClusterConfig;
 use crate::family::{emit, state_set, Family, Label, Scope, CLUSTER, TARGET};
 use crate::lsn;
+use crate::role::Role;
 use crate::snapshot::TargetSnapshot;
 
 /// One member as the cluster sees it.
@@ -33,8 +34,7 @@ use crate::snapshot::TargetSnapshot;
 pub struct MemberView {
     pub target: String,
     pub up: bool,
-    /// `primary`, `standby` or `down`.
-    pub role: &'static str,
+    pub role: Role,
     pub version: Option<String>,
     pub timeline: Option<u32>,
     pub system_identifier: Option<String>,
@@ -141,7 +141,7 @@ fn reference_primary<'a>(members: &[&'a TargetSnapshot]) -> Option<&'a TargetSna
     members
         .iter()
         .copied()
-        .filter(|m| m.sample.as_deref().is_some_and(|s| !s.server.in_recovery))
+        .filter(|m| Role::of(m) == Role::Primary)
         .max_by_key(|m| {
             let s = m.sample.as_deref();
             (
@@ -149,10 +149,6 @@ fn reference_primary<'a>(members: &[&'a TargetSnapshot]) -> Option<&'a TargetSna
                 s.and_then(Sample::timeline).unwrap_or(0),
             )
         })
-}
-
-fn is_streaming(w: &Walsender) -> bool {
-    w.state.as_deref() == Some("streaming")
 }
 
 /// Builds the view of every cluster from the snapshots.
@@ -246,7 +242,7 @@ impl<'a> Links<'a> {
                 && m.sample.as_deref().is_some_and(|s| {
                     s.replication
                         .iter()
-                        .any(|w| is_streaming(w) && w.application_name.as_deref() == Some(name))
+                        .any(|w| w.is_streaming() && w.serves(&[name]))
                 })
         })
     }
@@ -286,14 +282,15 @@ fn find_upstream<'a>(
         if j == i {
             return None;
         }
-        let w = u.sample.as_deref()?.replication.iter().find(|w| {
-            w.application_name
-                .as_deref()
-                .is_some_and(|a| names.contains(&a))
-        })?;
+        let w = u
+            .sample
+            .as_deref()?
+            .replication
+            .iter()
+            .find(|w| w.serves(&names))?;
         Some(Link {
             from: j,
-            streaming: is_streaming(w),
+            streaming: w.is_streaming(),
             walsender: Some(w),
         })
     });
@@ -341,9 +338,9 @@ fn view(name: String, members: &[&TargetSnapshot], config: Option<&ClusterConfig
             .iter()
             .zip(members)
             .filter(|(v, m)| match v.role {
-                "primary" => false,
-                "standby" => !v.foreign,
-                _ => m.last_in_recovery != Some(false),
+                Role::Primary => false,
+                Role::Standby => !v.foreign,
+                Role::Down => m.last_in_recovery != Some(false),
             })
             .map(|(v, _)| v.target.clone())
             .collect(),
@@ -365,7 +362,7 @@ fn view(name: String, members: &[&TargetSnapshot], config: Option<&ClusterConfig
     ClusterView {
         primaries: members_view
             .iter()
-            .filter(|m| m.role == "primary")
+            .filter(|m| m.role == Role::Primary)
             .map(|m| m.target.clone())
             .collect(),
         members_up: members_view.iter().filter(|m| m.up).count(),
@@ -402,11 +399,11 @@ fn tree(members: &[MemberView]) -> Vec<TreeNode> {
             children,
         }
     }
-    let mut roots: Vec<&MemberView> = members.iter().filter(|m| m.role == "primary").collect();
+    let mut roots: Vec<&MemberView> = members.iter().filter(|m| m.role == Role::Primary).collect();
     roots.extend(
         members
             .iter()
-            .filter(|m| m.role != "primary" && m.upstream_target.is_none()),
+            .filter(|m| m.role != Role::Primary && m.upstream_target.is_none()),
     );
     roots
         .into_iter()
@@ -424,7 +421,7 @@ fn member_view(
         return MemberView {
             target: m.name.clone(),
             up: false,
-            role: "down",
+            role: Role::Down,
             version: None,
             timeline: None,
             system_identifier: None,
@@ -477,7 +474,7 @@ fn member_view(
     MemberView {
         target: m.name.clone(),
         up: true,
-        role: if standby { "standby" } else { "primary" },
+        role: Role::of_sample(Some(s)),
         version: Some(s.server.version.clone()),
         timeline,
         system_identifier: sysid,
@@ -611,7 +608,7 @@ pub const CLUSTER_MEMBER_STATE: Family = Family::gauge(
     "pgrepl_cluster_member_state",
     "Role of each configured member as the cluster view sees it: primary, standby or down (one series per state, 1 for the current one); a member that stops answering reads down, never vanishes.",
     "Rol de cada miembro configurado según la vista de clúster: primary, standby o down (una serie por estado, 1 para el actual); un miembro que deja de responder marca down, nunca desaparece.",
-    &[CLUSTER, TARGET, Label::one_of("state", &MEMBER_STATES)],
+    &[CLUSTER, TARGET, Label::one_of("state", &Role::NAMES)],
     Scope::Cluster,
 );
 
@@ -657,8 +654,6 @@ pub const FAMILIES: &[Family] = &[
     CLUSTER_STANDBY_LAG_BYTES,
 ];
 
-const MEMBER_STATES: [&str; 3] = ["primary", "standby", "down"];
-
 pub fn encode(clusters: &[ClusterView], enc: &mut DescriptorEncoder) -> fmt::Result {
     let named = || clusters.iter().filter(|c| !c.name.is_empty());
     emit(
@@ -681,7 +676,7 @@ pub fn encode(clusters: &[ClusterView], enc: &mut DescriptorEncoder) -> fmt::Res
         &CLUSTER_MEMBER_STATE,
         named().flat_map(|c| {
             c.members.iter().flat_map(move |m| {
-                state_set(&MEMBER_STATES, Some(m.role)).map(move |(state, v)| {
+                state_set(&Role::NAMES, Some(m.role.as_str())).map(move |(state, v)| {
                     (
                         [
                             ("cluster", c.name.as_str()),
@@ -712,7 +707,7 @@ pub fn encode(clusters: &[ClusterView], enc: &mut DescriptorEncoder) -> fmt::Res
         named().filter(|c| !c.primaries.is_empty()).flat_map(|c| {
             c.members
                 .iter()
-                .filter(|m| m.role != "primary" && !m.foreign)
+                .filter(|m| m.role != Role::Primary && !m.foreign)
                 .map(move |m| {
                     (
                         [("cluster", c.name.as_str()), ("target", m.target.as_str())],

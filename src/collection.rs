@@ -6,7 +6,6 @@
 //! deadline bounds every cycle, the pool bounds its sessions, and `/metrics`
 //! reads the snapshot, not the task.
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,8 +17,10 @@ use tokio_postgres::SimpleQueryMessage;
 use crate::collector::heartbeat::HeartbeatRead;
 use crate::collector::{self, Capabilities, Sample};
 use crate::config::{Config, Target};
+use crate::error_chain;
 use crate::fault::Fault;
-use crate::snapshot::{unix_now, Slot, Store, TargetSnapshot};
+use crate::role::Role;
+use crate::snapshot::{unix_now, SnapshotCell, Store, TargetSnapshot};
 
 /// Why a cycle failed; worded for the log line, never with a password.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +37,7 @@ pub enum CollectError {
 
 /// One target's task state between cycles.
 pub struct TargetCollector {
-    slot: Arc<Slot>,
+    cell: Arc<SnapshotCell>,
     target: Target,
     pool: Pool,
     store: Arc<Store>,
@@ -60,17 +61,17 @@ pub struct TargetCollector {
 
 impl TargetCollector {
     /// A collector for `target` under `config`'s interval, deadline and the
-    /// heartbeat of its cluster. `slot` starts out with the target's last
+    /// heartbeat of its cluster. `cell` starts out with the target's last
     /// known snapshot (initial, or the one before a reload, so counters
     /// carry over).
     pub fn new(
-        slot: Arc<Slot>,
+        cell: Arc<SnapshotCell>,
         target: Target,
         pool: Pool,
         store: Arc<Store>,
         config: &Config,
     ) -> TargetCollector {
-        let last = (*slot.load()).clone();
+        let last = (*cell.load()).clone();
         let heartbeat = target.cluster.as_ref().and_then(|c| {
             let hb = config.clusters.get(c)?.heartbeat.as_ref()?;
             Some(HeartbeatRead {
@@ -79,7 +80,7 @@ impl TargetCollector {
             })
         });
         TargetCollector {
-            slot,
+            cell,
             target,
             pool,
             store,
@@ -160,7 +161,7 @@ impl TargetCollector {
             Ok(sample) => self.on_success(&mut next, sample),
             Err(err) => self.on_failure(&mut next, err),
         }
-        self.store.publish(&self.slot, next.clone());
+        self.store.publish(&self.cell, next.clone());
         self.last = next;
         ok
     }
@@ -174,12 +175,8 @@ impl TargetCollector {
         }
         if let Some(previous) = self.last.sample.as_deref() {
             if previous.server.in_recovery != sample.server.in_recovery {
-                let role = if sample.server.in_recovery {
-                    "standby"
-                } else {
-                    "primary"
-                };
-                tracing::warn!(target_name = %name, role, "target changed role");
+                let role = Role::of_sample(Some(&sample));
+                tracing::warn!(target_name = %name, %role, "target changed role");
             }
         }
         if let Some(timeline) = sample.timeline() {
@@ -251,7 +248,7 @@ impl TargetCollector {
         let messages = client
             .simple_query(&self.query)
             .await
-            .map_err(|e| CollectError::Query(chain(&e)))?;
+            .map_err(|e| CollectError::Query(error_chain::describe(&e)))?;
         let json = first_value(&messages)
             .ok_or_else(|| CollectError::Answer("the collection query returned no row".into()))?;
         collector::parse(json).map_err(|e| CollectError::Answer(e.to_string()))
@@ -265,32 +262,18 @@ async fn probe(
     let messages = client
         .simple_query(&collector::capabilities_sql(heartbeat))
         .await
-        .map_err(|e| CollectError::Query(chain(&e)))?;
-    let row = messages
-        .iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(r),
-            _ => None,
-        })
+        .map_err(|e| CollectError::Query(error_chain::describe(&e)))?;
+    let json = first_value(&messages)
         .ok_or_else(|| CollectError::Answer("the capability query returned no row".into()))?;
-    // `SimpleQueryRow::get` panics past the last column: always try_get.
-    let text = |i: usize| row.try_get(i).ok().flatten();
-    let version_num = text(0)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| CollectError::Answer("unreadable server_version_num".into()))?;
-    if version_num < 100000 {
+    let caps = collector::parse_capabilities(json)
+        .map_err(|e| CollectError::Answer(format!("unreadable capability probe: {e}")))?;
+    if caps.version_num < 100000 {
         return Err(CollectError::Answer(format!(
-            "PostgreSQL {version_num} is older than 10, which this exporter needs"
+            "PostgreSQL {} is older than 10, which this exporter needs",
+            caps.version_num
         )));
     }
-    let flag = |i: usize| text(i) == Some("true");
-    Ok(Capabilities {
-        version_num,
-        ls_waldir: flag(1),
-        ls_archive_status: flag(2),
-        read_all_stats: flag(3),
-        heartbeat_table: flag(4),
-    })
+    Ok(caps)
 }
 
 /// Delay before retry `failures` (1, 2, ...): an eighth of the interval
@@ -310,28 +293,10 @@ fn first_value(messages: &[SimpleQueryMessage]) -> Option<&str> {
 
 fn describe_pool(err: PoolError) -> CollectError {
     match err {
-        PoolError::Backend(e) => CollectError::Connect(chain(&e)),
+        PoolError::Backend(e) => CollectError::Connect(error_chain::describe(&e)),
         PoolError::Timeout(kind) => CollectError::Connect(format!("timed out ({kind:?})")),
         other => CollectError::Connect(other.to_string()),
     }
-}
-
-/// An error with its causes, deduplicated: tokio-postgres says only
-/// "db error" at the top and keeps the server's message in the source.
-pub fn chain(err: &dyn StdError) -> String {
-    let mut parts: Vec<String> = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = e.source();
-    }
-    if parts.len() > 1 {
-        parts.retain(|p| p != "db error");
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
@@ -353,11 +318,5 @@ mod tests {
             retry_delay(Duration::from_secs(1), 40),
             Duration::from_secs(1)
         );
-    }
-
-    #[test]
-    fn chain_drops_db_error_noise() {
-        let e = std::io::Error::other("connection refused");
-        assert_eq!(chain(&e), "connection refused");
     }
 }

@@ -21,14 +21,14 @@ use tokio::sync::Notify;
 
 /// Connections served at once; Prometheus needs one per scrape, and 512
 /// leaves room for dashboards and probes.
-pub const MAX_CONNECTIONS: usize = 512;
+pub const MAX_HTTP_CONNECTIONS: usize = 512;
 
 /// Connections from one client address (an IPv4 address, or an IPv6 /64,
 /// the block one host usually controls): three quarters of the global cap,
 /// so that one address, however busy, always leaves 128 connections to the
 /// others, while a NAT gateway, a proxy or a load test from one address can
 /// still run hundreds of concurrent scrapes.
-pub const MAX_CONNECTIONS_PER_ADDRESS: usize = MAX_CONNECTIONS / 4 * 3;
+pub const MAX_HTTP_CONNECTIONS_PER_ADDRESS: usize = MAX_HTTP_CONNECTIONS / 4 * 3;
 
 const FRESH: u8 = 0;
 const BUSY: u8 = 1;
@@ -58,7 +58,7 @@ impl AddrKey {
 /// Why a connection was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// Its address has [`MAX_CONNECTIONS_PER_ADDRESS`] busy connections.
+    /// Its address has [`MAX_HTTP_CONNECTIONS_PER_ADDRESS`] busy connections.
     PerAddress,
     /// The server has its maximum of busy connections.
     Full,
@@ -147,7 +147,7 @@ impl ConnTracker {
 
     /// Admits a connection from `ip`, closing an idle one if a cap is
     /// reached, or says why it cannot.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refused> {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnPermit, Refused> {
         let key = AddrKey::of(ip);
         let mut inner = self.lock();
         if inner.per_addr.get(&key).copied().unwrap_or(0) >= self.max_per_addr {
@@ -176,7 +176,7 @@ impl ConnTracker {
             },
         );
         *inner.per_addr.entry(key).or_insert(0) += 1;
-        Ok(Slot {
+        Ok(ConnPermit {
             id,
             tracker: self.clone(),
             shared,
@@ -189,6 +189,7 @@ impl ConnTracker {
     }
 
     /// Connections currently counted for `ip`'s address.
+    #[cfg(test)]
     pub fn open_from(&self, ip: IpAddr) -> usize {
         self.lock()
             .per_addr
@@ -262,13 +263,13 @@ fn forget_addr(inner: &mut Inner, key: AddrKey) {
 }
 
 /// A counted connection; dropping it frees the slot.
-pub struct Slot {
+pub struct ConnPermit {
     id: u64,
     tracker: Arc<ConnTracker>,
     pub shared: Arc<ConnShared>,
 }
 
-impl Drop for Slot {
+impl Drop for ConnPermit {
     fn drop(&mut self) {
         self.tracker.release(self.id);
     }

@@ -21,11 +21,13 @@ use tokio::task::JoinHandle;
 
 use crate::collection::TargetCollector;
 use crate::config::{self, Config, Overrides, Target};
-use crate::heartbeat::Writer;
+use crate::heartbeat_writer::Writer;
 use crate::http::{self, AppState};
 use crate::pool;
 use crate::reload::{ReloadOutcome, Reloader, Requests};
-use crate::snapshot::{unix_now, watchdog_limit, ReloadStatus, Slot, Store, TargetSnapshot};
+use crate::snapshot::{
+    unix_now, watchdog_limit, ReloadStatus, SnapshotCell, Store, TargetSnapshot,
+};
 use crate::web_config::WebConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -201,7 +203,7 @@ async fn reload(supervisor: &mut Supervisor, overrides: Overrides) -> ReloadOutc
 /// One target's running collection task.
 struct Running {
     target: Target,
-    slot: Arc<Slot>,
+    cell: Arc<SnapshotCell>,
     pool: Pool,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -279,9 +281,9 @@ impl Supervisor {
                 Some(pool) => {
                     let carried = previous.iter().find(|p| p.name == target.name);
                     let snapshot = initial_snapshot(target, &new, carried.map(|c| &**c));
-                    let slot = Arc::new(Slot::new(snapshot));
+                    let cell = Arc::new(SnapshotCell::new(snapshot));
                     self.running
-                        .push(self.spawn(target.clone(), slot, pool, &new));
+                        .push(self.spawn(target.clone(), cell, pool, &new));
                     started += 1;
                 }
             }
@@ -291,7 +293,7 @@ impl Supervisor {
             removed += 1;
         }
         self.store.install(
-            self.running.iter().map(|r| r.slot.clone()).collect(),
+            self.running.iter().map(|r| r.cell.clone()).collect(),
             new.clusters.clone(),
         );
         self.restart_writers(&new);
@@ -301,10 +303,16 @@ impl Supervisor {
         ))
     }
 
-    fn spawn(&self, target: Target, slot: Arc<Slot>, pool: Pool, config: &Config) -> Running {
+    fn spawn(
+        &self,
+        target: Target,
+        cell: Arc<SnapshotCell>,
+        pool: Pool,
+        config: &Config,
+    ) -> Running {
         let (stop, stop_rx) = watch::channel(false);
         let collector = TargetCollector::new(
-            slot.clone(),
+            cell.clone(),
             target.clone(),
             pool.clone(),
             self.store.clone(),
@@ -313,7 +321,7 @@ impl Supervisor {
         let task = self.handle.spawn(collector.run(stop_rx));
         Running {
             target,
-            slot,
+            cell,
             pool,
             stop,
             task,
@@ -355,7 +363,7 @@ impl Supervisor {
             .filter_map(|(i, r)| {
                 if r.task.is_finished() {
                     Some((i, "the collection task died"))
-                } else if r.slot.load().is_stale(now) {
+                } else if r.cell.load().is_stale(now) {
                     Some((i, "the collection task completed no cycle within collect_interval + collect_timeout + grace"))
                 } else {
                     None
@@ -373,15 +381,15 @@ impl Supervisor {
             tracing::error!(target_name = %r.target.name, why,
                 "restarting the collection task (a bug; please report it)");
             r.task.abort();
-            let mut snapshot = (*r.slot.load()).clone();
+            let mut snapshot = (*r.cell.load()).clone();
             snapshot.restarts += 1;
             snapshot.up = false;
             snapshot.sample = None;
             snapshot.last_error = Some(format!("{why}; restarted by the watchdog"));
             snapshot.last_cycle = Instant::now();
-            self.store.publish(&r.slot, snapshot);
-            let (target, slot, pool) = (r.target.clone(), r.slot.clone(), r.pool.clone());
-            self.running[i] = self.spawn(target, slot, pool, &config);
+            self.store.publish(&r.cell, snapshot);
+            let (target, cell, pool) = (r.target.clone(), r.cell.clone(), r.pool.clone());
+            self.running[i] = self.spawn(target, cell, pool, &config);
         }
     }
 

@@ -52,7 +52,7 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// protocol (HTTP/2 has no header timeout of its own).
 pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub use crate::conn_limit::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS};
+use crate::conn_limit::{MAX_HTTP_CONNECTIONS, MAX_HTTP_CONNECTIONS_PER_ADDRESS};
 
 /// Largest request head accepted (bytes); a scrape sends a few hundred.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -91,7 +91,9 @@ fn deadline() -> TimeoutLayer {
     TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT)
 }
 
-/// The routes under the request deadline, without the web config.
+/// The routes under the request deadline, without the web config: what
+/// the unit tests drive with `oneshot`, no socket and no database.
+#[cfg(test)]
 pub fn app(state: AppState) -> Router {
     routes(state).layer(deadline())
 }
@@ -180,7 +182,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = app_with(state, &web);
-    let tracker = ConnTracker::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
+    let tracker = ConnTracker::new(MAX_HTTP_CONNECTIONS, MAX_HTTP_CONNECTIONS_PER_ADDRESS);
     let (stop_tx, stop_rx) = watch::channel(false);
     let reloader = web.tls.clone().map(|tls| {
         let stop = stop_rx.clone();
@@ -201,8 +203,8 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let slot = match tracker.admit(peer.ip()) {
-            Ok(slot) => slot,
+        let permit = match tracker.admit(peer.ip()) {
+            Ok(permit) => permit,
             Err(why) => {
                 let why = match why {
                     Refused::PerAddress => "per-address",
@@ -218,7 +220,7 @@ pub async fn serve(
         let stop = stop_rx.clone();
         let tls = web.tls.clone();
         tokio::spawn(async move {
-            let conn = slot.shared.clone();
+            let conn = permit.shared.clone();
             let work = connection(stream, peer, tls, router, conn.clone(), stop);
             tokio::select! {
                 _ = work => {}
@@ -227,7 +229,7 @@ pub async fn serve(
                     tracing::debug!(%peer, "no request within {FIRST_REQUEST_TIMEOUT:?}; closing");
                 }
             }
-            drop(slot);
+            drop(permit);
         });
     }
     let _ = stop_tx.send(true);
@@ -503,7 +505,78 @@ async fn not_found() -> (StatusCode, &'static str) {
 
 #[cfg(test)]
 mod tests {
-    use super::landing_page;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::{app, landing_page, AppState};
+    use crate::exposition::Published;
+    use crate::snapshot::{Store, TargetSnapshot};
+
+    /// One target that has never answered, as right after start-up.
+    fn state() -> AppState {
+        let store = Arc::new(Store::new(
+            vec![TargetSnapshot::initial("db1", Some("main"))],
+            BTreeMap::new(),
+        ));
+        AppState {
+            published: Arc::new(Published::new(store)),
+            telemetry_path: "/metrics".into(),
+            reload: None,
+        }
+    }
+
+    async fn call(method: &str, uri: &str) -> (StatusCode, String) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .expect("a valid request");
+        let response = app(state()).oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("a body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_target_never_collected_reads_down_everywhere() {
+        let (status, body) = call("GET", "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("pgrepl_up{target=\"db1\"} 0.0\n"), "{body}");
+        assert!(
+            body.contains(
+                "pgrepl_cluster_member_state{cluster=\"main\",target=\"db1\",state=\"down\"} 1.0\n"
+            ),
+            "{body}"
+        );
+        let (status, body) = call("GET", "/health").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("\"role\":\"down\""), "{body}");
+        let (status, _) = call("GET", "/primary?target=db1").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        // The process itself is fine: liveness does not depend on targets.
+        assert_eq!(call("GET", "/healthz").await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn bad_requests_are_refused_by_name() {
+        let (status, body) = call("GET", "/primary?target=nope").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("nope"), "{body}");
+        assert_eq!(call("GET", "/probe").await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            call("GET", "/replica?lag=lots").await.0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(call("GET", "/nowhere").await.0, StatusCode::NOT_FOUND);
+        // Off unless --web.enable-lifecycle.
+        assert_eq!(call("POST", "/-/reload").await.0, StatusCode::FORBIDDEN);
+    }
 
     #[test]
     fn landing_page_links_the_configured_telemetry_path() -> Result<(), std::string::FromUtf8Error>

@@ -35,7 +35,7 @@
 //!   passwords with bounded CPU.
 //! - [`routing`]: `/primary`, `/replica`, `/health` for HAProxy and probes;
 //!   [`reload`] carries `POST /-/reload` to the supervisor.
-//! - [`heartbeat`]: the opt-in heartbeat writer.
+//! - [`heartbeat_writer`]: the opt-in heartbeat writer.
 //! - [`status`]: the one-shot `status` command.
 //! - [`exporter`]: wiring, the supervisor (reloads, the watchdog that
 //!   restarts dead or hung collection tasks) and shutdown; `main.rs` is a
@@ -45,34 +45,37 @@
 //! `/metrics` never waits on a database: scrapes read the snapshot, and each
 //! target's task is the only thing that talks to its server.
 
-pub mod basic_auth;
-pub mod build_info;
+mod basic_auth;
+mod build_info;
 pub mod cli;
-pub mod cluster;
-pub mod collection;
+mod cluster;
+mod collection;
 pub mod collector;
 pub mod config;
-pub mod conn_limit;
-pub mod dsn;
+mod conn_limit;
+mod dsn;
+mod error_chain;
 pub mod exporter;
 pub mod exposition;
 pub mod family;
-pub mod fault;
-pub mod health;
-pub mod heartbeat;
-pub mod http;
-pub mod lint;
+mod fault;
+mod health;
+mod heartbeat_writer;
+mod http;
+mod lint;
 pub mod logging;
-pub mod lsn;
-pub mod negotiate;
-pub mod pgpass;
-pub mod pool;
-pub mod reload;
-pub mod routing;
+mod lsn;
+mod negotiate;
+mod pgpass;
+mod pool;
+mod reload;
+mod role;
+mod routing;
 pub mod snapshot;
+mod sql;
 pub mod status;
-pub mod sync_names;
-pub mod tls;
-pub mod tls_server;
+mod sync_names;
+mod tls;
+mod tls_server;
 pub mod view;
 pub mod web_config;

@@ -14,6 +14,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use crate::cluster::ClusterView;
 use crate::collector::Sample;
 use crate::family::{emit, Family, Label, Scope, TARGET};
+use crate::role::Role;
 use crate::snapshot::TargetSnapshot;
 use crate::sync_names;
 
@@ -99,7 +100,7 @@ pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(&'
             !s.slots.is_empty() && settings.bytes("max_slot_wal_keep_size").is_none(),
         ));
     }
-    if s.server.in_recovery {
+    if Role::of(snap) == Role::Standby {
         standby_checks(s, &mut out);
     } else {
         primary_checks(s, &mut out);
@@ -128,11 +129,7 @@ fn primary_checks(s: &Sample, out: &mut Vec<(&'static str, bool)>) {
     let settings = &s.settings;
     let names = settings.text("synchronous_standby_names").unwrap_or("");
     let listed = sync_names::listed(names);
-    let connected = |name: &str| {
-        s.replication
-            .iter()
-            .any(|w| w.application_name.as_deref() == Some(name))
-    };
+    let connected = |name: &str| s.replication.iter().any(|w| w.serves(&[name]));
     out.push((
         "sync_standby_not_connected",
         listed.iter().any(|n| !connected(n)),

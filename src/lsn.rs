@@ -1,18 +1,18 @@
 //! WAL positions.
 //!
-//! PostgreSQL prints an LSN as two hexadecimal halves (`16/B374D848`). We carry
-//! them as text out of the single collection query (tokio-postgres has no
-//! `pg_lsn` type) and turn them into byte offsets here, so every lag is plain
-//! integer arithmetic on our side instead of one `pg_wal_lsn_diff` call per
-//! column and version in SQL.
+//! PostgreSQL prints an LSN as two hexadecimal halves (`16/B374D848`). The
+//! collection is one statement returning one JSON document, so positions
+//! reach us as JSON text rather than as binary `pg_lsn` values; tokio-postgres'
+//! `PgLsn` parses that text, and we turn it into byte offsets so that every
+//! lag is plain integer arithmetic on our side instead of one
+//! `pg_wal_lsn_diff` call per column and version in SQL.
 
-/// Parses `XXXXXXXX/YYYYYYYY` into a byte offset; `None` for anything else,
-/// so that a malformed or NULL position drops the series instead of inventing one.
+use tokio_postgres::types::PgLsn;
+
+/// The byte offset of `XXXXXXXX/YYYYYYYY`; `None` for anything else, so
+/// that a malformed or NULL position drops the series instead of inventing one.
 pub fn parse(text: &str) -> Option<u64> {
-    let (hi, lo) = text.split_once('/')?;
-    let hi = u32::from_str_radix(hi, 16).ok()?;
-    let lo = u32::from_str_radix(lo, 16).ok()?;
-    Some((u64::from(hi) << 32) | u64::from(lo))
+    text.parse::<PgLsn>().ok().map(u64::from)
 }
 
 /// `reference - position` in bytes, never negative: a standby can briefly

@@ -14,7 +14,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use crate::config::Target;
 
 /// Most sessions one target gets.
-pub const MAX_CONNECTIONS: usize = 2;
+pub const SESSIONS_PER_TARGET: usize = 2;
 
 /// `application_name` of every session, so DBAs can find us in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "pg_replication_exporter";
@@ -63,7 +63,7 @@ pub fn build(target: &Target, deadline: Duration) -> Result<Pool, PoolBuildError
         },
     );
     Pool::builder(manager)
-        .max_size(MAX_CONNECTIONS)
+        .max_size(SESSIONS_PER_TARGET)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(deadline))
         .create_timeout(Some(deadline))

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::cluster::MemberView;
 use crate::collector::wal_receiver;
+use crate::role::Role;
 use crate::snapshot::TargetSnapshot;
 use crate::view::View;
 
@@ -35,7 +36,7 @@ pub enum Check {
 pub struct Verdict {
     pub target: String,
     pub ok: bool,
-    pub role: &'static str,
+    pub role: Role,
     pub timeline: Option<u32>,
     /// Bytes behind the cluster's primary (or received but not replayed,
     /// when no primary is known).
@@ -133,11 +134,7 @@ pub fn pick(
 pub fn judge(view: &View, snap: &TargetSnapshot, check: Check) -> Verdict {
     let member: Option<&MemberView> = view.member(&snap.name);
     let sample = snap.sample.as_deref();
-    let role = match sample {
-        None => "down",
-        Some(s) if s.server.in_recovery => "standby",
-        Some(_) => "primary",
-    };
+    let role = Role::of(snap);
     let lag_bytes = member.and_then(|m| m.lag_bytes).or_else(|| {
         sample
             .filter(|s| s.server.in_recovery)
@@ -147,19 +144,19 @@ pub fn judge(view: &View, snap: &TargetSnapshot, check: Check) -> Verdict {
         .filter(|s| s.server.in_recovery)
         .and_then(wal_receiver::replay_delay);
     let reason = match check {
-        Check::Health => (role == "down").then(|| down_reason(snap)),
+        Check::Health => (role == Role::Down).then(|| down_reason(snap)),
         Check::Primary => match role {
-            "primary" => None,
-            "down" => Some(down_reason(snap)),
-            _ => Some("in recovery (standby)".to_string()),
+            Role::Primary => None,
+            Role::Down => Some(down_reason(snap)),
+            Role::Standby => Some("in recovery (standby)".to_string()),
         },
         Check::Replica {
             max_lag_bytes,
             max_delay_seconds,
         } => match role {
-            "down" => Some(down_reason(snap)),
-            "primary" => Some("not in recovery (primary)".to_string()),
-            _ => replica_limits(
+            Role::Down => Some(down_reason(snap)),
+            Role::Primary => Some("not in recovery (primary)".to_string()),
+            Role::Standby => replica_limits(
                 lag_bytes,
                 replay_delay_seconds,
                 max_lag_bytes,

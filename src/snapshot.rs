@@ -150,11 +150,11 @@ pub fn up_samples(snaps: &[Arc<TargetSnapshot>]) -> impl Iterator<Item = (&str, 
 }
 
 /// Where one target's collection task publishes; the HTTP side reads it.
-pub struct Slot(ArcSwap<TargetSnapshot>);
+pub struct SnapshotCell(ArcSwap<TargetSnapshot>);
 
-impl Slot {
-    pub fn new(snapshot: TargetSnapshot) -> Slot {
-        Slot(ArcSwap::from_pointee(snapshot))
+impl SnapshotCell {
+    pub fn new(snapshot: TargetSnapshot) -> SnapshotCell {
+        SnapshotCell(ArcSwap::from_pointee(snapshot))
     }
 
     /// The snapshot as its task published it, stale or not: for the task
@@ -167,8 +167,8 @@ impl Slot {
 /// All targets' snapshots, in configuration order.
 pub struct Store {
     /// Replaced whole on a configuration reload; a task still running for a
-    /// removed target publishes into a slot nobody reads any more.
-    targets: ArcSwap<Vec<Arc<Slot>>>,
+    /// removed target publishes into a cell nobody reads any more.
+    targets: ArcSwap<Vec<Arc<SnapshotCell>>>,
     /// Per-cluster settings of the running configuration, for the cluster view.
     clusters: ArcSwap<BTreeMap<String, ClusterConfig>>,
     /// Outcome of the last configuration load.
@@ -195,25 +195,29 @@ impl Store {
     }
 
     /// Installs a new set of targets (start-up, reload) and returns their
-    /// slots, in the same order, for the collection tasks.
+    /// cells, in the same order, for the collection tasks.
     pub fn replace(
         &self,
         snapshots: Vec<TargetSnapshot>,
         clusters: BTreeMap<String, ClusterConfig>,
-    ) -> Vec<Arc<Slot>> {
-        let slots: Vec<Arc<Slot>> = snapshots
+    ) -> Vec<Arc<SnapshotCell>> {
+        let cells: Vec<Arc<SnapshotCell>> = snapshots
             .into_iter()
-            .map(|s| Arc::new(Slot::new(s)))
+            .map(|s| Arc::new(SnapshotCell::new(s)))
             .collect();
-        self.install(slots.clone(), clusters);
-        slots
+        self.install(cells.clone(), clusters);
+        cells
     }
 
-    /// Installs the slots of a new configuration (start-up, reload); a
-    /// target kept across a reload keeps its slot, and so its task.
-    pub fn install(&self, slots: Vec<Arc<Slot>>, clusters: BTreeMap<String, ClusterConfig>) {
+    /// Installs the cells of a new configuration (start-up, reload); a
+    /// target kept across a reload keeps its cell, and so its task.
+    pub fn install(
+        &self,
+        cells: Vec<Arc<SnapshotCell>>,
+        clusters: BTreeMap<String, ClusterConfig>,
+    ) {
         self.clusters.store(Arc::new(clusters));
-        self.targets.store(Arc::new(slots));
+        self.targets.store(Arc::new(cells));
         self.bump();
     }
 
@@ -223,8 +227,8 @@ impl Store {
         self.targets.load().iter().map(|t| t.load()).collect()
     }
 
-    /// The slots of the running configuration, for the supervisor.
-    pub fn slots(&self) -> Vec<Arc<Slot>> {
+    /// The cells of the running configuration, for the supervisor.
+    pub fn cells(&self) -> Vec<Arc<SnapshotCell>> {
         self.targets.load().iter().cloned().collect()
     }
 
@@ -237,8 +241,8 @@ impl Store {
     }
 
     /// Replaces a target's snapshot at the end of its cycle.
-    pub fn publish(&self, slot: &Slot, snapshot: TargetSnapshot) {
-        slot.0.store(Arc::new(snapshot));
+    pub fn publish(&self, cell: &SnapshotCell, snapshot: TargetSnapshot) {
+        cell.0.store(Arc::new(snapshot));
         self.bump();
     }
 

@@ -13,6 +13,7 @@ use crate::collection::TargetCollector;
 use crate::config::Config;
 use crate::lint;
 use crate::pool;
+use crate::role::Role;
 use crate::snapshot::{Store, TargetSnapshot};
 use crate::view::View;
 
@@ -49,10 +50,10 @@ pub async fn collect(config: &Config) -> Result<Vec<Arc<TargetSnapshot>>, String
         config.clusters.clone(),
     ));
     let mut tasks = tokio::task::JoinSet::new();
-    for (target, slot) in config.targets.iter().zip(store.slots()) {
+    for (target, cell) in config.targets.iter().zip(store.cells()) {
         let pool = pool::build(target, config.collect_timeout)
             .map_err(|e| format!("target {:?}: {e}", target.name))?;
-        let mut collector = TargetCollector::new(slot, target.clone(), pool, store.clone(), config);
+        let mut collector = TargetCollector::new(cell, target.clone(), pool, store.clone(), config);
         tasks.spawn(async move {
             collector.cycle().await;
         });
@@ -142,7 +143,7 @@ fn member_problems(label: &str, m: &MemberView, out: &mut Vec<String>) {
             ));
         }
     }
-    if m.role == "standby" {
+    if m.role == Role::Standby {
         if m.wal_receiver_status.as_deref() != Some("streaming") {
             out.push(format!(
                 "{label}{t} is not streaming (WAL receiver {})",
@@ -210,8 +211,8 @@ pub fn render_table(report: &Report, color: bool) -> String {
     for c in &report.clusters {
         for (m, depth) in tree_order(c) {
             let state = match m.role {
-                "down" => "down".to_string(),
-                "primary" => {
+                Role::Down => "down".to_string(),
+                Role::Primary => {
                     let mut s = format!("{} standbys", m.standbys.len());
                     if let (Some(r), Some(n)) = (m.sync_required, m.sync_connected) {
                         if r > 0 {
@@ -223,7 +224,7 @@ pub fn render_table(report: &Report, color: bool) -> String {
                     }
                     s
                 }
-                _ => {
+                Role::Standby => {
                     let mut s = m.wal_receiver_status.clone().unwrap_or_default();
                     if m.apply_delay_waiting == Some(true) {
                         let _ = write!(
@@ -238,8 +239,8 @@ pub fn render_table(report: &Report, color: bool) -> String {
                 }
             };
             let state_color = match (m.role, state.as_str()) {
-                ("down", _) => "31",
-                ("standby", "streaming") | ("primary", _) => "32",
+                (Role::Down, _) => "31",
+                (Role::Standby, "streaming") | (Role::Primary, _) => "32",
                 _ => "33",
             };
             let slots = m
@@ -284,7 +285,7 @@ pub fn render_table(report: &Report, color: bool) -> String {
                 (format!("{}{}", "  ".repeat(depth), m.target), "1"),
                 (
                     m.role.to_string(),
-                    if m.role == "primary" { "1;36" } else { "" },
+                    if m.role == Role::Primary { "1;36" } else { "" },
                 ),
                 (m.timeline.map(|t| t.to_string()).unwrap_or_default(), ""),
                 (upstream, ""),

@@ -25,12 +25,9 @@ pub fn required(setting: &str) -> Option<u32> {
             return Some(n);
         }
     }
-    if rest_after_method.is_some() {
-        // `FIRST` or `ANY` without a number and a parenthesised list is
-        // either a standby literally called "first"/"any" in a plain list, or
-        // invalid; a plain list asks for one standby.
-        return plain_list(s);
-    }
+    // Anything else is a plain list, which asks for one standby; that
+    // includes `FIRST` or `ANY` without a number and a parenthesised list,
+    // which can only be a standby literally called "first" or "any".
     plain_list(s)
 }
 

@@ -1,5 +1,5 @@
 //! Reading the heartbeat row on a standby (opt-in per cluster; the writer
-//! is `crate::heartbeat`).
+//! is `crate::heartbeat_writer`).
 //!
 //! Byte lag reads 0 both when a standby is caught up and when it is cut
 //! off from an idle primary; the age of the last replayed heartbeat does
@@ -13,6 +13,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::Up;
 use crate::family::{emit, Family, Scope, TARGET};
+use crate::sql::literal;
 
 /// Where a target reads its cluster's heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,17 +23,12 @@ pub struct HeartbeatRead {
     pub cluster: String,
 }
 
-/// A SQL string literal; the cluster name comes from the configuration.
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 /// Part of the capability probe: the table exists and may be read.
 pub fn probe_sql(read: &HeartbeatRead) -> String {
     let table = literal(&read.table);
     format!(
         "CASE WHEN to_regclass({table}) IS NULL THEN false \
-              ELSE has_table_privilege(to_regclass({table}), 'SELECT') END::text"
+              ELSE has_table_privilege(to_regclass({table}), 'SELECT') END"
     )
 }
 

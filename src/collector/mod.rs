@@ -24,7 +24,7 @@ use serde::Deserialize;
 /// What the connected server can answer, learned once per connection epoch
 /// (first cycle, and again after any failure) so that the steady state is a
 /// single statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct Capabilities {
     /// `server_version_num`, e.g. 150004.
     pub version_num: u32,
@@ -32,7 +32,9 @@ pub struct Capabilities {
     pub ls_waldir: bool,
     /// `pg_ls_archive_statusdir()` exists (12+) and is allowed.
     pub ls_archive_status: bool,
-    /// The cluster's heartbeat table exists and may be read.
+    /// The cluster's heartbeat table exists and may be read (asked only
+    /// when the target reads a heartbeat).
+    #[serde(default)]
     pub heartbeat_table: bool,
     /// Other sessions' wait events are visible (`pg_read_all_stats`,
     /// part of `pg_monitor`, or superuser).
@@ -45,21 +47,30 @@ impl Capabilities {
     }
 }
 
-/// Asked once per connection epoch; written to work on every version from 10.
+/// Asked once per connection epoch; written to work on every version from
+/// 10. Like the collection statement it answers one JSON document, read by
+/// key into [`Capabilities`].
 pub fn capabilities_sql(heartbeat: Option<&heartbeat::HeartbeatRead>) -> String {
     let mut sql = String::from(
-        "SELECT current_setting('server_version_num'), \
-         CASE WHEN to_regprocedure('pg_catalog.pg_ls_waldir()') IS NULL THEN false \
-              ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_waldir()'), 'EXECUTE') END::text, \
-         CASE WHEN to_regprocedure('pg_catalog.pg_ls_archive_statusdir()') IS NULL THEN false \
-              ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_archive_statusdir()'), 'EXECUTE') END::text, \
-         pg_has_role('pg_read_all_stats', 'USAGE')::text",
+        "SELECT json_build_object(\
+         'version_num', current_setting('server_version_num')::int, \
+         'ls_waldir', CASE WHEN to_regprocedure('pg_catalog.pg_ls_waldir()') IS NULL THEN false \
+              ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_waldir()'), 'EXECUTE') END, \
+         'ls_archive_status', CASE WHEN to_regprocedure('pg_catalog.pg_ls_archive_statusdir()') IS NULL THEN false \
+              ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_archive_statusdir()'), 'EXECUTE') END, \
+         'read_all_stats', pg_has_role('pg_read_all_stats', 'USAGE')",
     );
     if let Some(read) = heartbeat {
-        sql.push_str(", ");
+        sql.push_str(", 'heartbeat_table', ");
         sql.push_str(&heartbeat::probe_sql(read));
     }
+    sql.push_str(")::text");
     sql
+}
+
+/// Reads the document [`capabilities_sql`] returns.
+pub fn parse_capabilities(json: &str) -> Result<Capabilities, serde_json::Error> {
+    serde_json::from_str(json)
 }
 
 /// A target that answered its last collection: its name and what it read.
@@ -74,7 +85,7 @@ pub struct Sample {
     #[serde(default)]
     pub replication: Vec<replication::Walsender>,
     #[serde(default)]
-    pub slots: Vec<slots::Slot>,
+    pub slots: Vec<slots::ReplicationSlot>,
     #[serde(default)]
     pub wal_receiver: Option<wal_receiver::WalReceiver>,
     #[serde(default)]

@@ -34,6 +34,26 @@ pub struct Walsender {
     pub slot_name: Option<String>,
 }
 
+impl Walsender {
+    /// Whether this walsender serves the standby known by one of `names`.
+    /// A walsender carries the standby's `application_name` (its
+    /// `cluster_name` when `primary_conninfo` sets none); PostgreSQL matches
+    /// it against `synchronous_standby_names` ignoring case, and so does
+    /// every question we ask of it (which member streams from where, whether
+    /// a listed synchronous standby is connected).
+    pub fn serves(&self, names: &[&str]) -> bool {
+        self.application_name
+            .as_deref()
+            .is_some_and(|a| names.iter().any(|n| a.eq_ignore_ascii_case(n)))
+    }
+
+    /// Whether WAL flows to its standby now (not starting up, catching up
+    /// from a backup or stopping).
+    pub fn is_streaming(&self) -> bool {
+        self.state.as_deref() == Some("streaming")
+    }
+}
+
 pub fn sql(caps: &Capabilities) -> String {
     let reply_time = if caps.at_least(12) {
         "EXTRACT(EPOCH FROM r.reply_time)::float8"

@@ -11,7 +11,7 @@ use crate::family::{emit, state_set, Family, Label, Scope, TARGET};
 use crate::lsn;
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Slot {
+pub struct ReplicationSlot {
     pub slot_name: String,
     pub slot_type: String,
     pub database: Option<String>,
@@ -219,7 +219,7 @@ pub const FAMILIES: &[Family] = &[
     SLOT_INVALIDATED,
 ];
 
-fn labels<'a>(t: &'a str, s: &'a Slot) -> [(&'static str, &'a str); 4] {
+fn labels<'a>(t: &'a str, s: &'a ReplicationSlot) -> [(&'static str, &'a str); 4] {
     [
         ("target", t),
         ("slot_name", s.slot_name.as_str()),
@@ -228,7 +228,7 @@ fn labels<'a>(t: &'a str, s: &'a Slot) -> [(&'static str, &'a str); 4] {
     ]
 }
 
-fn rows<'a>(up: &'a [Up<'a>]) -> impl Iterator<Item = (&'a str, &'a Sample, &'a Slot)> {
+fn rows<'a>(up: &'a [Up<'a>]) -> impl Iterator<Item = (&'a str, &'a Sample, &'a ReplicationSlot)> {
     up.iter()
         .copied()
         .flat_map(|(t, s)| s.slots.iter().map(move |slot| (t, s, slot)))

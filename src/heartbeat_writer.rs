@@ -13,11 +13,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
-use crate::collection::chain;
-use crate::collector::heartbeat::literal;
 use crate::config::{HeartbeatConfig, Target};
 use crate::dsn::Dsn;
+use crate::error_chain;
 use crate::snapshot::Store;
+use crate::sql::literal;
 
 pub const APPLICATION_NAME: &str = "pg_replication_exporter_heartbeat";
 
@@ -131,7 +131,7 @@ impl Writer {
                     literal(table)
                 ))
                 .await
-                .map_err(|e| chain(&e))?;
+                .map_err(|e| error_chain::describe(&e))?;
             let exists = exists.iter().any(|m| match m {
                 tokio_postgres::SimpleQueryMessage::Row(r) => {
                     r.try_get(0).ok().flatten() == Some("true")
@@ -155,7 +155,7 @@ impl Writer {
                     .map_err(|e| {
                         format!(
                             "cannot create {table} on {name}: {}; {}",
-                            chain(&e),
+                            error_chain::describe(&e),
                             create_hint(table)
                         )
                     })?;
@@ -170,7 +170,7 @@ impl Writer {
                 literal(&self.cluster)
             ))
             .await
-            .map_err(|e| format!("writing {table} on {name}: {}", chain(&e)))?;
+            .map_err(|e| format!("writing {table} on {name}: {}", error_chain::describe(&e)))?;
         Ok(())
     }
 }
@@ -189,10 +189,13 @@ async fn connect(dsn: &Dsn) -> Result<tokio_postgres::Client, String> {
         .connect_timeout(Duration::from_secs(5))
         .options("-c default_transaction_read_only=off -c synchronous_commit=local -c statement_timeout=5000 -c lock_timeout=1000");
     let connector = crate::tls::connector(&dsn.tls).map_err(|e| e.to_string())?;
-    let (client, connection) = config
-        .connect(connector)
-        .await
-        .map_err(|e| format!("connecting to {}: {}", dsn.endpoint(), chain(&e)))?;
+    let (client, connection) = config.connect(connector).await.map_err(|e| {
+        format!(
+            "connecting to {}: {}",
+            dsn.endpoint(),
+            error_chain::describe(&e)
+        )
+    })?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
