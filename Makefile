@@ -4,7 +4,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all build release deps lint test test-rust test-standalone test-matrix test-alerts test-dist dist image mixin metrics-doc demo bench soak clean fmt
+.PHONY: all build release deps lint test test-rust test-standalone test-matrix test-alerts test-dist dist image mixin metrics-doc golden golden-capture demo bench soak clean fmt
 
 all: build
 
@@ -76,6 +76,20 @@ mixin:
 ## (cargo test --test metric_reference fails when they are out of date).
 metrics-doc:
 	PGREPL_BLESS=1 $(CARGO) test --test metric_reference
+
+## Rewrite the golden expected outputs under tests/fixtures/golden from the
+## committed fixtures (no database), after reviewing the diff that
+## `cargo test --test golden` shows.
+golden:
+	PGREPL_BLESS=1 $(CARGO) test --test golden
+
+## Recapture the golden fixtures from real servers (Debian's PostgreSQL, and
+## PostgreSQL 10 and 17 from scripts/pg-versions.sh); then `make golden`.
+## One of them: make golden-capture GOLDEN_CAPTURE=capture_pg10
+GOLDEN_CAPTURE ?= capture_
+golden-capture:
+	./scripts/pg-versions.sh 10 17
+	$(CARGO) test --test golden -- --ignored $(GOLDEN_CAPTURE) --test-threads=1 --nocapture
 
 ## A throwaway primary and standby on ports 55432/55433 and the exporter on :9839.
 demo: deps release
