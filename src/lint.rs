@@ -202,4 +202,41 @@ mod tests {
         assert_eq!(nearly_used(7, Some(10.0)), Some(false));
         assert_eq!(nearly_used(0, None), None);
     }
+
+    /// A primary asking for `names` with walsenders for `connected`.
+    fn primary(names: &str, connected: &[&str]) -> TargetSnapshot {
+        let walsenders: Vec<serde_json::Value> = connected
+            .iter()
+            .map(|n| serde_json::json!({"pid": 1, "application_name": n, "state": "streaming", "slot_name": "s"}))
+            .collect();
+        let sample: Sample = serde_json::from_value(serde_json::json!({
+            "server": {"in_recovery": false, "version": "17.0", "now": 0.0},
+            "settings": {"synchronous_standby_names": [names, null]},
+            "replication": walsenders,
+        }))
+        .expect("a sample");
+        let mut snap = TargetSnapshot::initial("primary", None);
+        snap.sample = Some(Arc::new(sample));
+        snap
+    }
+
+    fn sync_missing(snap: &TargetSnapshot) -> Option<bool> {
+        evaluate(snap, None)
+            .into_iter()
+            .find(|(check, _)| *check == "sync_standby_not_connected")
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn listed_sync_standbys_match_walsenders_ignoring_case() {
+        assert_eq!(
+            sync_missing(&primary("FIRST 1 (Standby1)", &["standby1"])),
+            Some(false)
+        );
+        assert_eq!(
+            sync_missing(&primary("ANY 1 (s1, s2)", &["s1"])),
+            Some(true)
+        );
+        assert_eq!(sync_missing(&primary("", &[])), Some(false));
+    }
 }

@@ -170,3 +170,42 @@ impl Sample {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{capabilities_sql, parse_capabilities, Capabilities};
+
+    #[test]
+    fn capabilities_are_read_by_key() {
+        // Keys in another order than the struct's, as json_build_object
+        // may send them: nothing depends on position.
+        let caps = parse_capabilities(
+            r#"{"read_all_stats": true, "ls_archive_status": false,
+                "ls_waldir": true, "version_num": 100023}"#,
+        )
+        .expect("capabilities");
+        assert_eq!(
+            caps,
+            Capabilities {
+                version_num: 100023,
+                ls_waldir: true,
+                ls_archive_status: false,
+                heartbeat_table: false,
+                read_all_stats: true,
+            }
+        );
+        assert!(caps.at_least(10) && !caps.at_least(11));
+        // Every key the statement asks for is a field.
+        for key in [
+            "version_num",
+            "ls_waldir",
+            "ls_archive_status",
+            "read_all_stats",
+        ] {
+            assert!(
+                capabilities_sql(None).contains(&format!("'{key}'")),
+                "{key}"
+            );
+        }
+    }
+}
