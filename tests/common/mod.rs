@@ -1377,6 +1377,55 @@ pub fn pg_binaries(major: u32) -> Option<PathBuf> {
     None
 }
 
+/// A PostgreSQL 17 pair whose primary has a logical slot `slot` created
+/// with `failover => true` and synchronized to the standby
+/// (`pg_sync_replication_slots()`), so that subscribers survive a
+/// promotion. Slot synchronization needs logical WAL, feedback from the
+/// standby through its physical slot, and a dbname in `primary_conninfo`.
+pub fn failover_slot_pair_17(tag: &str, bin: &Path, slot: &str) -> Pair {
+    let pair = Pair::start_cold_copy_with(
+        tag,
+        bin,
+        17,
+        "wal_level = logical\nhot_standby_feedback = on\n",
+    );
+    pair.standby.psql(&format!(
+        "ALTER SYSTEM SET primary_conninfo = \
+         'host=127.0.0.1 port={} user=repl application_name=standby1 dbname=postgres'",
+        pair.primary.port
+    ));
+    pair.standby.psql("SELECT pg_reload_conf()");
+    pair.primary.psql(&format!(
+        "SELECT pg_create_logical_replication_slot('{slot}', 'test_decoding', failover => true)"
+    ));
+    pair.primary.write_wal(10);
+    // A fresh idle slot holds a catalog xmin older than what the standby
+    // can guarantee, and the sync refuses it ("could lead to data loss").
+    // As a subscriber would, consume the slot past a running-xacts record
+    // so that its xmin moves forward, then sync again.
+    let synced = wait_until(Duration::from_secs(60), || {
+        pair.primary.psql("SELECT pg_log_standby_snapshot()");
+        pair.primary.psql(&format!(
+            "SELECT count(*) FROM pg_logical_slot_get_changes('{slot}', NULL, NULL)"
+        ));
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = pair.standby.try_psql("SELECT pg_sync_replication_slots()");
+        std::thread::sleep(Duration::from_millis(400));
+        pair.standby
+            .try_psql(&format!(
+                "SELECT synced AND NOT temporary FROM pg_replication_slots \
+                 WHERE slot_name = '{slot}'"
+            ))
+            .is_ok_and(|v| v == "t")
+    });
+    assert!(
+        synced,
+        "the slot never synchronized to the standby\nstandby log:\n{}",
+        std::fs::read_to_string(&pair.standby.log).unwrap_or_default()
+    );
+    pair
+}
+
 /// The HTTP status code curl reports for `args` (5 s at most), for what the
 /// ureq agent does not do: client certificates, custom CAs, bare methods.
 pub fn curl_status(args: &[&str]) -> String {
