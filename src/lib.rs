@@ -7,7 +7,8 @@
 //!   its validation; [`dsn`] parses libpq connection strings and [`pgpass`]
 //!   reads libpq's password file.
 //! - [`collection`]: one task per target running collection cycles on the
-//!   interval, under a deadline, over the sessions of [`pool`].
+//!   interval, under a deadline, over the sessions of [`pool`];
+//!   [`error_chain`] words a client error with its causes on one line.
 //! - [`collector`]: one module per PostgreSQL source. Each holds its SQL, the
 //!   rows it reads and the metric families it renders: to find where a
 //!   `pgrepl_*` family comes from, grep its name under `src/`.
@@ -24,7 +25,9 @@
 //!   read the same view.
 //! - [`cluster`]: targets sharing a `cluster` judged together (cascades,
 //!   split brain, missing standbys, lag from outside); [`lint`] flags risky
-//!   settings.
+//!   settings. [`role`] is the one answer to "primary, standby or down?",
+//!   and `collector::replication::Walsender::serves` the one answer to
+//!   "which walsender serves this standby?", for all of them.
 //! - [`http`]: `/metrics`, `/`, `/healthz`, `/-/reload`; it reads only the
 //!   snapshot. [`negotiate`] picks the format and compression from
 //!   `Accept` and `Accept-Encoding`; [`conn_limit`] caps connections
@@ -35,7 +38,8 @@
 //!   passwords with bounded CPU.
 //! - [`routing`]: `/primary`, `/replica`, `/health` for HAProxy and probes;
 //!   [`reload`] carries `POST /-/reload` to the supervisor.
-//! - [`heartbeat_writer`]: the opt-in heartbeat writer.
+//! - [`heartbeat_writer`]: the opt-in heartbeat writer (the reader is
+//!   `collector::heartbeat`); [`sql`] quotes configuration values into SQL.
 //! - [`status`]: the one-shot `status` command.
 //! - [`exporter`]: wiring, the supervisor (reloads, the watchdog that
 //!   restarts dead or hung collection tasks) and shutdown; `main.rs` is a
@@ -44,6 +48,14 @@
 //!
 //! `/metrics` never waits on a database: scrapes read the snapshot, and each
 //! target's task is the only thing that talks to its server.
+//!
+//! Public are only the modules the binary, the render benchmark and the
+//! integration tests use; the rest is private, so that the compiler reports
+//! what nothing uses.
+
+// The layout above is for whoever works on the crate, private modules
+// included (`cargo doc --document-private-items`).
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod basic_auth;
 mod build_info;
