@@ -319,16 +319,9 @@ fn fixtures_hold_no_local_paths() {
 /// What the exporter learns from a server before its first collection,
 /// asked the way it asks (`collector::capabilities_sql`), as the superuser.
 fn capabilities(pg: &common::Pg) -> Capabilities {
-    let row = pg.psql(&collector::capabilities_sql(None));
-    let cols: Vec<&str> = row.split('|').collect();
-    assert_eq!(cols.len(), 4, "{}: capabilities {row:?}", pg.name);
-    Capabilities {
-        version_num: cols[0].parse().expect("server_version_num"),
-        ls_waldir: cols[1] == "true",
-        ls_archive_status: cols[2] == "true",
-        read_all_stats: cols[3] == "true",
-        heartbeat_table: false,
-    }
+    let json = pg.psql(&collector::capabilities_sql(None));
+    collector::parse_capabilities(&json)
+        .unwrap_or_else(|e| panic!("{}: capabilities {json:?}: {e}", pg.name))
 }
 
 /// Replaces, in every string of `value`, the scratch directory the servers
