@@ -236,3 +236,84 @@ fn compress(body: &[u8]) -> Vec<u8> {
     let _ = encoder.write_all(body);
     encoder.finish().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Read;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::{Format, Published};
+    use crate::collector::Sample;
+    use crate::snapshot::{Store, TargetSnapshot};
+
+    fn published() -> (Arc<Store>, Published) {
+        let store = Arc::new(Store::new(
+            vec![TargetSnapshot::initial("db1", None)],
+            BTreeMap::new(),
+        ));
+        (store.clone(), Published::new(store))
+    }
+
+    /// db1 answered as a primary just now, fresh for `fresh_for`.
+    fn answered(fresh_for: Duration) -> TargetSnapshot {
+        let sample: Sample = serde_json::from_value(serde_json::json!({
+            "server": {"in_recovery": false, "version": "17.0", "now": 0.0,
+                       "current_lsn": "0/3000000", "primary_timeline": 1}
+        }))
+        .expect("a sample");
+        let mut s = TargetSnapshot::initial("db1", None);
+        s.up = true;
+        s.sample = Some(Arc::new(sample));
+        s.fresh_for = fresh_for;
+        s.last_cycle = Instant::now();
+        s
+    }
+
+    #[tokio::test]
+    async fn one_rendering_per_publish() {
+        let (store, published) = published();
+        let a = published.exposition(Format::Prometheus, false).await;
+        let b = published.exposition(Format::Prometheus, false).await;
+        // The same buffer: the second scrape rendered nothing.
+        assert_eq!(a.as_ptr(), b.as_ptr());
+        assert!(std::str::from_utf8(&a)
+            .unwrap()
+            .contains("pgrepl_up{target=\"db1\"} 0.0\n"));
+
+        store.publish(&store.cells()[0], answered(Duration::from_secs(3600)));
+        let c = published.exposition(Format::Prometheus, false).await;
+        assert_ne!(a.as_ptr(), c.as_ptr());
+        assert!(std::str::from_utf8(&c)
+            .unwrap()
+            .contains("pgrepl_up{target=\"db1\"} 1.0\n"));
+
+        let zipped = published.exposition(Format::Prometheus, true).await;
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(&zipped[..])
+            .read_to_end(&mut unzipped)
+            .expect("gzip");
+        assert_eq!(unzipped, c.to_vec());
+    }
+
+    /// A cached rendering must not outlive its data: once the snapshot is
+    /// older than its limit, the next scrape reads down without any publish.
+    #[tokio::test]
+    async fn a_cached_rendering_turns_down_when_its_target_turns_stale() {
+        let (store, published) = published();
+        store.publish(&store.cells()[0], answered(Duration::from_millis(100)));
+        let fresh = published.exposition(Format::Prometheus, false).await;
+        let text = std::str::from_utf8(&fresh).unwrap();
+        assert!(text.contains("pgrepl_up{target=\"db1\"} 1.0\n"), "{text}");
+        assert!(
+            text.contains("pgrepl_in_recovery{target=\"db1\"} 0.0\n"),
+            "{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let stale = published.exposition(Format::Prometheus, false).await;
+        let text = std::str::from_utf8(&stale).unwrap();
+        assert!(text.contains("pgrepl_up{target=\"db1\"} 0.0\n"), "{text}");
+        assert!(!text.contains("pgrepl_in_recovery{"), "{text}");
+    }
+}
