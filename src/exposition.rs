@@ -302,7 +302,7 @@ mod tests {
     #[tokio::test]
     async fn a_cached_rendering_turns_down_when_its_target_turns_stale() {
         let (store, published) = published();
-        store.publish(&store.cells()[0], answered(Duration::from_millis(100)));
+        store.publish(&store.cells()[0], answered(Duration::from_millis(500)));
         let fresh = published.exposition(Format::Prometheus, false).await;
         let text = std::str::from_utf8(&fresh).unwrap();
         assert!(text.contains("pgrepl_up{target=\"db1\"} 1.0\n"), "{text}");
@@ -310,7 +310,7 @@ mod tests {
             text.contains("pgrepl_in_recovery{target=\"db1\"} 0.0\n"),
             "{text}"
         );
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         let stale = published.exposition(Format::Prometheus, false).await;
         let text = std::str::from_utf8(&stale).unwrap();
         assert!(text.contains("pgrepl_up{target=\"db1\"} 0.0\n"), "{text}");
