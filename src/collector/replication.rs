@@ -98,29 +98,20 @@ const PID: Label = Label::optional(
     "as `client_port`, for Unix-socket connections that have no port",
 );
 
-/// The labels that identify one walsender's standby.
-const WALSENDER: &[Label] = &[
-    TARGET,
-    APPLICATION_NAME,
-    CLIENT_ADDR,
-    SLOT_NAME,
-    CLIENT_PORT,
-    PID,
-];
+/// The labels that identify one walsender's standby, then any others.
+macro_rules! walsender_labels {
+    ($($extra:expr),*) => {
+        &[TARGET, APPLICATION_NAME, CLIENT_ADDR, SLOT_NAME, CLIENT_PORT, PID $(, $extra)*]
+    };
+}
+
+const WALSENDER: &[Label] = walsender_labels!();
 
 pub const STANDBY_LAG_BYTES: Family = Family::gauge(
     "pgrepl_standby_lag_bytes",
     "Bytes the standby is behind at each stage (sent, write, flush, replay), against the primary's current WAL position (a cascading standby's receive position).",
     "Bytes que la réplica lleva de atraso en cada etapa (sent, write, flush, replay), contra la posición de WAL actual del principal (la posición recibida, en una réplica en cascada).",
-    &[
-        TARGET,
-        APPLICATION_NAME,
-        CLIENT_ADDR,
-        SLOT_NAME,
-        CLIENT_PORT,
-        PID,
-        Label::one_of("stage", &["sent", "write", "flush", "replay"]),
-    ],
+    walsender_labels!(Label::one_of("stage", &["sent", "write", "flush", "replay"])),
     Scope::Upstream,
 );
 
@@ -128,15 +119,7 @@ pub const STANDBY_LAG_SECONDS: Family = Family::gauge(
     "pgrepl_standby_lag_seconds",
     "Time for recent WAL to be written, flushed and replayed by the standby (write_lag, flush_lag, replay_lag); 0 when caught up.",
     "Tiempo que tarda la réplica en escribir, volcar y aplicar el WAL reciente (write_lag, flush_lag, replay_lag); 0 cuando está al día.",
-    &[
-        TARGET,
-        APPLICATION_NAME,
-        CLIENT_ADDR,
-        SLOT_NAME,
-        CLIENT_PORT,
-        PID,
-        Label::one_of("stage", &["write", "flush", "replay"]),
-    ],
+    walsender_labels!(Label::one_of("stage", &["write", "flush", "replay"])),
     Scope::Upstream,
 )
 .when(
@@ -148,15 +131,7 @@ pub const STANDBY_STATE: Family = Family::gauge(
     "pgrepl_standby_state",
     "State of the WAL sender serving the standby (one series per state, 1 for the current one).",
     "Estado del WAL sender que atiende a la réplica (una serie por estado, 1 para el actual).",
-    &[
-        TARGET,
-        APPLICATION_NAME,
-        CLIENT_ADDR,
-        SLOT_NAME,
-        CLIENT_PORT,
-        PID,
-        Label::one_of("state", &STATES),
-    ],
+    walsender_labels!(Label::one_of("state", &STATES)),
     Scope::Upstream,
 );
 
@@ -164,15 +139,7 @@ pub const STANDBY_SYNC_STATE: Family = Family::gauge(
     "pgrepl_standby_sync_state",
     "Synchronous state of the standby: async, potential, sync or quorum (one series per state, 1 for the current one).",
     "Estado síncrono de la réplica: async, potential, sync o quorum (una serie por estado, 1 para el actual).",
-    &[
-        TARGET,
-        APPLICATION_NAME,
-        CLIENT_ADDR,
-        SLOT_NAME,
-        CLIENT_PORT,
-        PID,
-        Label::one_of("sync_state", &SYNC_STATES),
-    ],
+    walsender_labels!(Label::one_of("sync_state", &SYNC_STATES)),
     Scope::Upstream,
 );
 
