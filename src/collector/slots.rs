@@ -70,17 +70,26 @@ pub fn sql(caps: &Capabilities) -> String {
 
 const WAL_STATES: [&str; 4] = ["reserved", "extended", "unreserved", "lost"];
 
-const SLOT: &[Label] = &[
-    TARGET,
-    Label::text("slot_name", "the slot's name"),
-    Label::one_of("slot_type", &["physical", "logical"]),
-    Label::text(
-        "database",
-        "a logical slot's database; empty for a physical slot",
-    ),
-];
+/// The labels that identify one slot, then any others.
+macro_rules! slot_labels {
+    ($($extra:expr),*) => {
+        &[
+            TARGET,
+            Label::text("slot_name", "the slot's name"),
+            Label::one_of("slot_type", &["physical", "logical"]),
+            Label::text("database", "a logical slot's database; empty for a physical slot")
+            $(, $extra)*
+        ]
+    };
+}
+
+const SLOT: &[Label] = slot_labels!();
 
 const EACH_SLOT: (&str, &str) = ("for each replication slot", "por cada slot de replicación");
+const EACH_SLOT_WITH_WAL: (&str, &str) = (
+    "for each replication slot that has reserved WAL",
+    "por cada slot de replicación que reservó WAL",
+);
 
 pub const SLOT_RETAINED_WAL_BYTES: Family = Family::gauge(
     "pgrepl_slot_retained_wal_bytes",
@@ -89,10 +98,7 @@ pub const SLOT_RETAINED_WAL_BYTES: Family = Family::gauge(
     SLOT,
     Scope::Server,
 )
-.when(
-    "for each replication slot that has reserved WAL",
-    "por cada slot de replicación que reservó WAL",
-);
+.when(EACH_SLOT_WITH_WAL.0, EACH_SLOT_WITH_WAL.1);
 
 pub const SLOT_ACTIVE: Family = Family::gauge(
     "pgrepl_slot_active",
@@ -107,20 +113,11 @@ pub const SLOT_WAL_STATUS: Family = Family::gauge(
     "pgrepl_slot_wal_status",
     "Availability of the WAL the slot needs: reserved, extended, unreserved (at risk) or lost (PostgreSQL 13+).",
     "Disponibilidad del WAL que necesita el slot: reserved, extended, unreserved (en riesgo) o lost (PostgreSQL 13+).",
-    &[
-        TARGET,
-        Label::text("slot_name", "the slot's name"),
-        Label::one_of("slot_type", &["physical", "logical"]),
-        Label::text("database", "a logical slot's database; empty for a physical slot"),
-        Label::one_of("wal_status", &WAL_STATES),
-    ],
+    slot_labels!(Label::one_of("wal_status", &WAL_STATES)),
     Scope::Server,
 )
 .since(13)
-.when(
-    "for each replication slot that has reserved WAL",
-    "por cada slot de replicación que reservó WAL",
-);
+.when(EACH_SLOT_WITH_WAL.0, EACH_SLOT_WITH_WAL.1);
 
 pub const SLOT_SAFE_WAL_SIZE_BYTES: Family = Family::gauge(
     "pgrepl_slot_safe_wal_size_bytes",
@@ -191,16 +188,10 @@ pub const SLOT_INVALIDATED: Family = Family::gauge(
     "pgrepl_slot_invalidated",
     "1 for a slot PostgreSQL has invalidated, with the reason (wal_removed, rows_removed, wal_level_insufficient, idle_timeout): its consumer must be re-seeded (PostgreSQL 17+).",
     "1 para un slot que PostgreSQL invalidó, con el motivo (wal_removed, rows_removed, wal_level_insufficient, idle_timeout): hay que volver a sembrar su consumidor (PostgreSQL 17+).",
-    &[
-        TARGET,
-        Label::text("slot_name", "the slot's name"),
-        Label::one_of("slot_type", &["physical", "logical"]),
-        Label::text("database", "a logical slot's database; empty for a physical slot"),
-        Label::one_of(
-            "reason",
-            &["wal_removed", "rows_removed", "wal_level_insufficient", "idle_timeout"],
-        ),
-    ],
+    slot_labels!(Label::one_of(
+        "reason",
+        &["wal_removed", "rows_removed", "wal_level_insufficient", "idle_timeout"]
+    )),
     Scope::Server,
 )
 .since(17)
