@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::collector::replication::Walsender;
 use crate::collector::{wal_receiver, Sample};
 use crate::config::ClusterConfig;
-use crate::family::{emit, state_set, Family, Label, Scope, CLUSTER, TARGET};
+use crate::family::{emit, flag, state_set, Family, Label, Scope, CLUSTER, TARGET};
 use crate::lsn;
 use crate::role::Role;
 use crate::snapshot::TargetSnapshot;
@@ -696,7 +696,7 @@ pub fn encode(clusters: &[ClusterView], enc: &mut DescriptorEncoder) -> fmt::Res
             c.expected_standbys.iter().map(move |e| {
                 (
                     [("cluster", c.name.as_str()), ("standby", e.name.as_str())],
-                    f64::from(u8::from(e.connected)),
+                    flag(e.connected),
                 )
             })
         }),
@@ -711,7 +711,7 @@ pub fn encode(clusters: &[ClusterView], enc: &mut DescriptorEncoder) -> fmt::Res
                 .map(move |m| {
                     (
                         [("cluster", c.name.as_str()), ("target", m.target.as_str())],
-                        f64::from(u8::from(m.timeline_mismatch)),
+                        flag(m.timeline_mismatch),
                     )
                 })
         }),

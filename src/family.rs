@@ -236,6 +236,11 @@ where
     Ok(())
 }
 
+/// A boolean as a gauge value.
+pub fn flag(on: bool) -> f64 {
+    f64::from(u8::from(on))
+}
+
 /// The series of a state set: one per possible state, 1 for the current.
 pub fn state_set<'a>(
     states: &'a [&'a str],

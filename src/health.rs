@@ -7,7 +7,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use crate::build_info as build;
-use crate::family::{emit, Family, Kind, Label, Scope, TARGET};
+use crate::family::{emit, flag, Family, Kind, Label, Scope, TARGET};
 use crate::view::View;
 
 pub const UP: Family = Family {
@@ -155,7 +155,7 @@ pub fn encode(view: &View, enc: &mut DescriptorEncoder) -> fmt::Result {
             .iter()
             .filter_map(move |s| Some(([("target", s.name.as_str())], f(s)?)))
     };
-    emit(enc, &UP, per_target(|s| Some(f64::from(u8::from(s.up)))))?;
+    emit(enc, &UP, per_target(|s| Some(flag(s.up))))?;
     emit(
         enc,
         &COLLECT_DURATION_SECONDS,
@@ -191,10 +191,7 @@ pub fn encode(view: &View, enc: &mut DescriptorEncoder) -> fmt::Result {
     emit(
         enc,
         &CONFIG_LAST_RELOAD_SUCCESSFUL,
-        std::iter::once((
-            [] as [(&str, &str); 0],
-            f64::from(u8::from(reload.successful)),
-        )),
+        std::iter::once(([] as [(&str, &str); 0], flag(reload.successful))),
     )?;
     emit(
         enc,

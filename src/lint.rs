@@ -13,7 +13,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use crate::cluster::ClusterView;
 use crate::collector::Sample;
-use crate::family::{emit, Family, Label, Scope, TARGET};
+use crate::family::{emit, flag, Family, Label, Scope, TARGET};
 use crate::role::Role;
 use crate::snapshot::TargetSnapshot;
 use crate::sync_names;
@@ -180,12 +180,9 @@ pub fn encode(
         enc,
         &CONFIG_ISSUE,
         rows.iter().flat_map(|(t, checks)| {
-            checks.iter().map(move |(check, found)| {
-                (
-                    [("target", *t), ("check", *check)],
-                    f64::from(u8::from(*found)),
-                )
-            })
+            checks
+                .iter()
+                .map(move |(check, found)| ([("target", *t), ("check", *check)], flag(*found)))
         }),
     )
 }

@@ -14,7 +14,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::{Capabilities, Up};
-use crate::family::{emit, Family, Scope, TARGET};
+use crate::family::{emit, flag, Family, Scope, TARGET};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Activity {
@@ -99,6 +99,6 @@ pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
     emit(
         enc,
         &REPLAY_APPLY_DELAY_WAITING,
-        rows(true).map(|(t, a)| ([("target", t)], f64::from(u8::from(a.apply_delay_waiting)))),
+        rows(true).map(|(t, a)| ([("target", t)], flag(a.apply_delay_waiting))),
     )
 }

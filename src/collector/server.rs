@@ -7,7 +7,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::{Capabilities, Up};
-use crate::family::{emit, Family, Label, Scope, TARGET};
+use crate::family::{emit, flag, Family, Label, Scope, TARGET};
 use crate::lsn;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,7 +142,7 @@ pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
         &IN_RECOVERY,
         up.iter()
             .copied()
-            .map(|(t, s)| ([("target", t)], f64::from(u8::from(s.server.in_recovery)))),
+            .map(|(t, s)| ([("target", t)], flag(s.server.in_recovery))),
     )?;
     emit(
         enc,

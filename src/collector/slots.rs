@@ -7,7 +7,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::{Capabilities, Sample, Up};
-use crate::family::{emit, state_set, Family, Label, Scope, TARGET};
+use crate::family::{emit, flag, state_set, Family, Label, Scope, TARGET};
 use crate::lsn;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,19 +238,17 @@ pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
     emit(
         enc,
         &SLOT_ACTIVE,
-        rows(up).map(|(t, _, slot)| (labels(t, slot), f64::from(u8::from(slot.active)))),
+        rows(up).map(|(t, _, slot)| (labels(t, slot), flag(slot.active))),
     )?;
     emit(
         enc,
         &SLOT_WAL_STATUS,
         rows(up).flat_map(|(t, _, slot)| {
-            let current = slot.wal_status.as_deref();
-            current
-                .is_some()
-                .then_some(())
+            slot.wal_status
+                .as_deref()
                 .into_iter()
-                .flat_map(move |()| {
-                    state_set(&WAL_STATES, current).map(move |(state, v)| {
+                .flat_map(move |current| {
+                    state_set(&WAL_STATES, Some(current)).map(move |(state, v)| {
                         let [a, b, c, d] = labels(t, slot);
                         ([a, b, c, d, ("wal_status", state)], v)
                     })
@@ -275,22 +273,17 @@ pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
     emit(
         enc,
         &SLOT_CONFLICTING,
-        rows(up).filter_map(|(t, _, slot)| {
-            Some((labels(t, slot), f64::from(u8::from(slot.conflicting?))))
-        }),
+        rows(up).filter_map(|(t, _, slot)| Some((labels(t, slot), flag(slot.conflicting?)))),
     )?;
     emit(
         enc,
         &SLOT_FAILOVER,
-        rows(up).filter_map(|(t, _, slot)| {
-            Some((labels(t, slot), f64::from(u8::from(slot.failover?))))
-        }),
+        rows(up).filter_map(|(t, _, slot)| Some((labels(t, slot), flag(slot.failover?)))),
     )?;
     emit(
         enc,
         &SLOT_SYNCED,
-        rows(up)
-            .filter_map(|(t, _, slot)| Some((labels(t, slot), f64::from(u8::from(slot.synced?))))),
+        rows(up).filter_map(|(t, _, slot)| Some((labels(t, slot), flag(slot.synced?)))),
     )?;
     emit(
         enc,

@@ -8,7 +8,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
 use super::{Capabilities, Sample, Up};
-use crate::family::{emit, state_set, Family, Label, Scope, TARGET};
+use crate::family::{emit, flag, state_set, Family, Label, Scope, TARGET};
 use crate::lsn;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,11 +221,6 @@ pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
     emit(
         enc,
         &REPLAY_PAUSED,
-        standbys(up).filter_map(|(t, s)| {
-            Some((
-                [("target", t)],
-                f64::from(u8::from(s.server.replay_paused?)),
-            ))
-        }),
+        standbys(up).filter_map(|(t, s)| Some(([("target", t)], flag(s.server.replay_paused?)))),
     )
 }
