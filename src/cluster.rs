@@ -298,11 +298,7 @@ fn find_upstream<'a>(
         return by_walsender;
     }
     let receiver = sample.wal_receiver.as_ref()?;
-    let address = format!(
-        "{}:{}",
-        receiver.sender_host.as_deref()?,
-        receiver.sender_port?
-    );
+    let address = receiver.sender()?;
     let j = members
         .iter()
         .enumerate()
@@ -451,8 +447,7 @@ fn member_view(
     let sysid = s.server.system_identifier.clone();
     let foreign = matches!((reference.sysid, sysid.as_deref()), (Some(p), Some(me)) if p != me);
     let receiver = s.wal_receiver.as_ref();
-    let upstream =
-        receiver.and_then(|w| Some(format!("{}:{}", w.sender_host.as_deref()?, w.sender_port?)));
+    let upstream = receiver.and_then(wal_receiver::WalReceiver::sender);
     let link = links.upstream[index];
     let upstream_target = link.map(|l| links.members[l.from].name.clone());
     let chain = if standby && !foreign {

@@ -23,6 +23,18 @@ pub struct WalReceiver {
     pub last_msg_receipt_time: Option<f64>,
 }
 
+impl WalReceiver {
+    /// `sender_host:sender_port`, the upstream as a member's endpoint is
+    /// written; `None` before 11 (no such columns) or while not connected.
+    pub fn sender(&self) -> Option<String> {
+        Some(format!(
+            "{}:{}",
+            self.sender_host.as_deref()?,
+            self.sender_port?
+        ))
+    }
+}
+
 pub fn sql(caps: &Capabilities) -> String {
     let sender = if caps.at_least(11) {
         "sender_host, sender_port"
