@@ -300,22 +300,11 @@ fn split_url_libpq(text: &str) -> (String, Vec<(String, String)>) {
     (rest, tls)
 }
 
+/// A URI query value as libpq reads it; invalid escapes stay as they are.
 fn percent_decode(v: &str) -> String {
-    let bytes = v.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&v[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(v)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Splits a `key=value` DSN into the part for tokio-postgres and the libpq-only
@@ -405,6 +394,16 @@ fn split_kv_libpq(text: &str) -> Result<(String, Vec<(String, String)>), DsnErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_decode_without_panicking() {
+        assert_eq!(percent_decode("%2Fca%20file.pem"), "/ca file.pem");
+        // A multi-byte character right after `%`, a sign, a lone `%`.
+        assert_eq!(percent_decode("%a\u{e9}"), "%a\u{e9}");
+        assert_eq!(percent_decode("%+f"), "%+f");
+        assert_eq!(percent_decode("%"), "%");
+        assert!(Dsn::parse("postgresql://u@h/db?sslrootcert=%a\u{e9}").is_ok());
+    }
 
     #[test]
     fn sslrootcert_system_means_verify_full() -> Result<(), DsnError> {
