@@ -16,6 +16,8 @@ use tokio::time::MissedTickBehavior;
 use crate::config::{HeartbeatConfig, Target};
 use crate::dsn::Dsn;
 use crate::error_chain;
+use crate::pool::{self, Access};
+use crate::role::Role;
 use crate::snapshot::Store;
 use crate::sql::literal;
 
@@ -59,7 +61,7 @@ impl Writer {
                 _ = ticker.tick() => {}
                 _ = stop.changed() => return,
             }
-            let deadline = self.config.interval.max(Duration::from_secs(2));
+            let deadline = self.deadline();
             let outcome = match tokio::time::timeout(deadline, self.beat()).await {
                 Ok(r) => r,
                 Err(_) => Err(format!("no answer within {deadline:?}")),
@@ -82,6 +84,12 @@ impl Writer {
         }
     }
 
+    /// One beat, connection included, within the interval (at least 2 s);
+    /// the session's server-side timeouts are derived from the same deadline.
+    fn deadline(&self) -> Duration {
+        self.config.interval.max(Duration::from_secs(2))
+    }
+
     /// Where to write: the configured writer DSN, else the primary member.
     /// With no reachable primary, or several (split brain), the beat is
     /// skipped quietly: the cluster view and its alerts report those.
@@ -89,14 +97,14 @@ impl Writer {
         if let Some(dsn) = &self.config.writer {
             return Some(("heartbeat.dsn".to_string(), dsn.clone()));
         }
+        let snapshots = self.store.all();
         let primaries: Vec<&Target> = self
             .members
             .iter()
             .filter(|t| {
-                self.store
-                    .find(&t.name)
-                    .and_then(|s| s.sample.clone())
-                    .is_some_and(|s| !s.server.in_recovery)
+                snapshots
+                    .iter()
+                    .any(|s| s.name == t.name && Role::of(s) == Role::Primary)
             })
             .collect();
         match primaries.as_slice() {
@@ -117,7 +125,8 @@ impl Writer {
             .as_ref()
             .is_none_or(|(n, c)| n != &name || c.is_closed())
         {
-            self.session = Some((name.clone(), connect(&dsn).await?));
+            let deadline = self.deadline();
+            self.session = Some((name.clone(), connect(&dsn, deadline).await?));
             self.table_ready = false;
         }
         let Some((_, client)) = &self.session else {
@@ -182,13 +191,16 @@ fn create_hint(table: &str) -> String {
     )
 }
 
-async fn connect(dsn: &Dsn) -> Result<tokio_postgres::Client, String> {
-    let mut config = dsn.pg_config();
-    config
-        .application_name(APPLICATION_NAME)
-        .connect_timeout(Duration::from_secs(5))
-        .options("-c default_transaction_read_only=off -c synchronous_commit=local -c statement_timeout=5000 -c lock_timeout=1000");
-    let connector = crate::tls::connector(&dsn.tls).map_err(|e| e.to_string())?;
+async fn connect(dsn: &Dsn, deadline: Duration) -> Result<tokio_postgres::Client, String> {
+    let mut config = pool::session_config(dsn, deadline, Access::HeartbeatWriter);
+    config.application_name(APPLICATION_NAME);
+    // Reading certificates (the whole system store for
+    // `sslrootcert=system`) is blocking file I/O: off the runtime.
+    let tls = dsn.tls.clone();
+    let connector = tokio::task::spawn_blocking(move || crate::tls::connector(&tls))
+        .await
+        .map_err(|e| format!("loading TLS settings: {e}"))?
+        .map_err(|e| e.to_string())?;
     let (client, connection) = config.connect(connector).await.map_err(|e| {
         format!(
             "connecting to {}: {}",

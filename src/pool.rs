@@ -12,6 +12,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::config::Target;
+use crate::dsn::Dsn;
 
 /// Most sessions one target gets.
 pub const SESSIONS_PER_TARGET: usize = 2;
@@ -30,8 +31,21 @@ const MAX_TCP_USER_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 #[error("building the connection pool: {0}")]
 pub struct PoolBuildError(String);
 
-pub fn build(target: &Target, deadline: Duration) -> Result<Pool, PoolBuildError> {
-    let mut pg = target.dsn.pg_config();
+/// What a session is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Collection: every transaction read-only.
+    ReadOnly,
+    /// The heartbeat writer: it writes, and commits locally so that it
+    /// never waits for a missing synchronous standby (the very situation
+    /// it must help detect).
+    HeartbeatWriter,
+}
+
+/// The settings of one session under `deadline`: the server gives up on a
+/// statement a little before we do, and the kernel on a dead peer soon after.
+pub fn session_config(dsn: &Dsn, deadline: Duration, access: Access) -> tokio_postgres::Config {
+    let mut pg = dsn.pg_config();
     // The server cancels a little before our deadline, so a slow statement
     // ends as a clear "canceling statement due to statement timeout" and the
     // session stays clean for the next cycle.
@@ -52,9 +66,19 @@ pub fn build(target: &Target, deadline: Duration) -> Result<Pool, PoolBuildError
         .tcp_user_timeout(user_timeout)
         .options(format!(
             "-c statement_timeout={statement_ms} -c lock_timeout={lock_ms} \
-             -c idle_in_transaction_session_timeout={statement_ms} \
-             -c default_transaction_read_only=on"
+             -c idle_in_transaction_session_timeout={statement_ms} {}",
+            match access {
+                Access::ReadOnly => "-c default_transaction_read_only=on",
+                Access::HeartbeatWriter => {
+                    "-c default_transaction_read_only=off -c synchronous_commit=local"
+                }
+            }
         ));
+    pg
+}
+
+pub fn build(target: &Target, deadline: Duration) -> Result<Pool, PoolBuildError> {
+    let pg = session_config(&target.dsn, deadline, Access::ReadOnly);
     let manager = Manager::from_config(
         pg,
         crate::tls::connector(&target.dsn.tls).map_err(|e| PoolBuildError(e.to_string()))?,

@@ -190,23 +190,12 @@ impl Store {
             }),
             generation: AtomicU64::new(1),
         };
-        store.replace(initial, clusters);
-        store
-    }
-
-    /// Installs a new set of targets (start-up, reload) and returns their
-    /// cells, in the same order, for the collection tasks.
-    pub fn replace(
-        &self,
-        snapshots: Vec<TargetSnapshot>,
-        clusters: BTreeMap<String, ClusterConfig>,
-    ) -> Vec<Arc<SnapshotCell>> {
-        let cells: Vec<Arc<SnapshotCell>> = snapshots
+        let cells = initial
             .into_iter()
             .map(|s| Arc::new(SnapshotCell::new(s)))
             .collect();
-        self.install(cells.clone(), clusters);
-        cells
+        store.install(cells, clusters);
+        store
     }
 
     /// Installs the cells of a new configuration (start-up, reload); a
@@ -230,14 +219,6 @@ impl Store {
     /// The cells of the running configuration, for the supervisor.
     pub fn cells(&self) -> Vec<Arc<SnapshotCell>> {
         self.targets.load().iter().cloned().collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.targets.load().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Replaces a target's snapshot at the end of its cycle.
@@ -274,8 +255,14 @@ impl Store {
             .collect()
     }
 
+    /// One target as readers see it, without loading the others.
     pub fn find(&self, name: &str) -> Option<Arc<TargetSnapshot>> {
-        self.all().into_iter().find(|s| s.name == name)
+        self.targets
+            .load()
+            .iter()
+            .map(|cell| cell.load())
+            .find(|s| s.name == name)
+            .map(|s| s.as_of(Instant::now()))
     }
 
     /// The current generation; read it before the snapshots it goes with,
