@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::collection::TargetCollector;
-use crate::config::{self, Config, Overrides, Target};
+use crate::config::{self, Config, HeartbeatConfig, Overrides, Target};
 use crate::heartbeat_writer::Writer;
 use crate::http::{self, AppState};
 use crate::pool;
@@ -238,12 +238,18 @@ impl Supervisor {
     /// error leaves the running configuration as it was.
     fn apply(&mut self, new: Config) -> Result<String, StartError> {
         let old = self.config.as_ref();
-        let same_globals = old.is_some_and(|o| {
-            o.collect_interval == new.collect_interval
-                && o.collect_timeout == new.collect_timeout
-                && o.clusters == new.clusters
+        let same_timing = old.is_some_and(|o| {
+            o.collect_interval == new.collect_interval && o.collect_timeout == new.collect_timeout
         });
-        let keep = |t: &Target| same_globals && self.running.iter().any(|r| r.target == *t);
+        // A task reads its target, the timing and its cluster's heartbeat
+        // table, nothing else of the configuration: any other change (an
+        // `expected_standbys` list, another cluster) keeps it running, so
+        // that a reload never shows a healthy target down while it restarts.
+        let keep = |t: &Target| {
+            same_timing
+                && old.is_some_and(|o| heartbeat_table(o, t) == heartbeat_table(&new, t))
+                && self.running.iter().any(|r| r.target == *t)
+        };
         // Build the pools of what must start, before stopping anything.
         let mut pools = Vec::with_capacity(new.targets.len());
         for target in &new.targets {
@@ -258,7 +264,7 @@ impl Supervisor {
                 })?;
             pools.push(Some(pool));
         }
-        if same_globals
+        if old.is_some_and(|o| o.clusters == new.clusters)
             && pools.iter().all(Option::is_none)
             && self.running.len() == new.targets.len()
         {
@@ -296,7 +302,9 @@ impl Supervisor {
             self.running.iter().map(|r| r.cell.clone()).collect(),
             new.clusters.clone(),
         );
-        self.restart_writers(&new);
+        if old.is_none_or(|o| writers_of(o) != writers_of(&new)) {
+            self.restart_writers(&new);
+        }
         self.config = Some(new);
         Ok(format!(
             "{kept} target(s) kept, {started} (re)started, {removed} stopped"
@@ -333,16 +341,7 @@ impl Supervisor {
             let _ = stop.send(true);
             task.abort();
         }
-        for (cluster, settings) in &config.clusters {
-            let Some(hb) = &settings.heartbeat else {
-                continue;
-            };
-            let members = config
-                .targets
-                .iter()
-                .filter(|t| t.cluster.as_ref() == Some(cluster))
-                .cloned()
-                .collect();
+        for (cluster, hb, members) in writers_of(config) {
             let writer = Writer::new(cluster.clone(), hb.clone(), members, self.store.clone());
             let (stop, stop_rx) = watch::channel(false);
             let task = self.handle.spawn(writer.run(stop_rx));
@@ -410,6 +409,30 @@ impl Running {
         // A cycle in flight is cut off: its session is dropped with it.
         self.task.abort();
     }
+}
+
+/// The heartbeat table a target's collection reads, if its cluster has one.
+fn heartbeat_table<'a>(config: &'a Config, target: &Target) -> Option<&'a str> {
+    let cluster = config.clusters.get(target.cluster.as_ref()?)?;
+    Some(cluster.heartbeat.as_ref()?.table.as_str())
+}
+
+/// The heartbeat writers a configuration asks for: cluster, settings and
+/// members (the writer looks for the primary among them).
+fn writers_of(config: &Config) -> Vec<(&String, &HeartbeatConfig, Vec<Target>)> {
+    config
+        .clusters
+        .iter()
+        .filter_map(|(cluster, settings)| {
+            let members = config
+                .targets
+                .iter()
+                .filter(|t| t.cluster.as_ref() == Some(cluster))
+                .cloned()
+                .collect();
+            Some((cluster, settings.heartbeat.as_ref()?, members))
+        })
+        .collect()
 }
 
 /// The snapshot a (re)started target begins with: down, nothing known

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 
 use crate::collector;
 use crate::config::ClusterConfig;
@@ -130,28 +130,28 @@ pub fn families() -> Vec<(&'static str, &'static [Family])> {
 /// generation of the store (and again when a target turns stale): concurrent
 /// scrapes share one render and one compression, and the topology API and
 /// routing checks the same view. Checking that the cache holds costs an
-/// atomic load and a clock read, whatever the number of targets.
+/// atomic load and a clock read, whatever the number of targets; the lock
+/// is held for that check and for building a new view, never while
+/// rendering, so a health check never waits behind a scrape's render.
 pub struct Published {
     store: Arc<Store>,
-    cache: Mutex<Rendered>,
+    current: Mutex<Option<Arc<Generation>>>,
 }
 
-/// Everything derived from one generation of the store.
-#[derive(Default)]
-struct Rendered {
+/// Everything derived from one generation of the store: the view, and each
+/// rendering once the first reader asks for it.
+struct Generation {
     generation: u64,
-    view: Option<Arc<View>>,
-    prometheus: Option<Bytes>,
-    openmetrics: Option<Bytes>,
-    prometheus_gzip: Option<Bytes>,
-    openmetrics_gzip: Option<Bytes>,
+    view: Arc<View>,
+    /// Prometheus, OpenMetrics, then the same gzipped.
+    renderings: [OnceCell<Bytes>; 4],
 }
 
 impl Published {
     pub fn new(store: Arc<Store>) -> Published {
         Published {
             store,
-            cache: Mutex::new(Rendered::default()),
+            current: Mutex::new(None),
         }
     }
 
@@ -161,68 +161,58 @@ impl Published {
 
     /// The view every reader shares, computed at most once per version.
     pub async fn view(&self) -> Arc<View> {
-        let mut cache = self.cache.lock().await;
-        self.view_locked(&mut cache)
+        self.current().await.view.clone()
     }
 
-    fn view_locked(&self, cache: &mut Rendered) -> Arc<View> {
+    async fn current(&self) -> Arc<Generation> {
+        let mut current = self.current.lock().await;
         let generation = self.store.generation();
-        let holds = cache.generation == generation
-            && cache
-                .view
-                .as_ref()
-                .is_some_and(|v| v.holds_at(Instant::now()));
-        if !holds {
-            *cache = Rendered {
-                generation,
-                ..Rendered::default()
-            };
-        }
-        match &cache.view {
-            Some(v) => v.clone(),
-            None => {
-                let v = Arc::new(View::build(
-                    self.store.all(),
-                    &self.store.cluster_config(),
-                    self.store.reload_status(),
-                ));
-                cache.view = Some(v.clone());
-                v
+        let now = Instant::now();
+        if let Some(g) = current.as_ref() {
+            if g.generation == generation && g.view.holds_at(now) {
+                return g.clone();
             }
         }
+        // One instant for the staleness of every target and for how long
+        // the view holds: a target turning stale in between cannot be shown
+        // fresh past its limit.
+        let view = Arc::new(View::build_at(
+            self.store.all_at(now),
+            &self.store.cluster_config(),
+            self.store.reload_status(),
+            now,
+        ));
+        let g = Arc::new(Generation {
+            generation,
+            view,
+            renderings: Default::default(),
+        });
+        *current = Some(g.clone());
+        g
     }
 
     /// The exposition in this format, rendered at most once per view.
     pub async fn exposition(&self, format: Format, gzip: bool) -> Bytes {
-        let mut cache = self.cache.lock().await;
-        let view = self.view_locked(&mut cache);
+        let g = self.current().await;
         let plain = match format {
-            Format::Prometheus => &mut cache.prometheus,
-            Format::OpenMetrics => &mut cache.openmetrics,
+            Format::Prometheus => &g.renderings[0],
+            Format::OpenMetrics => &g.renderings[1],
         };
-        let body = match plain {
-            Some(b) => b.clone(),
-            None => {
-                let b = Bytes::from(render_view(&view, format));
-                *plain = Some(b.clone());
-                b
-            }
-        };
+        let body = plain
+            .get_or_init(|| async { Bytes::from(render_view(&g.view, format)) })
+            .await
+            .clone();
         if !gzip {
             return body;
         }
         let zipped = match format {
-            Format::Prometheus => &mut cache.prometheus_gzip,
-            Format::OpenMetrics => &mut cache.openmetrics_gzip,
+            Format::Prometheus => &g.renderings[2],
+            Format::OpenMetrics => &g.renderings[3],
         };
-        match zipped {
-            Some(z) => z.clone(),
-            None => {
-                let z = Bytes::from(compress(&body));
-                *zipped = Some(z.clone());
-                z
-            }
-        }
+        zipped
+            .get_or_init(|| async { Bytes::from(compress(&body)) })
+            .await
+            .clone()
     }
 }
 

@@ -247,7 +247,11 @@ impl Store {
 
     /// Every target as readers must see it now: stale snapshots read down.
     pub fn all(&self) -> Vec<Arc<TargetSnapshot>> {
-        let now = Instant::now();
+        self.all_at(Instant::now())
+    }
+
+    /// Every target as readers see it at `now`.
+    pub fn all_at(&self, now: Instant) -> Vec<Arc<TargetSnapshot>> {
         self.targets
             .load()
             .iter()

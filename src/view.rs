@@ -33,8 +33,17 @@ impl View {
         configs: &BTreeMap<String, ClusterConfig>,
         reload: ReloadStatus,
     ) -> View {
+        View::build_at(targets, configs, reload, Instant::now())
+    }
+
+    /// The view of `targets` as they were judged fresh or stale at `now`.
+    pub fn build_at(
+        targets: Vec<Arc<TargetSnapshot>>,
+        configs: &BTreeMap<String, ClusterConfig>,
+        reload: ReloadStatus,
+        now: Instant,
+    ) -> View {
         let clusters = cluster::views(&targets, configs);
-        let now = Instant::now();
         let valid_until = targets
             .iter()
             .filter_map(|t| t.fresh_until())
