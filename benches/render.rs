@@ -135,10 +135,8 @@ fn snapshots(targets: usize, slots: usize, walsenders: usize) -> Vec<Arc<TargetS
     (0..targets)
         .map(|i| {
             let mut s = TargetSnapshot::initial(&format!("target{i:03}"), Some("bench"));
-            s.up = true;
             s.collect_duration = 0.0021;
             s.last_success = Some(1_750_000_000.0);
-            s.seen_timeline = true;
             s.last_timeline = Some(1);
             s.sample = Some(shared.clone());
             Arc::new(s)

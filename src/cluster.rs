@@ -742,7 +742,6 @@ mod tests {
         let mut s = TargetSnapshot::initial(name, Some("main"));
         s.endpoint = format!("127.0.0.1:{port}");
         let sample: Sample = serde_json::from_value(sample).expect("a sample");
-        s.up = true;
         s.last_in_recovery = Some(sample.server.in_recovery);
         s.sample = Some(Arc::new(sample));
         Arc::new(s)

@@ -168,7 +168,7 @@ impl TargetCollector {
 
     fn on_success(&mut self, next: &mut TargetSnapshot, sample: Sample) {
         let name = &self.target.name;
-        if !self.last.up {
+        if !self.last.up() {
             tracing::info!(target_name = %name, endpoint = %self.target.dsn.endpoint(),
                 in_recovery = sample.server.in_recovery, version = %sample.server.version,
                 "target is up");
@@ -187,10 +187,8 @@ impl TargetCollector {
                         "target switched timeline");
                 }
             }
-            next.seen_timeline = true;
             next.last_timeline = Some(timeline);
         }
-        next.up = true;
         next.last_error = None;
         next.last_success = Some(unix_now());
         next.last_in_recovery = Some(sample.server.in_recovery);
@@ -204,13 +202,12 @@ impl TargetCollector {
 
     fn on_failure(&mut self, next: &mut TargetSnapshot, err: CollectError) {
         let message = err.to_string();
-        if self.last.up || self.last_error.as_deref() != Some(message.as_str()) {
+        if self.last.up() || self.last_error.as_deref() != Some(message.as_str()) {
             tracing::warn!(target_name = %self.target.name, endpoint = %self.target.dsn.endpoint(),
                 error = %message, "target is down");
         } else {
             tracing::debug!(target_name = %self.target.name, error = %message, "target still down");
         }
-        next.up = false;
         next.errors_total += 1;
         next.sample = None;
         next.last_error = Some(message.clone());

@@ -382,7 +382,6 @@ impl Supervisor {
             r.task.abort();
             let mut snapshot = (*r.cell.load()).clone();
             snapshot.restarts += 1;
-            snapshot.up = false;
             snapshot.sample = None;
             snapshot.last_error = Some(format!("{why}; restarted by the watchdog"));
             snapshot.last_cycle = Instant::now();
@@ -446,7 +445,6 @@ fn initial_snapshot(
         Some(p) => {
             let mut s = p.clone();
             // Nothing collected under the new settings vouches for it yet.
-            s.up = false;
             s.sample = None;
             s
         }

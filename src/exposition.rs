@@ -254,7 +254,6 @@ mod tests {
         }))
         .expect("a sample");
         let mut s = TargetSnapshot::initial("db1", None);
-        s.up = true;
         s.sample = Some(Arc::new(sample));
         s.fresh_for = fresh_for;
         s.last_cycle = Instant::now();

@@ -155,7 +155,7 @@ pub fn encode(view: &View, enc: &mut DescriptorEncoder) -> fmt::Result {
             .iter()
             .filter_map(move |s| Some(([("target", s.name.as_str())], f(s)?)))
     };
-    emit(enc, &UP, per_target(|s| Some(flag(s.up))))?;
+    emit(enc, &UP, per_target(|s| Some(flag(s.up()))))?;
     emit(
         enc,
         &COLLECT_DURATION_SECONDS,
@@ -185,7 +185,7 @@ pub fn encode(view: &View, enc: &mut DescriptorEncoder) -> fmt::Result {
     emit(
         enc,
         &TIMELINE_CHANGES,
-        per_target(|s| s.seen_timeline.then_some(s.timeline_changes as f64)),
+        per_target(|s| s.last_timeline.map(|_| s.timeline_changes as f64)),
     )?;
     let reload = &view.reload;
     emit(

@@ -24,8 +24,6 @@ pub struct TargetSnapshot {
     pub name: String,
     /// The cluster the target belongs to in the configuration.
     pub cluster: Option<String>,
-    /// Whether the last collection succeeded.
-    pub up: bool,
     /// Seconds the last collection took, successful or not.
     pub collect_duration: f64,
     /// Failed collections since the exporter started.
@@ -34,9 +32,8 @@ pub struct TargetSnapshot {
     pub last_success: Option<f64>,
     /// Timeline switches seen; kept across failures.
     pub timeline_changes: u64,
-    /// Whether a timeline was ever read, so the counter appears only then.
-    pub seen_timeline: bool,
-    /// The timeline read last, to count switches.
+    /// The timeline read last, to count switches; the counter appears
+    /// once a timeline was read.
     pub last_timeline: Option<u32>,
     /// The data of the last successful collection; `None` while down, so
     /// that no stale series outlive a failure.
@@ -63,17 +60,21 @@ pub struct TargetSnapshot {
 }
 
 impl TargetSnapshot {
+    /// Whether the last collection succeeded (and is recent, once the
+    /// watchdog has judged it): the sample is kept only then.
+    pub fn up(&self) -> bool {
+        self.sample.is_some()
+    }
+
     /// The state before the first collection: down, nothing known.
     pub fn initial(name: &str, cluster: Option<&str>) -> TargetSnapshot {
         TargetSnapshot {
             name: name.to_string(),
             cluster: cluster.map(str::to_string),
-            up: false,
             collect_duration: 0.0,
             errors_total: 0,
             last_success: None,
             timeline_changes: 0,
-            seen_timeline: false,
             last_timeline: None,
             sample: None,
             endpoint: String::new(),
@@ -111,7 +112,6 @@ impl TargetSnapshot {
             return self.clone();
         }
         let mut stale = (**self).clone();
-        stale.up = false;
         stale.sample = None;
         stale.last_error = Some(format!(
             "no collection cycle finished in {} (watchdog: collect_interval + collect_timeout + grace)",

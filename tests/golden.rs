@@ -146,7 +146,6 @@ fn snapshots(scenario: &Scenario) -> Vec<Arc<TargetSnapshot>> {
             s.endpoint = t["endpoint"].as_str().unwrap().to_string();
             s.interval = Duration::from_secs(1);
             s.collect_duration = 0.004;
-            s.seen_timeline = true;
             s.last_timeline = Some(1);
             s.last_success = Some(1_800_000_000.0);
             let sample = collector::parse(&t["sample"].to_string()).expect("sample");
@@ -154,7 +153,6 @@ fn snapshots(scenario: &Scenario) -> Vec<Arc<TargetSnapshot>> {
             if scenario.down.contains(&name) {
                 s = failing(s);
             } else {
-                s.up = true;
                 s.sample = Some(Arc::new(sample));
             }
             Arc::new(s)
