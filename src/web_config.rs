@@ -114,6 +114,37 @@ impl<'de> Deserialize<'de> for UniqueMap {
     }
 }
 
+/// A YAML error without the string values it quotes: serde words a value
+/// of the wrong type as `string "..."`, and in a web config that can be a
+/// bcrypt hash (`user:hash` with the space after the colon missing) or an
+/// inline private key. Field names and line numbers stay.
+fn without_values(message: &str) -> String {
+    const QUOTED: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(QUOTED) {
+        out.push_str(&rest[..start]);
+        out.push_str("a string");
+        // Skip to the closing quote; serde escapes inner quotes (Debug).
+        let mut escaped = false;
+        let mut end = rest.len();
+        for (i, c) in rest[start + QUOTED.len()..].char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = start + QUOTED.len() + i + 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The response headers exporter-toolkit lets a web config set, with the
 /// values it allows (none listed: any value).
 const ALLOWED_HEADERS: [(&str, &[&str]); 5] = [
@@ -182,7 +213,7 @@ impl WebConfig {
         let raw: RawWebConfig = if text.trim().is_empty() {
             RawWebConfig::default()
         } else {
-            serde_yaml::from_str(&text).map_err(|e| err(e.to_string()))?
+            serde_yaml::from_str(&text).map_err(|e| err(without_values(&e.to_string())))?
         };
         let base = path.parent().unwrap_or(Path::new("."));
 
@@ -283,6 +314,21 @@ fn rate_limit(r: RawRateLimit) -> Result<Option<RateLimit>, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn yaml_errors_do_not_quote_values() {
+        let hash = "$2y$10$abcdefghijklmnopqrstuuMfLzR1nJY5Zb0Wj2lV0f2e8xS7yK4uG";
+        let text = format!("basic_auth_users:\n  prom:{hash}\n");
+        let e = serde_yaml::from_str::<super::RawWebConfig>(&text)
+            .expect_err("a string where a mapping belongs");
+        let shown = super::without_values(&e.to_string());
+        assert!(!shown.contains("abcdefgh"), "{shown}");
+        assert!(shown.contains("basic_auth_users") && shown.contains("a string"), "{shown}");
+        assert_eq!(
+            super::without_values(r#"x: invalid type: string "a\"b", expected y"#),
+            "x: invalid type: a string, expected y"
+        );
+        assert_eq!(super::without_values(r#"cut: string "open"#), "cut: a string");
+    }
     use super::*;
 
     fn load(text: &str) -> Result<WebConfig, String> {
