@@ -140,7 +140,10 @@ pub struct BasicAuth {
     /// Checked for unknown users: the highest configured cost.
     dummy: String,
     salt: [u8; 16],
-    cache: Mutex<Cache>,
+    /// Shared with the verifying threads, which record their outcome
+    /// themselves: a check whose request gave up (client timeout, request
+    /// deadline) still spares the next scrape its cost.
+    cache: Arc<Mutex<Cache>>,
     cpu: Arc<Semaphore>,
     per_addr: Mutex<HashMap<AddrKey, Arc<Semaphore>>>,
     closed: watch::Sender<bool>,
@@ -173,7 +176,7 @@ impl BasicAuth {
             users,
             dummy: dummy_hash(cost),
             salt,
-            cache: Mutex::new(Cache::default()),
+            cache: Arc::new(Mutex::new(Cache::default())),
             cpu: Arc::new(Semaphore::new(verifier_threads())),
             per_addr: Mutex::new(HashMap::new()),
             closed: watch::channel(false).0,
@@ -198,7 +201,7 @@ impl BasicAuth {
     }
 
     fn cache(&self) -> MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.cache)
     }
 
     fn digest(&self, user: &str, password: &str) -> Digest {
@@ -255,6 +258,7 @@ impl BasicAuth {
             };
             let (tx, rx) = oneshot::channel();
             let done = self.checks_done.clone();
+            let cache = self.cache.clone();
             // A thread of its own rather than the runtime's blocking pool:
             // the runtime does not wait for it at shutdown, and the permit
             // it carries keeps the number of them bounded even when the
@@ -262,9 +266,10 @@ impl BasicAuth {
             let spawned = std::thread::Builder::new()
                 .name("bcrypt".into())
                 .spawn(move || {
-                    let ok = bcrypt::verify(password, &hash).unwrap_or(false);
+                    let ok = known && bcrypt::verify(password, &hash).unwrap_or(false);
                     done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     drop(cpu);
+                    lock(&cache).put(key, ok);
                     let _ = tx.send(ok);
                 });
             if spawned.is_err() {
@@ -272,10 +277,7 @@ impl BasicAuth {
             }
             // Waited for even for an unknown user: answering before the
             // dummy check is done would tell which names exist.
-            let verified = rx.await.unwrap_or(false);
-            let ok = known && verified;
-            self.cache().put(key, ok);
-            Ok(ok)
+            Ok(rx.await.unwrap_or(false))
         };
         tokio::select! {
             result = work => result,
@@ -285,11 +287,8 @@ impl BasicAuth {
 
     fn address_slot(&self, ip: IpAddr) -> AddressSlot<'_> {
         let key = AddrKey::of(ip);
+        // Each entry is removed by the last `AddressSlot` using it.
         let mut map = self.per_addr.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 1024 {
-            // Entries whose last user went away without cleaning up.
-            map.retain(|_, s| Arc::strong_count(s) > 1);
-        }
         let sem = map
             .entry(key)
             .or_insert_with(|| Arc::new(Semaphore::new(PER_ADDRESS_CHECKS)))
@@ -300,6 +299,10 @@ impl BasicAuth {
             sem,
         }
     }
+}
+
+fn lock(cache: &Mutex<Cache>) -> MutexGuard<'_, Cache> {
+    cache.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One client address's share of the checks; forgets the address when the
@@ -352,6 +355,7 @@ fn parse_basic(header: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn header(u: &str, p: &str) -> String {
         use base64::Engine;
@@ -397,6 +401,29 @@ mod tests {
             assert!(validate_hash(&bad).is_err(), "{bad} accepted");
         }
         assert_eq!(validate_hash(&good.replacen("$04$", "$16$", 1)), Ok(16));
+    }
+
+    /// The request that asked gave up (Prometheus' scrape timeout, the
+    /// request deadline): the finished check still answers the next one.
+    #[tokio::test]
+    async fn a_check_whose_request_gave_up_is_still_remembered() {
+        let hash = bcrypt::hash("secret", 8).unwrap_or_default();
+        let auth = Arc::new(BasicAuth::new(
+            [("prom".to_string(), hash)].into_iter().collect(),
+        ));
+        let h = header("prom", "secret");
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(1), auth.check(Some(&h), None)).await;
+        assert!(gave_up.is_err(), "a cost-8 check takes longer than 1 ms");
+        for _ in 0..500 {
+            if auth.checks_done() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(auth.checks_done(), 1);
+        assert_eq!(auth.check(Some(&h), None).await, Ok(true));
+        assert_eq!(auth.checks_done(), 1, "answered from the cache");
     }
 
     #[test]

@@ -322,12 +322,18 @@ mod tests {
             .expect_err("a string where a mapping belongs");
         let shown = super::without_values(&e.to_string());
         assert!(!shown.contains("abcdefgh"), "{shown}");
-        assert!(shown.contains("basic_auth_users") && shown.contains("a string"), "{shown}");
+        assert!(
+            shown.contains("basic_auth_users") && shown.contains("a string"),
+            "{shown}"
+        );
         assert_eq!(
             super::without_values(r#"x: invalid type: string "a\"b", expected y"#),
             "x: invalid type: a string, expected y"
         );
-        assert_eq!(super::without_values(r#"cut: string "open"#), "cut: a string");
+        assert_eq!(
+            super::without_values(r#"cut: string "open"#),
+            "cut: a string"
+        );
     }
     use super::*;
 
