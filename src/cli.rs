@@ -42,7 +42,13 @@ pub struct Cli {
     /// Enable `POST /-/reload` (off by default, as in Prometheus: anyone
     /// who can reach the port could otherwise make the exporter reconnect
     /// to every server at will). SIGHUP reloads either way.
-    #[arg(long = "web.enable-lifecycle", env = "PGREPL_WEB_ENABLE_LIFECYCLE")]
+    /// The environment variable takes what systemd units and compose files
+    /// write: 1/0, true/false, yes/no, on/off.
+    #[arg(
+        long = "web.enable-lifecycle",
+        env = "PGREPL_WEB_ENABLE_LIFECYCLE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub enable_lifecycle: bool,
 
     /// Only log messages with the given severity or above [default: info;

@@ -360,9 +360,12 @@ async fn reload(State(state): State<AppState>) -> (StatusCode, String) {
     }
 }
 
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let format = negotiated_format(&headers);
-    let gzip = crate::negotiate::gzip(header_values(&headers, header::ACCEPT_ENCODING));
+/// Takes the request whole: the `HeaderMap` extractor would copy every
+/// header of every scrape just to read two of them.
+async fn metrics(State(state): State<AppState>, request: Request) -> Response {
+    let headers = request.headers();
+    let format = negotiated_format(headers);
+    let gzip = crate::negotiate::gzip(header_values(headers, header::ACCEPT_ENCODING));
     let body = state.published.exposition(format, gzip).await;
     let mut response = (
         [
@@ -462,10 +465,7 @@ async fn probe(
 async fn topology(State(state): State<AppState>) -> Response {
     let view = state.published.view().await;
     let clusters = &view.clusters;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
+    let now = crate::snapshot::unix_now();
     Json(serde_json::json!({
         "generated_at": now,
         "version": crate::build_info::VERSION,
