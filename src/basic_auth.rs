@@ -161,19 +161,24 @@ impl std::fmt::Debug for BasicAuth {
 }
 
 impl BasicAuth {
-    /// `users` must hold hashes that passed [`validate_hash`].
-    pub fn new(users: HashMap<String, String>) -> BasicAuth {
-        let cost = users
-            .values()
-            .filter_map(|h| validate_hash(h).ok())
-            .max()
-            .unwrap_or(10);
+    /// Checks every hash once, at load: whatever bcrypt could not decode
+    /// would otherwise lock its user out at the first request. The error
+    /// names the user, never the hash.
+    pub fn new(users: impl IntoIterator<Item = (String, String)>) -> Result<BasicAuth, String> {
+        let mut cost = MIN_COST;
+        let mut checked = HashMap::new();
+        for (user, hash) in users {
+            let c = validate_hash(&hash)
+                .map_err(|e| format!("user \"{}\": {e}", user.escape_debug()))?;
+            cost = cost.max(c);
+            checked.insert(user, hash);
+        }
         let mut salt = [0u8; 16];
         // Without randomness the digests are merely unsalted; they never
         // leave the process either way.
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt);
-        BasicAuth {
-            users,
+        Ok(BasicAuth {
+            users: checked,
             dummy: dummy_hash(cost),
             salt,
             cache: Arc::new(Mutex::new(Cache::default())),
@@ -181,7 +186,7 @@ impl BasicAuth {
             per_addr: Mutex::new(HashMap::new()),
             closed: watch::channel(false).0,
             checks_done: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        }
+        })
     }
 
     /// bcrypt checks run so far.
@@ -357,6 +362,10 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn users(users: HashMap<String, String>) -> BasicAuth {
+        BasicAuth::new(users).expect("valid hashes")
+    }
+
     fn header(u: &str, p: &str) -> String {
         use base64::Engine;
         format!(
@@ -408,9 +417,7 @@ mod tests {
     #[tokio::test]
     async fn a_check_whose_request_gave_up_is_still_remembered() {
         let hash = bcrypt::hash("secret", 8).unwrap_or_default();
-        let auth = Arc::new(BasicAuth::new(
-            [("prom".to_string(), hash)].into_iter().collect(),
-        ));
+        let auth = Arc::new(users([("prom".to_string(), hash)].into_iter().collect()));
         let h = header("prom", "secret");
         let gave_up =
             tokio::time::timeout(Duration::from_millis(1), auth.check(Some(&h), None)).await;
@@ -430,7 +437,7 @@ mod tests {
     fn unknown_users_cost_the_highest_configured_cost() {
         let h4 = bcrypt::hash("a", 4).unwrap_or_default();
         let h6 = bcrypt::hash("b", 6).unwrap_or_default();
-        let auth = BasicAuth::new(
+        let auth = users(
             [("low".to_string(), h4), ("high".to_string(), h6)]
                 .into_iter()
                 .collect(),
@@ -440,7 +447,7 @@ mod tests {
             .map(|h| h.to_string())
             .unwrap_or_default()
             .replacen("$04$", "$12$", 1);
-        let auth = BasicAuth::new([("u".to_string(), h12)].into_iter().collect());
+        let auth = users([("u".to_string(), h12)].into_iter().collect());
         assert_eq!(auth.dummy_cost(), 12);
         // The dummy is a well-formed hash that bcrypt really runs.
         assert!(bcrypt::verify("pg_replication_exporter", &dummy_hash(4)).unwrap_or(false));
@@ -450,7 +457,7 @@ mod tests {
     #[tokio::test]
     async fn bcrypt_users_and_cache() {
         let hash = bcrypt::hash("s3cret", 4).unwrap_or_default();
-        let auth = BasicAuth::new([("prom".to_string(), hash)].into_iter().collect());
+        let auth = users([("prom".to_string(), hash)].into_iter().collect());
         let peer = Some(IpAddr::from([127, 0, 0, 1]));
         assert_eq!(
             auth.check(Some(&header("prom", "s3cret")), peer).await,
@@ -494,7 +501,7 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_user_waits_for_a_full_check() {
         let hash = bcrypt::hash("s3cret", 6).unwrap_or_default();
-        let auth = BasicAuth::new([("prom".to_string(), hash)].into_iter().collect());
+        let auth = users([("prom".to_string(), hash)].into_iter().collect());
         for n in 0..3 {
             assert_eq!(
                 auth.check(Some(&header("nobody", &format!("p{n}"))), None)
