@@ -445,23 +445,13 @@ fn validate(
                 "targets[{i}].name: duplicate target name {name:?}"
             )));
         }
-        let mut dsn = Dsn::parse(&t.dsn)
-            .map_err(|e| ConfigError::new(format!("targets[{i}].dsn (target {name:?}): {e}")))?;
-        resolve_password(
-            &mut dsn,
+        let dsn = resolve_dsn(
+            &t.dsn,
             t.password_file.as_deref(),
             &format!("targets[{i}]"),
             &format!(" (target {name:?})"),
             &env,
         )?;
-        crate::tls::connector(&dsn.tls)
-            .map_err(|e| ConfigError::new(format!("targets[{i}].dsn (target {name:?}): {e}")))?;
-        if dsn.password_len() > MAX_PASSWORD_BYTES {
-            return Err(ConfigError::new(format!(
-                "targets[{i}] (target {name:?}): the password is {} bytes; at most {MAX_PASSWORD_BYTES} are accepted",
-                dsn.password_len()
-            )));
-        }
         let cluster = t.cluster.filter(|c| !c.trim().is_empty());
         if let Some(c) = &cluster {
             check_name(&format!("targets[{i}].cluster"), c)?;
@@ -492,18 +482,13 @@ fn validate(
             }
             hb.interval = bounded(&format!("{key}.interval"), hb.interval, INTERVAL_RANGE)?;
             if let Some(text) = &hb.dsn {
-                let mut dsn =
-                    Dsn::parse(text).map_err(|e| ConfigError::new(format!("{key}.dsn: {e}")))?;
-                resolve_password(&mut dsn, hb.password_file.as_deref(), &key, "", &env)?;
-                if dsn.password_len() > MAX_PASSWORD_BYTES {
-                    return Err(ConfigError::new(format!(
-                        "{key}: the password is {} bytes; at most {MAX_PASSWORD_BYTES} are accepted",
-                        dsn.password_len()
-                    )));
-                }
-                crate::tls::connector(&dsn.tls)
-                    .map_err(|e| ConfigError::new(format!("{key}.dsn: {e}")))?;
-                hb.writer = Some(dsn);
+                hb.writer = Some(resolve_dsn(
+                    text,
+                    hb.password_file.as_deref(),
+                    &key,
+                    "",
+                    &env,
+                )?);
             }
         }
     }
@@ -615,6 +600,30 @@ fn check_name(key: &str, name: &str) -> Result<(), ConfigError> {
         return Err(ConfigError::new(format!("{key}: longer than 256 bytes")));
     }
     Ok(())
+}
+
+/// A connection string of `key` made ready to use: parsed, its password
+/// resolved and bounded, its TLS settings loadable. Errors say `key` and
+/// `context` (which target), never a value.
+fn resolve_dsn(
+    text: &str,
+    password_file: Option<&Path>,
+    key: &str,
+    context: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Dsn, ConfigError> {
+    let mut dsn =
+        Dsn::parse(text).map_err(|e| ConfigError::new(format!("{key}.dsn{context}: {e}")))?;
+    resolve_password(&mut dsn, password_file, key, context, env)?;
+    if dsn.password_len() > MAX_PASSWORD_BYTES {
+        return Err(ConfigError::new(format!(
+            "{key}{context}: the password is {} bytes; at most {MAX_PASSWORD_BYTES} are accepted",
+            dsn.password_len()
+        )));
+    }
+    crate::tls::connector(&dsn.tls)
+        .map_err(|e| ConfigError::new(format!("{key}.dsn{context}: {e}")))?;
+    Ok(dsn)
 }
 
 /// Fills in the password the way libpq would, after our own
