@@ -6,6 +6,7 @@
 //! the date for reproducible builds.
 
 use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn output(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
@@ -33,14 +34,17 @@ fn main() {
         output("git", &["rev-parse", "--abbrev-ref", "HEAD"])
     });
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
-    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+    // Reproducible builds set SOURCE_DATE_EPOCH (seconds, never before 1970).
+    let when = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
-        .and_then(|v| v.parse::<i64>().ok());
-    let date = match epoch {
-        Some(e) => output("date", &["-u", "-d", &format!("@{e}"), "+%Y%m%d-%H:%M:%S"]),
-        None => output("date", &["-u", "+%Y%m%d-%H:%M:%S"]),
-    }
-    .unwrap_or_else(|| "unknown".to_string());
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or_else(SystemTime::now, |e| UNIX_EPOCH + Duration::from_secs(e));
+    // `2026-11-28T20:55:51Z` as `20261128-20:55:51`, the exporters' layout.
+    let rfc3339 = humantime::format_rfc3339_seconds(when).to_string();
+    let date = match (rfc3339.get(..10), rfc3339.get(11..19)) {
+        (Some(day), Some(time)) => format!("{}-{time}", day.replace('-', "")),
+        _ => "unknown".to_string(),
+    };
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
     let rustc_version = output(&rustc, &["--version"])
         .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
