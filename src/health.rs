@@ -7,104 +7,76 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use crate::build_info as build;
-use crate::family::{emit, flag, Family, Kind, Label, Scope, TARGET};
+use crate::family::{emit, flag, Family, Label, Scope, TARGET};
 use crate::view::View;
 
-pub const UP: Family = Family {
-    name: "pgrepl_up",
-    kind: Kind::Gauge,
-    help: "1 when the last collection from the target succeeded and is recent, else 0 (also when no collection finished within the interval, timeout and grace).",
-    help_es: "1 cuando la última recolección del target funcionó y es reciente; si no, 0 (también cuando ninguna recolección terminó dentro del intervalo, el timeout y el margen).",
-    labels: &[TARGET],
-    scope: Scope::Target,
-    since: 10,
-    when: None,
-    when_es: None,
-};
+pub const UP: Family = Family::gauge(
+    "pgrepl_up",
+    "1 when the last collection from the target succeeded and is recent, else 0 (also when no collection finished within the interval, timeout and grace).",
+    "1 cuando la última recolección del target funcionó y es reciente; si no, 0 (también cuando ninguna recolección terminó dentro del intervalo, el timeout y el margen).",
+    &[TARGET],
+    Scope::Target,
+);
 
-pub const COLLECT_DURATION_SECONDS: Family = Family {
-    name: "pgrepl_collect_duration_seconds",
-    kind: Kind::Gauge,
-    help: "How long the last collection from the target took.",
-    help_es: "Cuánto tardó la última recolección del target.",
-    labels: &[TARGET],
-    scope: Scope::Target,
-    since: 10,
-    when: None,
-    when_es: None,
-};
+pub const COLLECT_DURATION_SECONDS: Family = Family::gauge(
+    "pgrepl_collect_duration_seconds",
+    "How long the last collection from the target took.",
+    "Cuánto tardó la última recolección del target.",
+    &[TARGET],
+    Scope::Target,
+);
 
-pub const COLLECT_ERRORS: Family = Family {
-    name: "pgrepl_collect_errors",
-    kind: Kind::Counter,
-    help: "Failed collections from the target since the exporter started.",
-    help_es: "Recolecciones fallidas del target desde que arrancó el exporter.",
-    labels: &[TARGET],
-    scope: Scope::Target,
-    since: 10,
-    when: None,
-    when_es: None,
-};
+pub const COLLECT_ERRORS: Family = Family::counter(
+    "pgrepl_collect_errors",
+    "Failed collections from the target since the exporter started.",
+    "Recolecciones fallidas del target desde que arrancó el exporter.",
+    &[TARGET],
+    Scope::Target,
+);
 
-pub const LAST_COLLECT_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
-    name: "pgrepl_last_collect_success_timestamp_seconds",
-    kind: Kind::Gauge,
-    help: "Unix time of the last successful collection from the target.",
-    help_es: "Hora Unix de la última recolección exitosa del target.",
-    labels: &[TARGET],
-    scope: Scope::Target,
-    since: 10,
-    when: Some("after the first successful collection"),
-    when_es: Some("tras la primera recolección exitosa"),
-};
+pub const LAST_COLLECT_SUCCESS_TIMESTAMP_SECONDS: Family = Family::gauge(
+    "pgrepl_last_collect_success_timestamp_seconds",
+    "Unix time of the last successful collection from the target.",
+    "Hora Unix de la última recolección exitosa del target.",
+    &[TARGET],
+    Scope::Target,
+)
+.when(
+    "after the first successful collection",
+    "tras la primera recolección exitosa",
+);
 
-pub const COLLECT_INTERVAL_SECONDS: Family = Family {
-    name: "pgrepl_collect_interval_seconds",
-    kind: Kind::Gauge,
-    help: "Configured time between two collections of the target (collect_interval); alerts judge staleness against it.",
-    help_es: "Tiempo configurado entre dos recolecciones del target (collect_interval); las alertas juzgan la antigüedad contra él.",
-    labels: &[TARGET],
-    scope: Scope::Target,
-    since: 10,
-    when: None,
-    when_es: None,
-};
+pub const COLLECT_INTERVAL_SECONDS: Family = Family::gauge(
+    "pgrepl_collect_interval_seconds",
+    "Configured time between two collections of the target (collect_interval); alerts judge staleness against it.",
+    "Tiempo configurado entre dos recolecciones del target (collect_interval); las alertas juzgan la antigüedad contra él.",
+    &[TARGET],
+    Scope::Target,
+);
 
-pub const COLLECTOR_RESTARTS: Family = Family {
-    name: "pgrepl_collector_restarts",
-    kind: Kind::Counter,
-    help: "Times the watchdog restarted the target's collection task because it died or stopped completing cycles (a bug: please report it).",
-    help_es: "Veces que el watchdog reinició la tarea de recolección del target porque murió o dejó de completar ciclos (un bug: repórtelo).",
-    labels: &[TARGET],
-    scope: Scope::Target,
-    since: 10,
-    when: None,
-    when_es: None,
-};
+pub const COLLECTOR_RESTARTS: Family = Family::counter(
+    "pgrepl_collector_restarts",
+    "Times the watchdog restarted the target's collection task because it died or stopped completing cycles (a bug: please report it).",
+    "Veces que el watchdog reinició la tarea de recolección del target porque murió o dejó de completar ciclos (un bug: repórtelo).",
+    &[TARGET],
+    Scope::Target,
+);
 
-pub const CONFIG_LAST_RELOAD_SUCCESSFUL: Family = Family {
-    name: "pgrepl_config_last_reload_successful",
-    kind: Kind::Gauge,
-    help: "1 when the last configuration load (start or reload) succeeded, 0 when the last reload was refused and the previous configuration still runs.",
-    help_es: "1 cuando la última carga de configuración (arranque o recarga) funcionó; 0 cuando la última recarga se rechazó y sigue la configuración anterior.",
-    labels: &[],
-    scope: Scope::Exporter,
-    since: 10,
-    when: None,
-    when_es: None,
-};
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: Family = Family::gauge(
+    "pgrepl_config_last_reload_successful",
+    "1 when the last configuration load (start or reload) succeeded, 0 when the last reload was refused and the previous configuration still runs.",
+    "1 cuando la última carga de configuración (arranque o recarga) funcionó; 0 cuando la última recarga se rechazó y sigue la configuración anterior.",
+    &[],
+    Scope::Exporter,
+);
 
-pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
-    name: "pgrepl_config_last_reload_success_timestamp_seconds",
-    kind: Kind::Gauge,
-    help: "Unix time of the last successful configuration load (start or reload).",
-    help_es: "Hora Unix de la última carga de configuración exitosa (arranque o recarga).",
-    labels: &[],
-    scope: Scope::Exporter,
-    since: 10,
-    when: None,
-    when_es: None,
-};
+pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Family = Family::gauge(
+    "pgrepl_config_last_reload_success_timestamp_seconds",
+    "Unix time of the last successful configuration load (start or reload).",
+    "Hora Unix de la última carga de configuración exitosa (arranque o recarga).",
+    &[],
+    Scope::Exporter,
+);
 
 pub const TIMELINE_CHANGES: Family = Family::counter(
     "pgrepl_timeline_changes",
@@ -118,22 +90,18 @@ pub const TIMELINE_CHANGES: Family = Family::counter(
     "desde que se leyó un timeline; se mantiene mientras el target está caído",
 );
 
-pub const EXPORTER_BUILD_INFO: Family = Family {
-    name: "pgrepl_exporter_build_info",
-    kind: Kind::Gauge,
-    help: "Build of pg_replication_exporter (value 1): version, git revision and branch, rustc version.",
-    help_es: "Compilación de pg_replication_exporter (valor 1): versión, revisión y rama de git, versión de rustc.",
-    labels: &[
+pub const EXPORTER_BUILD_INFO: Family = Family::gauge(
+    "pgrepl_exporter_build_info",
+    "Build of pg_replication_exporter (value 1): version, git revision and branch, rustc version.",
+    "Compilación de pg_replication_exporter (valor 1): versión, revisión y rama de git, versión de rustc.",
+    &[
         Label::text("version", "the crate version"),
         Label::text("revision", "git commit the binary was built from (`unknown` outside git)"),
         Label::text("branch", "git branch the binary was built from (`unknown` outside git)"),
         Label::text("rustc_version", "version of the Rust compiler"),
     ],
-    scope: Scope::Exporter,
-    since: 10,
-    when: None,
-    when_es: None,
-};
+    Scope::Exporter,
+);
 
 pub const FAMILIES: &[Family] = &[
     UP,
