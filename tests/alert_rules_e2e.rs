@@ -437,26 +437,10 @@ fn topologies_page_only_when_broken() {
         "alerts-topology",
         "",
         &[
-            StandbySpec {
-                name: "standby1",
-                upstream: "primary",
-                conf: "",
-            },
-            StandbySpec {
-                name: "standby3",
-                upstream: "primary",
-                conf: "",
-            },
-            StandbySpec {
-                name: "standby4",
-                upstream: "primary",
-                conf: "",
-            },
-            StandbySpec {
-                name: "standby2",
-                upstream: "standby1",
-                conf: "recovery_min_apply_delay = '20s'",
-            },
+            StandbySpec::direct("standby1"),
+            StandbySpec::direct("standby3"),
+            StandbySpec::direct("standby4"),
+            StandbySpec::new("standby2", "standby1", "recovery_min_apply_delay = '20s'"),
         ],
     );
     topo.primary

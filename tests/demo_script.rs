@@ -33,15 +33,7 @@ fn demo(env: &[(&str, &str)]) -> Output {
         .env("PGBIN", common::pg_bin())
         .envs(env.iter().copied())
         .stdin(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if common::HARNESS_ENV_PREFIXES
-            .iter()
-            .any(|p| k.starts_with(p))
-        {
-            cmd.env_remove(&key);
-        }
-    }
+    common::without_harness_env(&mut cmd);
     cmd.output().expect("run scripts/demo.sh")
 }
 

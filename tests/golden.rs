@@ -397,16 +397,8 @@ fn capture_cascade() {
         "golden",
         "",
         &[
-            StandbySpec {
-                name: "standby1",
-                upstream: "primary",
-                conf: "",
-            },
-            StandbySpec {
-                name: "standby2",
-                upstream: "standby1",
-                conf: "recovery_min_apply_delay = '1h'",
-            },
+            StandbySpec::direct("standby1"),
+            StandbySpec::new("standby2", "standby1", "recovery_min_apply_delay = '1h'"),
         ],
     );
     topo.primary.psql("CREATE TABLE golden (i int)");
@@ -429,12 +421,14 @@ fn capture_cascade() {
 #[ignore]
 fn capture_primary_two_standbys() {
     use common::{StandbySpec, Topology};
-    let direct = |name| StandbySpec {
-        name,
-        upstream: "primary",
-        conf: "",
-    };
-    let topo = Topology::start("golden-two", "", &[direct("standby1"), direct("standby2")]);
+    let topo = Topology::start(
+        "golden-two",
+        "",
+        &[
+            StandbySpec::direct("standby1"),
+            StandbySpec::direct("standby2"),
+        ],
+    );
     topo.primary
         .psql("SELECT pg_create_physical_replication_slot('gone_standby', true)");
     topo.primary.write_wal(5000);

@@ -26,14 +26,6 @@ fn heavy() -> std::sync::MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn down_target() -> Vec<(&'static str, String)> {
-    vec![(
-        "down",
-        "host=127.0.0.1 port=1 user=monitor dbname=postgres sslmode=disable connect_timeout=1"
-            .to_string(),
-    )]
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -146,6 +138,16 @@ async fn password_flood(
     }
 }
 
+/// Waits (10 s at most) for a [`silent_flood`] to have made `sockets`
+/// connections, then half a second more.
+fn let_flood_reach(connects: &AtomicUsize, sockets: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while connects.load(Ordering::Relaxed) < sockets && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+}
+
 fn target(exporter: &Exporter) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], exporter.port))
 }
@@ -153,7 +155,7 @@ fn target(exporter: &Exporter) -> SocketAddr {
 #[test]
 fn one_address_flooding_silent_sockets_does_not_starve_another() {
     let _heavy = heavy();
-    let exporter = Exporter::start_with(&down_target(), "collect_interval = \"1s\"\n", &[]);
+    let exporter = Exporter::start_down(&[]);
     let fds_before = exporter.open_fds();
     let rt = runtime();
     let stop = Arc::new(AtomicBool::new(false));
@@ -165,12 +167,7 @@ fn one_address_flooding_silent_sockets_does_not_starve_another() {
         stop.clone(),
         connects.clone(),
     ));
-    // Let the flood reach its 600 sockets.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while connects.load(Ordering::Relaxed) < 600 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let_flood_reach(&connects, 600);
     let url = exporter.url("/metrics");
     let mut held = Vec::new();
     let statuses: Vec<String> = (0..5)
@@ -204,7 +201,7 @@ fn one_address_flooding_silent_sockets_does_not_starve_another() {
 #[test]
 fn at_the_global_cap_connections_without_a_request_are_closed_first() {
     let _heavy = heavy();
-    let exporter = Exporter::start_with(&down_target(), "collect_interval = \"1s\"\n", &[]);
+    let exporter = Exporter::start_down(&[]);
     let rt = runtime();
     let stop = Arc::new(AtomicBool::new(false));
     let connects = Arc::new(AtomicUsize::new(0));
@@ -218,11 +215,7 @@ fn at_the_global_cap_connections_without_a_request_are_closed_first() {
         stop.clone(),
         connects.clone(),
     ));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while connects.load(Ordering::Relaxed) < 600 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let_flood_reach(&connects, 600);
     let url = exporter.url("/metrics");
     let statuses: Vec<String> = (0..5)
         .map(|_| {
@@ -239,9 +232,9 @@ fn at_the_global_cap_connections_without_a_request_are_closed_first() {
     );
 }
 
-/// A web config with two users whose hashes cost 12 (about half a second
-/// per check in a debug build).
-fn auth_web(scratch: &Scratch) -> String {
+/// The exporter behind a web config with two users whose hashes cost 12
+/// (about half a second per check in a debug build), kept in `scratch`.
+fn start_with_auth(scratch: &Scratch) -> Exporter {
     let hash = |p: &str| bcrypt::hash(p, 12).unwrap();
     let web = scratch.path.join("web.yml");
     fs::write(
@@ -253,19 +246,14 @@ fn auth_web(scratch: &Scratch) -> String {
         ),
     )
     .unwrap();
-    web.display().to_string()
+    Exporter::start_down(&["--web.config.file", &web.display().to_string()])
 }
 
 #[test]
 fn wrong_password_flood_does_not_stop_a_correct_scrape() {
     let _heavy = heavy();
     let scratch = Scratch::new("auth-flood");
-    let web = auth_web(&scratch);
-    let exporter = Exporter::start_with(
-        &down_target(),
-        "collect_interval = \"1s\"\n",
-        &["--web.config.file", &web],
-    );
+    let exporter = start_with_auth(&scratch);
     let rt = runtime();
     let stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicUsize::new(0));
@@ -310,12 +298,7 @@ fn wrong_password_flood_does_not_stop_a_correct_scrape() {
 fn sigterm_during_a_password_flood_stops_promptly() {
     let _heavy = heavy();
     let scratch = Scratch::new("auth-flood-term");
-    let web = auth_web(&scratch);
-    let mut exporter = Exporter::start_with(
-        &down_target(),
-        "collect_interval = \"1s\"\n",
-        &["--web.config.file", &web],
-    );
+    let mut exporter = start_with_auth(&scratch);
     let rt = runtime();
     let stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicUsize::new(0));

@@ -305,14 +305,7 @@ fn matrix(major: u32) {
             ) == Some(1.0)
     });
     no_collect_errors(major, &m, &["primary", "standby1", "standby2"], &exporter);
-    assert_eq!(
-        m.get("pgrepl_in_recovery", &[("target", "primary")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        m.get("pgrepl_in_recovery", &[("target", "standby1")]),
-        Some(1.0)
-    );
+    common::assert_pair_roles(&m);
     for t in ["primary", "standby1"] {
         assert_eq!(m.get("pgrepl_timeline_id", &[("target", t)]), Some(1.0));
     }
@@ -349,18 +342,7 @@ fn matrix(major: u32) {
     common::assert_matches_reference(&m, "standby2", major);
 
     // ---- The cascade: standby1 serves standby2, which counts as connected ----
-    assert!(m.has(
-        "pgrepl_standby_state",
-        &[
-            ("target", "standby1"),
-            ("application_name", "standby2"),
-            ("state", "streaming")
-        ]
-    ));
-    assert!(!m.has(
-        "pgrepl_standby_state",
-        &[("target", "primary"), ("application_name", "standby2")]
-    ));
+    common::assert_cascaded(&m, "standby2", "standby1");
     assert_eq!(
         m.get(
             "pgrepl_cluster_expected_standby_connected",
@@ -485,36 +467,9 @@ fn matrix(major: u32) {
         m.get("pgrepl_wal_keep_size_bytes", &[("target", "primary")]),
         Some(WAL_KEEP_BYTES)
     );
-    assert_eq!(
-        m.get("pgrepl_max_wal_senders", &[("target", "primary")]),
-        Some(10.0)
-    );
-    assert_eq!(
-        m.get("pgrepl_max_replication_slots", &[("target", "primary")]),
-        Some(10.0)
-    );
-    assert_eq!(
-        m.get(
-            "pgrepl_max_standby_streaming_delay_seconds",
-            &[("target", "primary")]
-        ),
-        Some(30.0)
-    );
-    // A recovery.conf parameter before 12: not readable, so absent.
-    assert_eq!(
-        m.get(
-            "pgrepl_recovery_min_apply_delay_seconds",
-            &[("target", "standby1")]
-        ),
-        (major >= 12).then_some(0.0)
-    );
-    let settings = m.all("pgrepl_settings_info", &[("target", "primary")]);
-    assert_eq!(settings.len(), 1);
-    assert_eq!(settings[0].labels["wal_level"], "logical");
-    assert_eq!(settings[0].labels["archive_mode"], "on");
-    assert!(m
-        .get("pgrepl_wal_directory_bytes", &[("target", "primary")])
-        .is_some_and(|v| v >= 16.0 * 1024.0 * 1024.0));
+    // recovery_min_apply_delay is a recovery.conf parameter before 12: not
+    // readable, so absent.
+    common::assert_pair_settings(&m, "logical", (major >= 12).then_some(0.0));
     assert_eq!(
         m.has(
             "pgrepl_archiver_pending_wal_files",

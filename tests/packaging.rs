@@ -285,14 +285,7 @@ fn assert_pair_seen(served: &Served) {
                 &[("target", "primary"), ("state", "streaming")],
             ) == Some(1.0)
     });
-    assert_eq!(
-        m.get("pgrepl_in_recovery", &[("target", "primary")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        m.get("pgrepl_in_recovery", &[("target", "standby1")]),
-        Some(1.0)
-    );
+    common::assert_pair_roles(&m);
     assert_eq!(
         m.get("pgrepl_cluster_primaries", &[("cluster", "main")]),
         Some(1.0)
@@ -302,20 +295,6 @@ fn assert_pair_seen(served: &Served) {
         Some(1.0)
     );
     common::assert_streaming_async(&m);
-}
-
-/// The harness's own variables share the exporter's `PGREPL_` prefix, and
-/// the exporter refuses unknown `PGREPL_*` keys.
-fn without_harness_env(cmd: &mut Command) {
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if common::HARNESS_ENV_PREFIXES
-            .iter()
-            .any(|p| k.starts_with(p))
-        {
-            cmd.env_remove(&key);
-        }
-    }
 }
 
 #[test]
@@ -520,7 +499,7 @@ fn deb_installs_runs_as_its_service_and_purges_clean() {
     .env("LOGNAME", SERVICE_USER)
     .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     .current_dir("/");
-    without_harness_env(&mut cmd);
+    common::without_harness_env(&mut cmd);
     let scratch = tempfile::tempdir().expect("tempdir");
     let mut served = Served::spawn(cmd, port, scratch.path().join("exporter.log"));
     assert_pair_seen(&served);
@@ -715,7 +694,7 @@ fn archive_matches_its_checksums_and_runs_on_a_pair() {
     cmd.arg("--config")
         .arg(root.join("config.example.toml"))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    without_harness_env(&mut cmd);
+    common::without_harness_env(&mut cmd);
     let example = Served::spawn(cmd, port, out.path().join("example.log"));
     let m = example.wait_for("the example's target collected once", |m| {
         up(m, "local").is_some()
@@ -737,7 +716,7 @@ fn archive_matches_its_checksums_and_runs_on_a_pair() {
     .expect("write config");
     let mut cmd = Command::new(&binary);
     cmd.arg("--config").arg(&config);
-    without_harness_env(&mut cmd);
+    common::without_harness_env(&mut cmd);
     let served = Served::spawn(cmd, port, out.path().join("pair.log"));
     assert_pair_seen(&served);
 }

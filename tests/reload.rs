@@ -28,6 +28,25 @@ fn assert_collecting(exporter: &Exporter, target: &str, what: &str) {
     });
 }
 
+/// How many reloads the log says were refused.
+fn refusals(exporter: &Exporter) -> usize {
+    exporter
+        .log_text()
+        .matches("configuration reload refused")
+        .count()
+}
+
+/// SIGHUP, then the log must show more than `before` refused reloads;
+/// `what` (and the log) otherwise.
+fn hup_and_see_refused(exporter: &Exporter, before: usize, what: &str) {
+    exporter.signal("HUP");
+    assert!(
+        common::wait_until(WAIT, || refusals(exporter) > before),
+        "{what}: {}",
+        exporter.log_text()
+    );
+}
+
 #[test]
 fn refused_reloads_keep_collecting_and_say_so() {
     let pair = Pair::start("reload-refused");
@@ -56,20 +75,7 @@ fn refused_reloads_keep_collecting_and_say_so() {
         format!("{original}\nthis is not toml\n"),
     ] {
         std::fs::write(&exporter.config, &bad).unwrap();
-        let refusals = exporter
-            .log_text()
-            .matches("configuration reload refused")
-            .count();
-        exporter.signal("HUP");
-        assert!(
-            common::wait_until(WAIT, || exporter
-                .log_text()
-                .matches("configuration reload refused")
-                .count()
-                > refusals),
-            "no refusal logged: {}",
-            exporter.log_text()
-        );
+        hup_and_see_refused(&exporter, refusals(&exporter), "no refusal logged");
         exporter.wait_for("reload reported as failed", WAIT, |m| {
             m.get("pgrepl_config_last_reload_successful", &[]) == Some(0.0)
         });
@@ -216,16 +222,7 @@ fn reload_errors_do_not_echo_secrets() {
     ];
     for (i, text) in bad.iter().enumerate() {
         std::fs::write(&exporter.config, text).unwrap();
-        exporter.signal("HUP");
-        assert!(
-            common::wait_until(WAIT, || exporter
-                .log_text()
-                .matches("configuration reload refused")
-                .count()
-                > i),
-            "case {i} not refused: {}",
-            exporter.log_text()
-        );
+        hup_and_see_refused(&exporter, i, &format!("case {i} not refused"));
     }
     let log = exporter.log_text();
     assert!(!log.contains(CANARY), "{log}");

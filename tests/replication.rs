@@ -34,14 +34,7 @@ fn roles_identity_streaming_and_slot() {
             ) == Some(1.0)
     });
 
-    assert_eq!(
-        m.get("pgrepl_in_recovery", &[("target", "primary")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        m.get("pgrepl_in_recovery", &[("target", "standby1")]),
-        Some(1.0)
-    );
+    common::assert_pair_roles(&m);
     // What a real pair emits is what docs/metrics.md documents.
     let major: u32 = pair
         .primary
@@ -135,40 +128,13 @@ fn roles_identity_streaming_and_slot() {
     assert!(!m.has("pgrepl_replay_paused", &[("target", "primary")]));
 
     // Settings and WAL directory, as the non-superuser pg_monitor role.
-    assert_eq!(
-        m.get("pgrepl_max_wal_senders", &[("target", "primary")]),
-        Some(10.0)
-    );
-    assert_eq!(
-        m.get("pgrepl_max_replication_slots", &[("target", "primary")]),
-        Some(10.0)
-    );
+    common::assert_pair_settings(&m, "replica", Some(0.0));
     assert!(!m.has(
         "pgrepl_max_slot_wal_keep_size_bytes",
         &[("target", "primary")]
     ));
-    assert_eq!(
-        m.get(
-            "pgrepl_max_standby_streaming_delay_seconds",
-            &[("target", "primary")]
-        ),
-        Some(30.0)
-    );
-    assert_eq!(
-        m.get(
-            "pgrepl_recovery_min_apply_delay_seconds",
-            &[("target", "standby1")]
-        ),
-        Some(0.0)
-    );
     let settings = m.all("pgrepl_settings_info", &[("target", "primary")]);
-    assert_eq!(settings.len(), 1);
-    assert_eq!(settings[0].labels["wal_level"], "replica");
     assert_eq!(settings[0].labels["wal_log_hints"], "on");
-    assert_eq!(settings[0].labels["archive_mode"], "on");
-    assert!(m
-        .get("pgrepl_wal_directory_bytes", &[("target", "primary")])
-        .is_some_and(|v| v >= 16.0 * 1024.0 * 1024.0));
     assert!(m
         .get("pgrepl_wal_directory_files", &[("target", "primary")])
         .is_some_and(|v| v >= 1.0));

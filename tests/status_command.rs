@@ -4,23 +4,8 @@
 mod common;
 
 use std::fs;
-use std::process::Command;
 
-use common::{Pair, Scratch};
-
-fn status(config: &std::path::Path, json: bool) -> (Option<i32>, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"));
-    cmd.arg("status").arg("--config").arg(config);
-    if json {
-        cmd.args(["--output", "json"]);
-    }
-    let out = cmd.output().expect("run status");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{run_status, Pair, Scratch};
 
 #[test]
 fn status_table_json_and_exit_codes() {
@@ -38,7 +23,7 @@ fn status_table_json_and_exit_codes() {
     )
     .unwrap();
 
-    let (code, table, err) = status(&config, false);
+    let (code, table, err) = run_status(&config, false);
     assert_eq!(code, Some(0), "{table}{err}");
     for needle in [
         "MEMBER",
@@ -51,18 +36,10 @@ fn status_table_json_and_exit_codes() {
         assert!(table.contains(needle), "missing {needle:?} in:\n{table}");
     }
     // UPSTREAM names the member the standby streams from.
-    let row = table
-        .lines()
-        .find(|l| l.split('|').nth(2).is_some_and(|c| c.trim() == "standby1"))
-        .unwrap_or_else(|| panic!("no standby1 row:\n{table}"));
-    assert_eq!(
-        row.split('|').nth(5).map(str::trim),
-        Some("primary"),
-        "{table}"
-    );
+    common::assert_status_upstream(&table, "standby1", "primary");
     assert!(!table.contains("\x1b["), "no colors when not on a terminal");
 
-    let (code, json, _) = status(&config, true);
+    let (code, json, _) = run_status(&config, true);
     assert_eq!(code, Some(0));
     let report: serde_json::Value = serde_json::from_str(&json).expect("JSON output");
     assert_eq!(report["healthy"], true);
@@ -74,14 +51,14 @@ fn status_table_json_and_exit_codes() {
 
     // Degraded: replay paused.
     pair.standby.psql("SELECT pg_wal_replay_pause()");
-    let (code, table, _) = status(&config, false);
+    let (code, table, _) = run_status(&config, false);
     assert_eq!(code, Some(1), "{table}");
     assert!(table.contains("replay paused"), "{table}");
     pair.standby.psql("SELECT pg_wal_replay_resume()");
 
     // Degraded: the standby is down.
     pair.standby.stop();
-    let (code, json, _) = status(&config, true);
+    let (code, json, _) = run_status(&config, true);
     assert_eq!(code, Some(1), "{json}");
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     let problems = report["problems"].to_string();
@@ -89,12 +66,12 @@ fn status_table_json_and_exit_codes() {
 
     // Error: nothing reachable.
     pair.primary.stop();
-    let (code, _, _) = status(&config, false);
+    let (code, _, _) = run_status(&config, false);
     assert_eq!(code, Some(2));
 
     // Error: bad configuration, one line.
     fs::write(&config, "bogus = 1\n").unwrap();
-    let (code, _, err) = status(&config, false);
+    let (code, _, err) = run_status(&config, false);
     assert_eq!(code, Some(2));
     assert_eq!(err.lines().count(), 1, "{err}");
 }

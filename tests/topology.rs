@@ -11,7 +11,6 @@
 mod common;
 
 use std::fs;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Exporter, Metrics, Pair, Pg, Scratch, StandbySpec, Topology};
@@ -40,16 +39,8 @@ fn status(targets: &[(&str, String)], json: bool) -> (Option<i32>, String) {
         ));
     }
     fs::write(&config, toml).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"));
-    cmd.arg("status").arg("--config").arg(&config);
-    if json {
-        cmd.args(["--output", "json"]);
-    }
-    let out = cmd.output().expect("run status");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let (code, stdout, _) = common::run_status(&config, json);
+    (code, stdout)
 }
 
 /// The replication tree of cluster `main` as `target(child, ...)`.
@@ -99,16 +90,8 @@ fn cascaded_standby_is_connected_through_its_upstream() {
         "cascade",
         "",
         &[
-            StandbySpec {
-                name: "standby1",
-                upstream: "primary",
-                conf: "",
-            },
-            StandbySpec {
-                name: "standby2",
-                upstream: "standby1",
-                conf: "",
-            },
+            StandbySpec::direct("standby1"),
+            StandbySpec::new("standby2", "standby1", ""),
         ],
     );
     let targets = topo.targets();
@@ -117,18 +100,7 @@ fn cascaded_standby_is_connected_through_its_upstream() {
         connected(m, "standby1") == Some(1.0) && connected(m, "standby2") == Some(1.0)
     });
     // standby2 streams from standby1, not from the primary.
-    assert!(m.has(
-        "pgrepl_standby_state",
-        &[
-            ("target", "standby1"),
-            ("application_name", "standby2"),
-            ("state", "streaming")
-        ]
-    ));
-    assert!(!m.has(
-        "pgrepl_standby_state",
-        &[("target", "primary"), ("application_name", "standby2")]
-    ));
+    common::assert_cascaded(&m, "standby2", "standby1");
     for t in ["standby1", "standby2"] {
         assert_eq!(
             m.get(
@@ -161,15 +133,7 @@ fn cascaded_standby_is_connected_through_its_upstream() {
     // status: healthy, the chain in UPSTREAM, the tree in JSON.
     let (code, table) = status(&targets, false);
     assert_eq!(code, Some(0), "{table}");
-    let row = table
-        .lines()
-        .find(|l| l.split('|').nth(2).is_some_and(|c| c.trim() == "standby2"))
-        .unwrap_or_else(|| panic!("no standby2 row:\n{table}"));
-    assert_eq!(
-        row.split('|').nth(5).map(str::trim),
-        Some("primary > standby1"),
-        "{table}"
-    );
+    common::assert_status_upstream(&table, "standby2", "primary > standby1");
     assert!(table.contains("healthy"), "{table}");
     let (code, json) = status(&targets, true);
     assert_eq!(code, Some(0));
@@ -364,11 +328,11 @@ fn a_delayed_standby_says_it_waits_on_purpose() {
     let topo = Topology::start(
         "delayed",
         "",
-        &[StandbySpec {
-            name: "standby1",
-            upstream: "primary",
-            conf: "recovery_min_apply_delay = '20s'",
-        }],
+        &[StandbySpec::new(
+            "standby1",
+            "primary",
+            "recovery_min_apply_delay = '20s'",
+        )],
     );
     let targets = topo.targets();
     let exporter = Exporter::start(&targets);
@@ -424,21 +388,9 @@ fn any_two_of_three_is_healthy_with_one_down_and_hangs_with_two() {
         "quorum",
         "",
         &[
-            StandbySpec {
-                name: "standby1",
-                upstream: "primary",
-                conf: "",
-            },
-            StandbySpec {
-                name: "standby2",
-                upstream: "primary",
-                conf: "",
-            },
-            StandbySpec {
-                name: "standby3",
-                upstream: "primary",
-                conf: "",
-            },
+            StandbySpec::direct("standby1"),
+            StandbySpec::direct("standby2"),
+            StandbySpec::direct("standby3"),
         ],
     );
     topo.primary

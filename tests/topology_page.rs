@@ -313,16 +313,8 @@ fn topology_page_shows_a_cascade_as_a_tree() {
         "topo-cascade",
         "",
         &[
-            common::StandbySpec {
-                name: "standby1",
-                upstream: "primary",
-                conf: "",
-            },
-            common::StandbySpec {
-                name: "standby2",
-                upstream: "standby1",
-                conf: "",
-            },
+            common::StandbySpec::direct("standby1"),
+            common::StandbySpec::new("standby2", "standby1", ""),
         ],
     );
     let exporter = common::Exporter::start(&topo.targets());

@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{Exporter, Metrics, Pair};
@@ -23,8 +24,21 @@ fn restarts(m: &Metrics, target: &str) -> f64 {
         .unwrap_or(-1.0)
 }
 
-fn start(pair: &Pair, faults: &std::path::Path) -> Exporter {
-    Exporter::start_with_env(
+/// A pair and the exporter for both, taking its faults from a file that
+/// starts empty. Field order matters: the exporter stops first.
+struct Rig {
+    exporter: Exporter,
+    faults: PathBuf,
+    _dir: tempfile::TempDir,
+    _pair: Pair,
+}
+
+fn start(tag: &str) -> Rig {
+    let pair = Pair::start(tag);
+    let dir = tempfile::tempdir().unwrap();
+    let faults = dir.path().join("faults");
+    std::fs::write(&faults, "").unwrap();
+    let exporter = Exporter::start_with_env(
         &[
             ("primary", pair.primary.dsn()),
             ("standby1", pair.standby.dsn()),
@@ -35,16 +49,19 @@ fn start(pair: &Pair, faults: &std::path::Path) -> Exporter {
             "PG_REPLICATION_EXPORTER_FAULTS",
             faults.display().to_string(),
         )],
-    )
+    );
+    Rig {
+        exporter,
+        faults,
+        _dir: dir,
+        _pair: pair,
+    }
 }
 
 #[test]
 fn a_task_that_dies_or_hangs_is_restarted_and_counted() {
-    let pair = Pair::start("watchdog-restart");
-    let dir = tempfile::tempdir().unwrap();
-    let faults = dir.path().join("faults");
-    std::fs::write(&faults, "").unwrap();
-    let exporter = start(&pair, &faults);
+    let rig = start("watchdog-restart");
+    let (exporter, faults) = (&rig.exporter, &rig.faults);
     let m = exporter.wait_for("both up", WAIT, |m| {
         up(m, "primary") == Some(1.0) && up(m, "standby1") == Some(1.0)
     });
@@ -55,7 +72,7 @@ fn a_task_that_dies_or_hangs_is_restarted_and_counted() {
     );
 
     for (n, fault) in ["panic", "hang", "exit"].into_iter().enumerate() {
-        std::fs::write(&faults, format!("standby1 {fault}\n")).unwrap();
+        std::fs::write(faults, format!("standby1 {fault}\n")).unwrap();
         let want = (n + 1) as f64;
         let m = exporter.wait_for(&format!("restart after {fault}"), WAIT, |m| {
             restarts(m, "standby1") == want
@@ -74,11 +91,8 @@ fn a_task_that_dies_or_hangs_is_restarted_and_counted() {
 
 #[test]
 fn a_task_that_is_never_restarted_reads_down() {
-    let pair = Pair::start("watchdog-stale");
-    let dir = tempfile::tempdir().unwrap();
-    let faults = dir.path().join("faults");
-    std::fs::write(&faults, "").unwrap();
-    let exporter = start(&pair, &faults);
+    let rig = start("watchdog-stale");
+    let (exporter, faults) = (&rig.exporter, &rig.faults);
     let m = exporter.wait_for("both up", WAIT, |m| {
         up(m, "primary") == Some(1.0)
             && up(m, "standby1") == Some(1.0)
@@ -92,7 +106,7 @@ fn a_task_that_is_never_restarted_reads_down() {
         .unwrap();
     // The task hangs for good and the supervisor may not restart it: only
     // the read-time watchdog stands between a frozen snapshot and the scrape.
-    std::fs::write(&faults, "standby1 hang-no-restart\n").unwrap();
+    std::fs::write(faults, "standby1 hang-no-restart\n").unwrap();
     let m = exporter.wait_for("standby1 down by the watchdog", WAIT, |m| {
         up(m, "standby1") == Some(0.0)
     });

@@ -7,35 +7,13 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Exporter, Scratch};
+use common::{down_target, Exporter, KeyAlg, Scratch};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A target nothing listens on: the exporter runs and reports it down.
-fn down_target() -> Vec<(&'static str, String)> {
-    vec![(
-        "down",
-        "host=127.0.0.1 port=1 user=monitor dbname=postgres sslmode=disable connect_timeout=1"
-            .to_string(),
-    )]
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Test certificates: two CAs, server certificates for `localhost` from
 /// each, and client certificates with the given subject alternative names.
@@ -53,43 +31,20 @@ impl Pki {
             dir,
         };
         for ca in ["ca", "other-ca"] {
-            openssl(
-                &pki.dir,
-                &[
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-keyout",
-                    &format!("{ca}.key"),
-                    "-out",
-                    &format!("{ca}.crt"),
-                    "-subj",
-                    &format!("/CN={ca}"),
-                    "-addext",
-                    "basicConstraints=critical,CA:TRUE",
-                    "-addext",
-                    "keyUsage=critical,keyCertSign,cRLSign",
-                ],
-            );
+            common::make_ca(&pki.dir, ca, KeyAlg::EcP256);
         }
         // RSA, so that the ECDHE_RSA suites apply.
         pki.leaf(
             "server",
             "ca",
-            "rsa",
+            KeyAlg::Rsa2048,
             "serverAuth",
             "DNS:localhost,IP:127.0.0.1",
         );
         pki.leaf(
             "server2",
             "other-ca",
-            "rsa",
+            KeyAlg::Rsa2048,
             "serverAuth",
             "DNS:localhost,IP:127.0.0.1",
         );
@@ -101,59 +56,12 @@ impl Pki {
     }
 
     /// `name.crt` and `name.key`, signed by `ca`, with `san`.
-    fn leaf(&self, name: &str, ca: &str, kind: &str, usage: &str, san: &str) {
-        let newkey: &[&str] = if kind == "rsa" {
-            &["-newkey", "rsa:2048"]
-        } else {
-            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-        };
-        let key = format!("{name}.key");
-        let csr = format!("{name}.csr");
-        let mut args = vec!["req"];
-        args.extend_from_slice(newkey);
-        args.extend_from_slice(&[
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            "/CN=client",
-        ]);
-        openssl(&self.dir, &args);
-        let ext = format!("{name}.ext");
-        fs::write(
-            self.dir.join(&ext),
-            format!(
-                "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
-                 extendedKeyUsage={usage}\nsubjectAltName={san}\n"
-            ),
-        )
-        .unwrap();
-        openssl(
-            &self.dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &format!("{ca}.crt"),
-                "-CAkey",
-                &format!("{ca}.key"),
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.crt"),
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
+    fn leaf(&self, name: &str, ca: &str, key: KeyAlg, usage: &str, san: &str) {
+        common::make_leaf(&self.dir, name, ca, key, "client", usage, san);
     }
 
     fn client(&self, name: &str, ca: &str, san: &str) {
-        self.leaf(name, ca, "ec", "clientAuth", san);
+        self.leaf(name, ca, KeyAlg::EcP256, "clientAuth", san);
     }
 
     /// A web config file with the server certificate and `extra` lines
@@ -174,27 +82,34 @@ impl Pki {
 }
 
 fn start(web: &str) -> Exporter {
-    Exporter::start_with(
-        &down_target(),
-        "collect_interval = \"1s\"\n",
-        &["--web.config.file", web],
-    )
+    Exporter::start_down(&["--web.config.file", web])
 }
 
-/// curl's verdict for `https://localhost:port/path` with `args`: the HTTP
-/// status, "000" when the TLS handshake (or connection) failed.
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// curl's verdict for `https://localhost:port/path` with `args`: the HTTP
+/// status, "000" when the TLS handshake (or connection) failed.
 fn https(exporter: &Exporter, pki: &Pki, path: &str, args: &[&str]) -> String {
+    https_write_out(exporter, pki, path, "%{http_code}", args)
+}
+
+/// As [`https`], with curl's `--write-out` format `format`.
+fn https_write_out(
+    exporter: &Exporter,
+    pki: &Pki,
+    path: &str,
+    format: &str,
+    args: &[&str],
+) -> String {
     let url = format!("https://localhost:{}{path}", exporter.port);
     let resolve = format!("localhost:{}:127.0.0.1", exporter.port);
     let ca = pki.path("ca.crt");
     let mut all = vec!["--resolve", &resolve, "--cacert", &ca];
     all.extend_from_slice(args);
     all.push(&url);
-    common::curl_status(&all)
+    common::curl_write_out(format, &all)
 }
 
 /// As [`https`], after waiting for the server to answer at all.
@@ -227,16 +142,7 @@ fn curl_verbose(exporter: &Exporter, pki: &Pki, args: &[&str]) -> (String, Strin
 /// Runs the binary on a web config that must be refused; returns stderr.
 fn refused(web: &str) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"));
-    // The harness's own variables share the exporter's `PGREPL_` prefix.
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if common::HARNESS_ENV_PREFIXES
-            .iter()
-            .any(|p| k.starts_with(p))
-        {
-            cmd.env_remove(&key);
-        }
-    }
+    common::without_harness_env(&mut cmd);
     // A binary that wrongly accepts the file would serve forever: give it
     // a few seconds, then stop it and fail.
     let err_path = std::env::temp_dir().join(format!(
@@ -456,23 +362,13 @@ fn curve_preferences_restrict_key_exchange() {
 fn http2_follows_http_server_config() {
     let pki = Pki::new("web-http2");
     let version = |exporter: &Exporter, args: &[&str]| {
-        let url = format!("https://localhost:{}/metrics", exporter.port);
-        let resolve = format!("localhost:{}:127.0.0.1", exporter.port);
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_version} %{http_code}",
-            ])
-            .args(["--max-time", "5", "--resolve", &resolve, "--cacert"])
-            .arg(pki.path("ca.crt"))
-            .args(args)
-            .arg(&url)
-            .output()
-            .expect("curl");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        https_write_out(
+            exporter,
+            &pki,
+            "/metrics",
+            "%{http_version} %{http_code}",
+            args,
+        )
     };
     let exporter = start(&pki.web("default.yml", "", ""));
     assert_eq!(https_ready(&exporter, &pki, &[]), "200");
@@ -733,7 +629,7 @@ fn bad_and_duplicate_users_are_refused_naming_the_user() {
 
 #[test]
 fn negotiation_honours_quality_values() {
-    let exporter = Exporter::start_with(&down_target(), "collect_interval = \"1s\"\n", &[]);
+    let exporter = Exporter::start_down(&[]);
     let head = |headers: &[&str]| {
         let mut cmd = Command::new("curl");
         cmd.args(["-s", "-o", "/dev/null", "-D", "-", "--max-time", "5"]);

@@ -27,6 +27,18 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// kept away from the exporter binary.
 pub const HARNESS_ENV_PREFIXES: [&str; 3] = ["PGREPL_TEST_", "PGREPL_MATRIX_", "PGREPL_PG_"];
 
+/// Removes the harness's own variables from `cmd`'s environment: they share
+/// the exporter's `PGREPL_` prefix, and the exporter refuses unknown
+/// `PGREPL_*` keys.
+pub fn without_harness_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if HARNESS_ENV_PREFIXES.iter().any(|p| k.starts_with(p)) {
+            cmd.env_remove(&key);
+        }
+    }
+}
+
 fn is_root() -> bool {
     // SAFETY-free check: `id -u` avoids pulling libc in for one call.
     Command::new("id")
@@ -595,6 +607,71 @@ pub struct PausedLag {
     pub lagging: Metrics,
 }
 
+/// The roles of a pair: `primary` is out of recovery, `standby1` in it.
+pub fn assert_pair_roles(m: &Metrics) {
+    assert_eq!(
+        m.get("pgrepl_in_recovery", &[("target", "primary")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get("pgrepl_in_recovery", &[("target", "standby1")]),
+        Some(1.0)
+    );
+}
+
+/// The settings every harness pair has (10 WAL senders and slots, the
+/// default `max_standby_streaming_delay`, archiving on, a WAL directory of at
+/// least one segment), with its `wal_level` and the standby's
+/// `recovery_min_apply_delay` (`None`: not exported).
+pub fn assert_pair_settings(m: &Metrics, wal_level: &str, min_apply_delay: Option<f64>) {
+    assert_eq!(
+        m.get("pgrepl_max_wal_senders", &[("target", "primary")]),
+        Some(10.0)
+    );
+    assert_eq!(
+        m.get("pgrepl_max_replication_slots", &[("target", "primary")]),
+        Some(10.0)
+    );
+    assert_eq!(
+        m.get(
+            "pgrepl_max_standby_streaming_delay_seconds",
+            &[("target", "primary")]
+        ),
+        Some(30.0)
+    );
+    assert_eq!(
+        m.get(
+            "pgrepl_recovery_min_apply_delay_seconds",
+            &[("target", "standby1")]
+        ),
+        min_apply_delay
+    );
+    let settings = m.all("pgrepl_settings_info", &[("target", "primary")]);
+    assert_eq!(settings.len(), 1);
+    assert_eq!(settings[0].labels["wal_level"], wal_level);
+    assert_eq!(settings[0].labels["archive_mode"], "on");
+    assert!(m
+        .get("pgrepl_wal_directory_bytes", &[("target", "primary")])
+        .is_some_and(|v| v >= 16.0 * 1024.0 * 1024.0));
+}
+
+/// A cascade: `standby` streams from `upstream` (a standby), not from the
+/// primary.
+pub fn assert_cascaded(m: &Metrics, standby: &str, upstream: &str) {
+    assert!(m.has(
+        "pgrepl_standby_state",
+        &[
+            ("target", upstream),
+            ("application_name", standby),
+            ("state", "streaming")
+        ]
+    ));
+    assert!(!m.has(
+        "pgrepl_standby_state",
+        &[("target", "primary"), ("application_name", standby)]
+    ));
+}
+
 /// The primary's view of a healthy pair: standby1 streams asynchronously
 /// through its active physical slot, with a lag (possibly 0) at every stage,
 /// and no synchronous standby is required.
@@ -897,6 +974,22 @@ pub struct StandbySpec<'a> {
     pub conf: &'a str,
 }
 
+impl<'a> StandbySpec<'a> {
+    /// `name`, streaming from `upstream`, with the extra settings `conf`.
+    pub const fn new(name: &'a str, upstream: &'a str, conf: &'a str) -> StandbySpec<'a> {
+        StandbySpec {
+            name,
+            upstream,
+            conf,
+        }
+    }
+
+    /// `name`, streaming straight from the primary, with no settings of its own.
+    pub const fn direct(name: &'a str) -> StandbySpec<'a> {
+        StandbySpec::new(name, "primary", "")
+    }
+}
+
 /// A primary and standbys streaming from it or, cascaded, from one
 /// another, made the way the DBA does it: a physical slot on the upstream,
 /// `pg_basebackup -R -X stream -S slot` from the upstream (a standby for a
@@ -1024,6 +1117,15 @@ impl Topology {
     }
 }
 
+/// A target nothing listens on: the exporter runs and reports it down.
+pub fn down_target() -> Vec<(&'static str, String)> {
+    vec![(
+        "down",
+        "host=127.0.0.1 port=1 user=monitor dbname=postgres sslmode=disable connect_timeout=1"
+            .to_string(),
+    )]
+}
+
 /// The exporter binary, running against the given targets.
 pub struct Exporter {
     pub port: u16,
@@ -1048,6 +1150,12 @@ impl Exporter {
         Exporter::start_with_env(targets, extra, args, &[])
     }
 
+    /// With [`down_target`] as its only target, a 1 s collection interval
+    /// and `args`: for what needs no database.
+    pub fn start_down(args: &[&str]) -> Exporter {
+        Exporter::start_with(&down_target(), "collect_interval = \"1s\"\n", args)
+    }
+
     /// As [`Exporter::start_with`], with extra environment variables.
     pub fn start_with_env(
         targets: &[(&str, String)],
@@ -1068,14 +1176,7 @@ impl Exporter {
         let log = dir.path.join("exporter.log");
         let log_file = fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"));
-        // The harness's own variables share the exporter's `PGREPL_` prefix,
-        // and the exporter rejects unknown `PGREPL_*` keys.
-        for (key, _) in std::env::vars_os() {
-            let k = key.to_string_lossy();
-            if HARNESS_ENV_PREFIXES.iter().any(|p| k.starts_with(p)) {
-                cmd.env_remove(&key);
-            }
-        }
+        without_harness_env(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -1429,20 +1530,155 @@ pub fn failover_slot_pair_17(tag: &str, bin: &Path, slot: &str) -> Pair {
 /// The HTTP status code curl reports for `args` (5 s at most), for what the
 /// ureq agent does not do: client certificates, custom CAs, bare methods.
 pub fn curl_status(args: &[&str]) -> String {
+    curl_write_out("%{http_code}", args)
+}
+
+/// As [`curl_status`], with curl's `--write-out` format `format` (such as
+/// `%{http_version} %{http_code}`) instead of the status alone.
+pub fn curl_write_out(format: &str, args: &[&str]) -> String {
     let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "5",
-        ])
+        .args(["-s", "-o", "/dev/null", "-w", format, "--max-time", "5"])
         .args(args)
         .output()
         .expect("curl");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `openssl args` in `dir`; fails with openssl's stderr if it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The key of a test certificate.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyAlg {
+    Rsa2048,
+    /// ECDSA on P-256.
+    EcP256,
+}
+
+impl KeyAlg {
+    /// openssl's `-newkey` arguments for this key.
+    fn newkey(self) -> &'static [&'static str] {
+        match self {
+            KeyAlg::Rsa2048 => &["-newkey", "rsa:2048"],
+            KeyAlg::EcP256 => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+        }
+    }
+}
+
+/// A self-signed CA in `dir`: `name.crt` and `name.key`, subject
+/// `/CN=name`, valid for two days.
+pub fn make_ca(dir: &Path, name: &str, key: KeyAlg) {
+    let (key_file, crt_file, subject) = (
+        format!("{name}.key"),
+        format!("{name}.crt"),
+        format!("/CN={name}"),
+    );
+    let mut args = vec!["req", "-x509"];
+    args.extend_from_slice(key.newkey());
+    args.extend_from_slice(&[
+        "-nodes",
+        "-days",
+        "2",
+        "-keyout",
+        &key_file,
+        "-out",
+        &crt_file,
+        "-subj",
+        &subject,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &args);
+}
+
+/// A certificate in `dir` signed by the CA `ca` (see [`make_ca`]):
+/// `name.crt` and `name.key` (with `name.csr` and `name.ext` beside them),
+/// subject `/CN=cn`, extended key usage `usage` (`serverAuth`,
+/// `clientAuth`), subject alternative names `san`, valid for two days.
+pub fn make_leaf(dir: &Path, name: &str, ca: &str, key: KeyAlg, cn: &str, usage: &str, san: &str) {
+    let (key_file, csr, subject) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("/CN={cn}"),
+    );
+    let mut args = vec!["req"];
+    args.extend_from_slice(key.newkey());
+    args.extend_from_slice(&[
+        "-nodes", "-keyout", &key_file, "-out", &csr, "-subj", &subject,
+    ]);
+    openssl(dir, &args);
+    let ext = format!("{name}.ext");
+    fs::write(
+        dir.join(&ext),
+        format!(
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
+             extendedKeyUsage={usage}\nsubjectAltName={san}\n"
+        ),
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
+/// `pg_replication_exporter status --config config` (with `--output json`
+/// when `json`): its exit code, stdout and stderr.
+pub fn run_status(config: &Path, json: bool) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"));
+    cmd.arg("status").arg("--config").arg(config);
+    if json {
+        cmd.args(["--output", "json"]);
+    }
+    let out = cmd.output().expect("run status");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// In the `status` table, the UPSTREAM column of `member`'s row is
+/// `upstream` (`primary > standby1` for a cascade).
+pub fn assert_status_upstream(table: &str, member: &str, upstream: &str) {
+    let row = table
+        .lines()
+        .find(|l| l.split('|').nth(2).is_some_and(|c| c.trim() == member))
+        .unwrap_or_else(|| panic!("no {member} row:\n{table}"));
+    assert_eq!(
+        row.split('|').nth(5).map(str::trim),
+        Some(upstream),
+        "{table}"
+    );
 }
 
 /// What `/metrics` says about `target` (a server that is up, of PostgreSQL
