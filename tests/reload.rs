@@ -143,6 +143,65 @@ fn lifecycle_endpoint_is_off_unless_enabled() {
     );
 }
 
+/// A reload that changes only what the cluster view expects keeps every
+/// collection task and its sessions: the targets never read down, and the
+/// new expectation shows at once. Also: the lifecycle flag from the
+/// environment, as a systemd unit or compose file writes it (`1`).
+#[test]
+fn a_cluster_only_change_keeps_every_target_up() {
+    let pair = Pair::start("reload-cluster");
+    let exporter = Exporter::start_with_env(
+        &[
+            ("primary", pair.primary.dsn()),
+            ("standby1", pair.standby.dsn()),
+        ],
+        "collect_interval = \"1s\"\ncollect_timeout = \"800ms\"\n",
+        &[],
+        &[("PGREPL_WEB_ENABLE_LIFECYCLE", "1".to_string())],
+    );
+    let both_up = |m: &Metrics| {
+        m.get("pgrepl_up", &[("target", "primary")]) == Some(1.0)
+            && m.get("pgrepl_up", &[("target", "standby1")]) == Some(1.0)
+    };
+    exporter.wait_for("both up", WAIT, both_up);
+    let backends = |pg: &common::Pg| {
+        pg.psql("SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE application_name = 'pg_replication_exporter'")
+    };
+    let before = (backends(&pair.primary), backends(&pair.standby));
+    let original = std::fs::read_to_string(&exporter.config).unwrap();
+    std::fs::write(
+        &exporter.config,
+        format!("{original}\n[clusters.main]\nexpected_standbys = [\"standby1\", \"ghost\"]\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        common::curl_status(&["-X", "POST", &exporter.url("/-/reload")]),
+        "200"
+    );
+    // Right after the reload, before any new cycle could have run.
+    let m = exporter.metrics();
+    assert!(
+        both_up(&m),
+        "a target read down after a cluster-only reload"
+    );
+    let expected = |standby| {
+        m.get(
+            "pgrepl_cluster_expected_standby_connected",
+            &[("cluster", "main"), ("standby", standby)],
+        )
+    };
+    assert_eq!(expected("standby1"), Some(1.0));
+    assert_eq!(expected("ghost"), Some(0.0));
+    assert_eq!(
+        (backends(&pair.primary), backends(&pair.standby)),
+        before,
+        "a cluster-only change must keep the exporter's sessions"
+    );
+    assert!(exporter
+        .log_text()
+        .contains("2 target(s) kept, 0 (re)started"));
+}
+
 /// 20 clients reloading as fast as they can for 5 s: the reloads coalesce,
 /// an unchanged configuration restarts nothing (the exporter's sessions are
 /// the same backends before and after), and collection keeps its pace.

@@ -625,6 +625,13 @@ fn bad_and_duplicate_users_are_refused_naming_the_user() {
     let err = refused(web.to_str().unwrap());
     assert!(err.contains("duplicate") && err.contains("alice"), "{err}");
     assert!(!err.contains(&good), "{err}");
+    // The space after the colon forgotten: one string where a mapping of
+    // users belongs. YAML's error must not quote it.
+    let web = scratch.path.join("typo.yml");
+    fs::write(&web, format!("basic_auth_users:\n  alice:{good}\n")).unwrap();
+    let err = refused(web.to_str().unwrap());
+    assert!(err.contains("basic_auth_users"), "{err}");
+    assert!(!err.contains(&good[7..]), "the hash is echoed: {err}");
 }
 
 #[test]
