@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -29,10 +29,6 @@ pub const MAX_HTTP_CONNECTIONS: usize = 512;
 /// others, while a NAT gateway, a proxy or a load test from one address can
 /// still run hundreds of concurrent scrapes.
 pub const MAX_HTTP_CONNECTIONS_PER_ADDRESS: usize = MAX_HTTP_CONNECTIONS / 4 * 3;
-
-const FRESH: u8 = 0;
-const BUSY: u8 = 1;
-const IDLE: u8 = 2;
 
 /// Where a client comes from, for the per-address cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,7 +64,11 @@ pub enum Refused {
 #[derive(Debug)]
 pub struct ConnShared {
     accepted: Instant,
-    phase: AtomicU8,
+    /// Whether a request head has arrived yet. Busy or idle is read from
+    /// `in_flight` itself, never kept beside it: with HTTP/2 streams
+    /// starting and ending concurrently a second flag could say idle while
+    /// a request runs.
+    started: AtomicBool,
     in_flight: AtomicUsize,
     /// Milliseconds since `accepted` of the last request's end.
     idle_since_ms: AtomicU64,
@@ -79,7 +79,7 @@ pub struct ConnShared {
 impl ConnShared {
     /// True until the connection's first request head has arrived.
     pub fn is_fresh(&self) -> bool {
-        self.phase.load(Ordering::Acquire) == FRESH
+        !self.started.load(Ordering::Acquire)
     }
 
     /// Resolves when the tracker closes this connection for a newcomer.
@@ -91,7 +91,7 @@ impl ConnShared {
     /// returned guard drops.
     pub fn begin(self: &Arc<Self>) -> Activity {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.phase.store(BUSY, Ordering::Release);
+        self.started.store(true, Ordering::Release);
         Activity(self.clone())
     }
 }
@@ -104,7 +104,6 @@ impl Drop for Activity {
         if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             let ms = u64::try_from(self.0.accepted.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.0.idle_since_ms.store(ms, Ordering::Release);
-            self.0.phase.store(IDLE, Ordering::Release);
         }
     }
 }
@@ -162,7 +161,7 @@ impl ConnTracker {
         inner.next_id += 1;
         let shared = Arc::new(ConnShared {
             accepted: Instant::now(),
-            phase: AtomicU8::new(FRESH),
+            started: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             idle_since_ms: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
@@ -230,10 +229,11 @@ fn pick_victim(inner: &Inner, eligible: impl Fn(&Entry) -> bool) -> Option<u64> 
             continue;
         }
         let s = &entry.shared;
-        let phase = s.phase.load(Ordering::Acquire);
-        if phase == FRESH && fresh.is_none_or(|(t, _)| s.accepted < t) {
-            fresh = Some((s.accepted, *id));
-        } else if phase == IDLE {
+        if s.is_fresh() {
+            if fresh.is_none_or(|(t, _)| s.accepted < t) {
+                fresh = Some((s.accepted, *id));
+            }
+        } else if s.in_flight.load(Ordering::Acquire) == 0 {
             let since = s.accepted
                 + std::time::Duration::from_millis(s.idle_since_ms.load(Ordering::Acquire));
             if idle.is_none_or(|(t, _)| since < t) {
@@ -282,6 +282,22 @@ mod tests {
     fn ip(s: &str) -> IpAddr {
         s.parse()
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// Two HTTP/2 streams on one connection: when one ends, the other
+    /// still runs, and the connection must not be taken for idle.
+    #[test]
+    fn a_connection_with_a_stream_in_flight_is_never_closed() {
+        let t = Arc::new(ConnTracker::new(1, 1));
+        let Ok(conn) = t.admit(ip("10.0.0.1")) else {
+            panic!("the first connection is admitted");
+        };
+        let first = conn.shared.begin();
+        let second = conn.shared.begin();
+        drop(first);
+        assert_eq!(t.admit(ip("10.0.0.2")).err(), Some(Refused::Full));
+        drop(second);
+        assert!(t.admit(ip("10.0.0.2")).is_ok(), "idle now: it gives way");
     }
 
     #[test]
