@@ -148,29 +148,36 @@ impl TlsSettings {
     /// written after its certificate, say) is logged and the running one
     /// kept; the next change is tried again.
     pub async fn watch_files(&self, mut stop: watch::Receiver<bool>) {
-        let Some((cert, key)) = self.store.files() else {
+        let files = self.store.files();
+        if files.is_empty() {
             return;
+        }
+        let stamps = || async {
+            let mut all = Vec::with_capacity(files.len());
+            for f in &files {
+                all.push(stamp(f).await);
+            }
+            all
         };
-        let mut seen = (stamp(&cert).await, stamp(&key).await);
+        let mut seen = stamps().await;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(RELOAD_CHECK_INTERVAL) => {}
                 _ = stop.changed() => return,
             }
-            let now = (stamp(&cert).await, stamp(&key).await);
+            let now = stamps().await;
             if now == seen {
                 continue;
             }
             seen = now;
-            let pair = (tokio::fs::read(&cert).await, tokio::fs::read(&key).await);
-            let loaded = match pair {
-                (Ok(c), Ok(k)) => self.store.load(&c, &k),
-                (Err(e), _) => Err(format!("{}: {e}", cert.display())),
-                (_, Err(e)) => Err(format!("{}: {e}", key.display())),
-            };
+            // Reading files is blocking I/O: off the runtime.
+            let store = self.store.clone();
+            let loaded = tokio::task::spawn_blocking(move || store.reload())
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
             match loaded {
                 Ok(()) => tracing::info!(
-                    cert_file = %cert.display(), "TLS certificate and key reloaded"
+                    files = ?files, "TLS certificate and key reloaded"
                 ),
                 Err(e) => tracing::warn!(
                     error = %e, "TLS certificate or key changed but does not load; keeping the previous pair"
@@ -210,26 +217,20 @@ struct CertStore {
 }
 
 impl CertStore {
-    fn files(&self) -> Option<(PathBuf, PathBuf)> {
-        match (&self.cert, &self.key) {
-            (Pem::File(c), Pem::File(k)) => Some((c.clone(), k.clone())),
-            (Pem::File(c), Pem::Inline(_)) => Some((c.clone(), c.clone())),
-            (Pem::Inline(_), Pem::File(k)) => Some((k.clone(), k.clone())),
-            (Pem::Inline(_), Pem::Inline(_)) => None,
-        }
+    /// The files to watch (inline sources never change).
+    fn files(&self) -> Vec<PathBuf> {
+        [&self.cert, &self.key]
+            .into_iter()
+            .filter_map(|p| match p {
+                Pem::File(path) => Some(path.clone()),
+                Pem::Inline(_) => None,
+            })
+            .collect()
     }
 
-    /// Reloads from file contents (inline sources are read from the config).
-    fn load(&self, cert_file: &[u8], key_file: &[u8]) -> Result<(), String> {
-        let cert = match &self.cert {
-            Pem::File(_) => cert_file.to_vec(),
-            Pem::Inline(t) => t.clone().into_bytes(),
-        };
-        let key = match &self.key {
-            Pem::File(_) => key_file.to_vec(),
-            Pem::Inline(t) => t.clone().into_bytes(),
-        };
-        let pair = certified_key(&cert, &key, &self.cert, &self.key, &self.provider)?;
+    /// Loads the pair again and serves it from the next handshake on.
+    fn reload(&self) -> Result<(), String> {
+        let pair = load_pair(&self.cert, &self.key, &self.provider)?;
         self.current.store(Arc::new(pair));
         Ok(())
     }
@@ -239,6 +240,17 @@ impl ResolvesServerCert for CertStore {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current.load_full())
     }
+}
+
+/// Reads a certificate and key pair from wherever the web config puts them.
+fn load_pair(cert: &Pem, key: &Pem, provider: &CryptoProvider) -> Result<CertifiedKey, String> {
+    let cert_bytes = cert
+        .read()
+        .map_err(|e| format!("{}: {e}", cert.describe("cert")))?;
+    let key_bytes = key
+        .read()
+        .map_err(|e| format!("{}: {e}", key.describe("key")))?;
+    certified_key(&cert_bytes, &key_bytes, cert, key, provider)
 }
 
 fn certified_key(
@@ -290,13 +302,7 @@ pub fn build(t: TlsServerConfig, base: &Path, http2: bool) -> Result<TlsSettings
         ..base_provider
     });
 
-    let cert_bytes = cert
-        .read()
-        .map_err(|e| format!("{}: {e}", cert.describe("cert")))?;
-    let key_bytes = key
-        .read()
-        .map_err(|e| format!("{}: {e}", key.describe("key")))?;
-    let first = certified_key(&cert_bytes, &key_bytes, &cert, &key, &provider)?;
+    let first = load_pair(&cert, &key, &provider)?;
     let store = Arc::new(CertStore {
         current: ArcSwap::from_pointee(first),
         cert,
