@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
-use futures_util::FutureExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -167,10 +166,7 @@ async fn reload(supervisor: &mut Supervisor, overrides: Overrides) -> ReloadOutc
                     tracing::warn!("listen_address and telemetry_path change only with a restart; keeping the current ones");
                 }
             }
-            match std::panic::AssertUnwindSafe(async { supervisor.apply(new) })
-                .catch_unwind()
-                .await
-            {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| supervisor.apply(new))) {
                 Ok(Ok(summary)) => Ok(summary),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => {
