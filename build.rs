@@ -38,6 +38,8 @@ fn main() {
     let when = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
+        // Up to the year 9999, which RFC 3339 (and humantime) can write.
+        .filter(|e| *e < 253_402_300_800)
         .map_or_else(SystemTime::now, |e| UNIX_EPOCH + Duration::from_secs(e));
     // `2026-11-28T20:55:51Z` as `20261128-20:55:51`, the exporters' layout.
     let rfc3339 = humantime::format_rfc3339_seconds(when).to_string();
