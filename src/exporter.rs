@@ -166,7 +166,12 @@ async fn reload(supervisor: &mut Supervisor, overrides: Overrides) -> ReloadOutc
                     tracing::warn!("listen_address and telemetry_path change only with a restart; keeping the current ones");
                 }
             }
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| supervisor.apply(new))) {
+            // Building pools reads certificate files (blocking I/O): the
+            // HTTP side keeps answering meanwhile.
+            let applied = tokio::task::block_in_place(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| supervisor.apply(new)))
+            });
+            match applied {
                 Ok(Ok(summary)) => Ok(summary),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => {
