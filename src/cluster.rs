@@ -318,6 +318,7 @@ fn view(name: String, members: &[&TargetSnapshot], config: Option<&ClusterConfig
         sysid: primary_sample.and_then(|s| s.server.system_identifier.as_deref()),
         timeline: primary_sample.and_then(Sample::timeline),
         lsn: primary_sample.and_then(Sample::reference_lsn),
+        xmax: primary_sample.and_then(|s| s.server.snapshot_xmax),
     };
 
     let members_view: Vec<MemberView> = members
@@ -370,11 +371,12 @@ fn view(name: String, members: &[&TargetSnapshot], config: Option<&ClusterConfig
 }
 
 /// What the members are judged against: the reference primary's identity,
-/// timeline and current WAL position.
+/// timeline, current WAL position and snapshot xmax.
 struct Reference<'a> {
     sysid: Option<&'a str>,
     timeline: Option<u32>,
     lsn: Option<u64>,
+    xmax: Option<u64>,
 }
 
 /// Roots first (primaries, then members with no known upstream), each
@@ -493,7 +495,13 @@ fn member_view(
         sync_state,
         lag_bytes,
         replay_delay_seconds: if standby {
-            wal_receiver::replay_delay(s)
+            // Against the primary only when it is this cluster's system.
+            let primary =
+                (!foreign && reference.lsn.is_some()).then_some(wal_receiver::PrimaryPosition {
+                    lsn: reference.lsn,
+                    xmax: reference.xmax,
+                });
+            wal_receiver::replay_delay(s, primary)
         } else {
             None
         },
@@ -548,7 +556,7 @@ fn member_view(
                 replay_lag_bytes: own_reference
                     .zip(w.replay_lsn.as_deref().and_then(lsn::parse))
                     .map(|(r, p)| lsn::diff(r, p)),
-                replay_lag_seconds: w.replay_lag,
+                replay_lag_seconds: crate::collector::replication::lag_seconds(s, w)[2].1,
             })
             .collect(),
         slots: s

@@ -166,7 +166,7 @@ impl TargetCollector {
         ok
     }
 
-    fn on_success(&mut self, next: &mut TargetSnapshot, sample: Sample) {
+    fn on_success(&mut self, next: &mut TargetSnapshot, mut sample: Sample) {
         let name = &self.target.name;
         if !self.last.up() {
             tracing::info!(target_name = %name, endpoint = %self.target.dsn.endpoint(),
@@ -179,6 +179,14 @@ impl TargetCollector {
                 tracing::warn!(target_name = %name, %role, "target changed role");
             }
         }
+        let run = sample.server_run();
+        let run = (run.0.map(str::to_string), run.1.map(str::to_string));
+        // A run is only recognised by both parts; without them no earlier
+        // reading bounds this one.
+        let known_run = run.0.is_some() && run.1.is_some();
+        if known_run && self.last.last_timeline_run.as_ref() == Some(&run) {
+            sample.timeline_seen = self.last.last_timeline;
+        }
         if let Some(timeline) = sample.timeline() {
             if let Some(previous) = self.last_timeline() {
                 if previous != timeline {
@@ -188,6 +196,7 @@ impl TargetCollector {
                 }
             }
             next.last_timeline = Some(timeline);
+            next.last_timeline_run = Some(run);
         }
         next.last_error = None;
         next.last_success = Some(unix_now());

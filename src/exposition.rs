@@ -93,7 +93,16 @@ impl Collector for ViewCollector {
         collector::server::encode(&up, &mut enc)?;
         collector::replication::encode(&up, &mut enc)?;
         collector::slots::encode(&up, &mut enc)?;
-        collector::wal_receiver::encode(&up, &mut enc)?;
+        // The replay delay as the view computed it (against the cluster's
+        // primary when there is one), so that /metrics, the topology API,
+        // the routing checks and `status` show one value.
+        let delays: std::collections::HashMap<&str, f64> = view
+            .clusters
+            .iter()
+            .flat_map(|c| &c.members)
+            .filter_map(|m| Some((m.target.as_str(), m.replay_delay_seconds?)))
+            .collect();
+        collector::wal_receiver::encode(&up, &|t| delays.get(t).copied(), &mut enc)?;
         collector::archiver::encode(&up, &mut enc)?;
         collector::waldir::encode(&up, &mut enc)?;
         collector::settings::encode(&up, &mut enc)?;

@@ -38,9 +38,12 @@ pub struct Verdict {
     pub ok: bool,
     pub role: Role,
     pub timeline: Option<u32>,
-    /// Bytes behind the cluster's primary (or received but not replayed,
-    /// when no primary is known).
+    /// Bytes behind the cluster's primary; when no primary is known, behind
+    /// the upstream's position as the standby last heard it, and `None`
+    /// (lag unknown) unless its WAL receiver streams and heard from the
+    /// upstream recently.
     pub lag_bytes: Option<f64>,
+    /// The view's replay delay; `None` when unknown.
     pub replay_delay_seconds: Option<f64>,
     pub wal_receiver_status: Option<String>,
     /// Why the check failed; absent when it passed.
@@ -135,14 +138,26 @@ pub fn judge(view: &View, snap: &TargetSnapshot, check: Check) -> Verdict {
     let member: Option<&MemberView> = view.member(&snap.name);
     let sample = snap.sample.as_deref();
     let role = Role::of(snap);
-    let lag_bytes = member.and_then(|m| m.lag_bytes).or_else(|| {
-        sample
-            .filter(|s| s.server.in_recovery)
-            .and_then(wal_receiver::replay_backlog)
-    });
-    let replay_delay_seconds = sample
-        .filter(|s| s.server.in_recovery)
-        .and_then(wal_receiver::replay_delay);
+    let (max_lag_bytes, max_delay_seconds) = match check {
+        Check::Replica {
+            max_lag_bytes,
+            max_delay_seconds,
+        } => (max_lag_bytes, max_delay_seconds),
+        _ => (None, None),
+    };
+    // Measured against the cluster's primary when the view knows it; else
+    // the standby alone must vouch for its link to the upstream, or the
+    // lag is unknown: receive minus replay reads 0 on a standby that was
+    // cut off however far its primary went on.
+    let standby = sample.filter(|s| s.server.in_recovery);
+    let lag = match member.and_then(|m| m.lag_bytes) {
+        Some(l) => Ok(l),
+        None => standby
+            .map(|s| wal_receiver::upstream_lag(s, max_delay_seconds))
+            .unwrap_or_else(|| Err("not a standby".to_string())),
+    };
+    let lag_bytes = lag.as_ref().ok().copied();
+    let replay_delay_seconds = standby.and(member).and_then(|m| m.replay_delay_seconds);
     let reason = match check {
         Check::Health => (role == Role::Down).then(|| down_reason(snap)),
         Check::Primary => match role {
@@ -150,18 +165,20 @@ pub fn judge(view: &View, snap: &TargetSnapshot, check: Check) -> Verdict {
             Role::Down => Some(down_reason(snap)),
             Role::Standby => Some("in recovery (standby)".to_string()),
         },
-        Check::Replica {
-            max_lag_bytes,
-            max_delay_seconds,
-        } => match role {
+        Check::Replica { .. } => match role {
             Role::Down => Some(down_reason(snap)),
             Role::Primary => Some("not in recovery (primary)".to_string()),
-            Role::Standby => replica_limits(
-                lag_bytes,
-                replay_delay_seconds,
-                max_lag_bytes,
-                max_delay_seconds,
-            ),
+            Role::Standby => match &lag {
+                Err(why) if max_lag_bytes.is_some() || max_delay_seconds.is_some() => {
+                    Some(format!("lag unknown: {why}"))
+                }
+                _ => replica_limits(
+                    lag_bytes,
+                    replay_delay_seconds,
+                    max_lag_bytes,
+                    max_delay_seconds,
+                ),
+            },
         },
     };
     Verdict {
@@ -190,11 +207,12 @@ fn replica_limits(
         }
     }
     if let Some(max) = max_delay {
-        // A NULL replay timestamp (nothing replayed yet) with nothing to
-        // replay is no delay.
-        let d = delay.unwrap_or(0.0);
-        if d > max {
-            return Some(format!("replay delay {d:.1}s exceeds {max}s"));
+        // Unknown is not 0: nothing vouches that the standby is current
+        // (see `wal_receiver::replay_delay` for when it is known).
+        match delay {
+            Some(d) if d <= max => {}
+            Some(d) => return Some(format!("replay delay {d:.1}s exceeds {max}s")),
+            None => return Some("replay delay unknown".to_string()),
         }
     }
     None
@@ -209,7 +227,66 @@ fn down_reason(snap: &TargetSnapshot) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
     use super::*;
+    use crate::collector::Sample;
+    use crate::snapshot::ReloadStatus;
+
+    /// `/replica?lag=16MB&max_delay=30s` on a lone standby (no cluster, so
+    /// no primary position) with this WAL receiver row.
+    fn lone_standby(receiver: serde_json::Value) -> Verdict {
+        let sample: Sample = serde_json::from_value(json!({
+            "server": {"in_recovery": true, "version": "17.0", "now": 1000.0,
+                       "receive_lsn": "0/3000000", "replay_lsn": "0/3000000"},
+            "wal_receiver": receiver,
+            "settings": {"wal_receiver_timeout": ["60000", "ms"]}
+        }))
+        .expect("a sample");
+        let mut snap = TargetSnapshot::initial("standby1", None);
+        snap.sample = Some(Arc::new(sample));
+        let view = View::build(
+            vec![Arc::new(snap)],
+            &Default::default(),
+            ReloadStatus {
+                successful: true,
+                last_success: 0.0,
+            },
+        );
+        let snap = pick(&view, None).expect("the only target");
+        let check = Check::Replica {
+            max_lag_bytes: Some(16.0 * 1024.0 * 1024.0),
+            max_delay_seconds: Some(30.0),
+        };
+        judge(&view, &snap, check)
+    }
+
+    #[test]
+    fn a_lone_standby_passes_only_while_it_hears_its_upstream() {
+        let healthy = lone_standby(json!({"status": "streaming", "received_tli": 1,
+            "last_msg_receipt_time": 995.0, "latest_end_lsn": "0/3000000"}));
+        assert!(healthy.ok, "{healthy:?}");
+        assert_eq!(
+            (healthy.lag_bytes, healthy.replay_delay_seconds),
+            (Some(0.0), Some(0.0))
+        );
+        // Cut off: receive minus replay is 0, but nothing says how far the
+        // primary went.
+        let cut = lone_standby(serde_json::Value::Null);
+        assert!(!cut.ok);
+        assert_eq!(cut.lag_bytes, None);
+        assert_eq!(
+            cut.reason.as_deref(),
+            Some("lag unknown: no WAL receiver runs")
+        );
+        let silent = lone_standby(json!({"status": "streaming", "received_tli": 1,
+            "last_msg_receipt_time": 900.0}));
+        assert!(silent
+            .reason
+            .is_some_and(|r| r.starts_with("lag unknown: last message")));
+    }
 
     #[test]
     fn sizes_and_durations() {
@@ -231,6 +308,10 @@ mod tests {
         );
         assert!(replica_limits(Some(1000.0), None, Some(100.0), None).is_some());
         assert!(replica_limits(Some(0.0), Some(50.0), None, Some(5.0)).is_some());
-        assert_eq!(replica_limits(None, None, None, Some(5.0)), None);
+        assert_eq!(
+            replica_limits(Some(0.0), None, None, Some(5.0)).as_deref(),
+            Some("replay delay unknown")
+        );
+        assert_eq!(replica_limits(None, None, None, None), None);
     }
 }

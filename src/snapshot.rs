@@ -35,6 +35,11 @@ pub struct TargetSnapshot {
     /// The timeline read last, to count switches; the counter appears
     /// once a timeline was read.
     pub last_timeline: Option<u32>,
+    /// The run of the server `last_timeline` was read on (its
+    /// `system_identifier` and postmaster start time, see
+    /// `Sample::server_run`): the next reading of the same run never goes
+    /// below it.
+    pub last_timeline_run: Option<(Option<String>, Option<String>)>,
     /// The data of the last successful collection; `None` while down, so
     /// that no stale series outlive a failure.
     pub sample: Option<Arc<Sample>>,
@@ -76,6 +81,7 @@ impl TargetSnapshot {
             last_success: None,
             timeline_changes: 0,
             last_timeline: None,
+            last_timeline_run: None,
             sample: None,
             endpoint: String::new(),
             last_error: None,

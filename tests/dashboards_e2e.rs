@@ -96,7 +96,10 @@ const ABSENT_OK: &[(&str, &str)] = &[
         "pgrepl_standby_lag_seconds",
         "NULL lag columns with non-zero byte lag",
     ),
-    ("pgrepl_replay_delay_seconds", "nothing replayed yet"),
+    (
+        "pgrepl_replay_delay_seconds",
+        "nothing replayed yet, or unknown without a streaming WAL receiver",
+    ),
     (
         "pgrepl_last_replay_timestamp_seconds",
         "nothing replayed yet",

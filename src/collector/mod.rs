@@ -102,6 +102,12 @@ pub struct Sample {
     /// Seconds since the heartbeat row was written, as replayed here.
     #[serde(default)]
     pub heartbeat: Option<f64>,
+    /// The timeline the exporter last read on this same run of the server
+    /// (same `system_identifier`, same postmaster start), set by the
+    /// collection loop, never by the database: a standby's timeline does not
+    /// go down within one run, so a lower reading is a stale source.
+    #[serde(skip)]
+    pub timeline_seen: Option<u32>,
 }
 
 /// The single collection statement for a server with these capabilities.
@@ -155,25 +161,89 @@ impl Sample {
         }
     }
 
-    /// Current timeline: the primary's WAL file timeline, or what a standby
-    /// receives (its last restartpoint's timeline when it receives nothing).
+    /// Current timeline. A primary's is the timeline it writes (its WAL
+    /// file name). A standby's is what its WAL receiver streams while it
+    /// streams; without a streaming receiver (upstream gone, cut off, fed
+    /// from an archive) the highest of what the server holds: the newest
+    /// timeline of the WAL segments in `pg_wal` (needs `pg_monitor`), the
+    /// timelines of its last restartpoint and minimum recovery point (both
+    /// lag: they move only when a restartpoint or a page flush happens) and
+    /// what was already read on this run of the server ([`timeline_seen`]).
+    /// Falling back to the restartpoint alone would report a standby that
+    /// follows timeline 2 on timeline 1 once its upstream dies.
+    ///
+    /// [`timeline_seen`]: Sample::timeline_seen
     pub fn timeline(&self) -> Option<u32> {
         let s = &self.server;
-        if s.in_recovery {
-            self.wal_receiver
-                .as_ref()
-                .and_then(|w| w.received_tli)
-                .filter(|t| *t > 0)
-                .or(s.checkpoint_timeline)
-        } else {
-            s.primary_timeline.or(s.checkpoint_timeline)
+        if !s.in_recovery {
+            return s.primary_timeline.or(s.checkpoint_timeline);
         }
+        let receiver = self.wal_receiver.as_ref();
+        let received = receiver.and_then(|w| w.received_tli).filter(|t| *t > 0);
+        if receiver.is_some_and(wal_receiver::WalReceiver::is_streaming) && received.is_some() {
+            return received;
+        }
+        [
+            received,
+            s.checkpoint_timeline,
+            s.min_recovery_timeline,
+            self.waldir.as_ref().and_then(|w| w.timeline),
+            self.timeline_seen,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t > 0)
+        .max()
+    }
+
+    /// Which run of which server this sample comes from: a timeline read
+    /// on one run bounds the next readings of the same run only.
+    pub fn server_run(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.server.system_identifier.as_deref(),
+            self.server.postmaster_start.as_deref(),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{capabilities_sql, parse_capabilities, Capabilities};
+    use serde_json::json;
+
+    use super::{capabilities_sql, parse_capabilities, Capabilities, Sample};
+
+    /// A standby whose last restartpoint is on timeline 1 and whose pg_wal
+    /// holds WAL of `waldir` (when readable), with this WAL receiver.
+    fn standby(receiver: serde_json::Value, waldir: Option<u32>) -> Sample {
+        serde_json::from_value(json!({
+            "server": {"in_recovery": true, "version": "17.0", "now": 0.0,
+                       "checkpoint_timeline": 1, "min_recovery_timeline": 1},
+            "wal_receiver": receiver,
+            "waldir": waldir.map(|t| json!({"bytes": 1.0, "files": 1.0, "timeline": t})),
+        }))
+        .expect("a sample")
+    }
+
+    #[test]
+    fn a_standby_without_a_streaming_receiver_keeps_the_timeline_it_follows() {
+        let streaming = json!({"status": "streaming", "received_tli": 2});
+        assert_eq!(standby(streaming.clone(), None).timeline(), Some(2));
+        // A streaming receiver is believed even below pg_wal's newest WAL.
+        let behind = json!({"status": "streaming", "received_tli": 2});
+        assert_eq!(standby(behind, Some(3)).timeline(), Some(2));
+        // Upstream gone: the WAL it holds says 2, the restartpoint 1.
+        let mut s = standby(serde_json::Value::Null, Some(2));
+        assert_eq!(s.timeline(), Some(2));
+        // Without pg_monitor (no pg_wal listing), the timeline read before
+        // on this run of the server.
+        s.waldir = None;
+        assert_eq!(s.timeline(), Some(1));
+        s.timeline_seen = Some(2);
+        assert_eq!(s.timeline(), Some(2));
+        // A receiver that is not streaming still says what it received.
+        let waiting = json!({"status": "waiting", "received_tli": 2});
+        assert_eq!(standby(waiting, None).timeline(), Some(2));
+    }
 
     #[test]
     fn capabilities_are_read_by_key() {

@@ -117,8 +117,8 @@ pub const STANDBY_LAG_BYTES: Family = Family::gauge(
 
 pub const STANDBY_LAG_SECONDS: Family = Family::gauge(
     "pgrepl_standby_lag_seconds",
-    "Time for recent WAL to be written, flushed and replayed by the standby (write_lag, flush_lag, replay_lag); 0 when caught up.",
-    "Tiempo que tarda la réplica en escribir, volcar y aplicar el WAL reciente (write_lag, flush_lag, replay_lag); 0 cuando está al día.",
+    "Time for recent WAL to be written, flushed and replayed by the standby (write_lag, flush_lag, replay_lag); 0 when the stage is 0 bytes behind in pgrepl_standby_lag_bytes (PostgreSQL keeps showing the last measured lag for a while after the standby caught up).",
+    "Tiempo que tarda la réplica en escribir, volcar y aplicar el WAL reciente (write_lag, flush_lag, replay_lag); 0 cuando la etapa está a 0 bytes en pgrepl_standby_lag_bytes (PostgreSQL sigue mostrando el último lag medido un rato después de que la réplica se puso al día).",
     walsender_labels!(Label::one_of("stage", &["write", "flush", "replay"])),
     Scope::Upstream,
 )
@@ -268,6 +268,28 @@ fn lag_bytes(sample: &Sample, w: &Walsender) -> [(&'static str, Option<f64>); 4]
     ]
 }
 
+/// Per standby, the time lag of each stage (write, flush, replay): 0 when
+/// the stage has reached the reference position, else what PostgreSQL
+/// measured. PostgreSQL keeps showing the last measured lag after a
+/// standby caught up (until a second reply reports it fully applied, or for
+/// good with `wal_receiver_status_interval = 0`), and resets it to NULL
+/// once idle: either way, a stage with 0 bytes behind is 0 seconds behind.
+pub fn lag_seconds(sample: &Sample, w: &Walsender) -> [(&'static str, Option<f64>); 3] {
+    let bytes = lag_bytes(sample, w);
+    let stage = |secs: Option<f64>, bytes: Option<f64>| {
+        if bytes == Some(0.0) {
+            Some(0.0)
+        } else {
+            secs
+        }
+    };
+    [
+        ("write", stage(w.write_lag, bytes[1].1)),
+        ("flush", stage(w.flush_lag, bytes[2].1)),
+        ("replay", stage(w.replay_lag, bytes[3].1)),
+    ]
+}
+
 pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
     let per_target: Vec<(&Sample, Vec<Identity>)> = up
         .iter()
@@ -296,22 +318,9 @@ pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
         enc,
         &STANDBY_LAG_SECONDS,
         rows().flat_map(|(s, w, id)| {
-            let bytes = lag_bytes(s, w);
-            let seconds = [
-                ("write", w.write_lag, bytes[1].1),
-                ("flush", w.flush_lag, bytes[2].1),
-                ("replay", w.replay_lag, bytes[3].1),
-            ];
-            // PostgreSQL resets the lag columns to NULL once a standby has
-            // caught up and the primary is idle; NULL is then a true 0.
-            seconds.into_iter().filter_map(move |(stage, secs, bytes)| {
-                let v = match (secs, bytes) {
-                    (Some(v), _) => v,
-                    (None, Some(0.0)) => 0.0,
-                    _ => return None,
-                };
-                Some((id.labels(Some(("stage", stage))), v))
-            })
+            lag_seconds(s, w)
+                .into_iter()
+                .filter_map(move |(stage, v)| Some((id.labels(Some(("stage", stage))), v?)))
         }),
     )?;
     emit(
@@ -376,4 +385,34 @@ pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
             Some(([("target", t)], f64::from(n)))
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::lag_seconds;
+    use crate::collector::Sample;
+
+    #[test]
+    fn a_stage_with_nothing_left_is_zero_seconds_behind() {
+        // PostgreSQL still shows a replay_lag measured before the standby
+        // caught up; write is still behind and keeps its measured lag.
+        let s: Sample = serde_json::from_value(json!({
+            "server": {"in_recovery": false, "version": "17.0", "now": 0.0,
+                       "current_lsn": "0/3000000"},
+            "replication": [{"pid": 1, "write_lsn": "0/2000000", "write_lag": 1.5,
+                             "flush_lsn": "0/3000000", "flush_lag": null,
+                             "replay_lsn": "0/3000000", "replay_lag": 23.0}]
+        }))
+        .expect("a sample");
+        assert_eq!(
+            lag_seconds(&s, &s.replication[0]),
+            [
+                ("write", Some(1.5)),
+                ("flush", Some(0.0)),
+                ("replay", Some(0.0))
+            ]
+        );
+    }
 }

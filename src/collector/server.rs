@@ -24,6 +24,21 @@ pub struct Server {
     pub replay_lsn: Option<String>,
     pub last_replay_ts: Option<f64>,
     pub checkpoint_timeline: Option<u32>,
+    /// `pg_control_recovery().min_recovery_end_timeline`: on a standby, the
+    /// timeline of the last page flush during recovery; 0 on a primary.
+    /// Like the checkpoint's, a lower bound that lags behind.
+    #[serde(default)]
+    pub min_recovery_timeline: Option<u32>,
+    /// `pg_postmaster_start_time()`: which run of the server a reading
+    /// belongs to (a re-seeded server restarts).
+    #[serde(default)]
+    pub postmaster_start: Option<String>,
+    /// The first transaction id not yet completed as this server sees it
+    /// (its snapshot's xmax, epoch included). A standby with the primary's
+    /// value has replayed every transaction the primary completed, even if
+    /// WAL without transactions (a running-xacts record) still waits.
+    #[serde(default)]
+    pub snapshot_xmax: Option<u64>,
     /// Only on a standby: the pause functions error on a primary.
     pub replay_paused: Option<bool>,
     /// Queries cancelled by recovery conflicts (pg_stat_database_conflicts).
@@ -42,6 +57,13 @@ pub fn sql(caps: &Capabilities) -> String {
     } else {
         "pg_is_wal_replay_paused()"
     };
+    // pg_current_snapshot() replaced txid_current_snapshot() in 13; both
+    // answer on a hot standby, from what it replayed.
+    let xmax = if caps.at_least(13) {
+        "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+    } else {
+        "txid_snapshot_xmax(txid_current_snapshot())"
+    };
     format!(
         "SELECT row_to_json(s) FROM (SELECT \
            pg_is_in_recovery() AS in_recovery, \
@@ -55,6 +77,9 @@ pub fn sql(caps: &Capabilities) -> String {
            pg_last_wal_replay_lsn()::text AS replay_lsn, \
            EXTRACT(EPOCH FROM pg_last_xact_replay_timestamp())::float8 AS last_replay_ts, \
            (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_timeline, \
+           (SELECT min_recovery_end_timeline FROM pg_control_recovery()) AS min_recovery_timeline, \
+           pg_postmaster_start_time()::text AS postmaster_start, \
+           {xmax} AS snapshot_xmax, \
            CASE WHEN pg_is_in_recovery() THEN {paused} END AS replay_paused, \
            (SELECT sum(confl_tablespace + confl_lock + confl_snapshot + confl_bufferpin + confl_deadlock) \
               FROM pg_stat_database_conflicts)::float8 AS recovery_conflicts, \
@@ -85,8 +110,8 @@ pub const IN_RECOVERY: Family = Family::gauge(
 
 pub const TIMELINE_ID: Family = Family::gauge(
     "pgrepl_timeline_id",
-    "Current timeline of the server; it increases at each promotion.",
-    "Timeline actual del servidor; aumenta con cada promoción.",
+    "Current timeline of the server; it increases at each promotion. On a standby, the one its WAL receiver streams; without a streaming receiver, the newest timeline of the WAL segments in pg_wal (needs pg_monitor) or of its last restartpoint, never lower than read before on the same run of the server.",
+    "Timeline actual del servidor; aumenta con cada promoción. En una réplica, el que recibe su WAL receiver; sin receiver en streaming, el timeline más nuevo de los segmentos de WAL en pg_wal (requiere pg_monitor) o de su último restartpoint, nunca menor que el leído antes en la misma ejecución del servidor.",
     &[TARGET],
     Scope::Server,
 );

@@ -1,4 +1,5 @@
-//! Size of `pg_wal`: `pg_ls_waldir()` (superuser or `pg_monitor`).
+//! Size of `pg_wal`, and the newest timeline of the WAL it holds:
+//! `pg_ls_waldir()` (superuser or `pg_monitor`).
 
 use std::fmt;
 
@@ -12,13 +13,25 @@ use crate::family::{emit, Family, Scope, TARGET};
 pub struct WalDir {
     pub bytes: f64,
     pub files: f64,
+    /// The highest timeline among the WAL segment files in `pg_wal`
+    /// (`TTTTTTTTXXXXXXXXYYYYYYYY`): WAL this server received, restored
+    /// from the archive or replayed on that timeline. It answers a
+    /// standby's timeline when no WAL receiver says it. Timeline history
+    /// files are left out on purpose: a standby pointed at a server that
+    /// forked before its position fetches that server's `.history` file and
+    /// stays on its own timeline, whereas segments of a timeline are only
+    /// ever written by following it.
+    #[serde(default)]
+    pub timeline: Option<u32>,
 }
 
 /// `None` when the role may not list the directory: the family is then
 /// absent (the collection loop warns once) instead of failing every cycle.
 pub fn sql(caps: &Capabilities) -> Option<String> {
     caps.ls_waldir.then(|| {
-        "SELECT json_build_object('bytes', coalesce(sum(size), 0), 'files', count(*)) \
+        "SELECT json_build_object('bytes', coalesce(sum(size), 0), 'files', count(*), \
+           'timeline', max(('x' || lpad(substr(name, 1, 8), 16, '0'))::bit(64)::bigint) \
+             FILTER (WHERE name ~ '^[0-9A-F]{24}$')) \
          FROM pg_ls_waldir()"
             .to_string()
     })
