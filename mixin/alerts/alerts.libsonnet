@@ -294,8 +294,12 @@ local u = import '../lib/utils.libsonnet';
             replayDelayDesc('warning', c.replayDelayWarningSeconds),
             c.replayDelayFor,
             section('Replay delay, seen from the standby', |||
-              pgrepl_replay_delay_seconds is 0 when everything received is replayed,
-              so an idle primary never makes it grow. A delayed standby is judged
+              pgrepl_replay_delay_seconds is a delay only when WAL with
+              transactions waits to be replayed: 0 when everything received is
+              replayed while the WAL receiver streams (or, in a cluster, when the
+              standby has every transaction the primary completed), absent when
+              nothing tells (no receiver and no primary to compare with), so an
+              idle primary never makes it grow. A delayed standby is judged
               against recovery_min_apply_delay plus the threshold.
             |||),
           ),
@@ -349,8 +353,8 @@ local u = import '../lib/utils.libsonnet';
             c.walReceiverWarningFor,
             section('WAL receiver of a standby', |||
               A standby cut off from its upstream has receive = replay, so its
-              backlog and replay delay read 0; only the receiver status and the age
-              of the last message tell. 120 s (the default) is twice
+              backlog reads 0 and its replay delay is unknown (absent); only the
+              receiver status and the age of the last message tell. 120 s (the default) is twice
               wal_receiver_timeout (60 s): with the default timeouts an idle
               primary still sends a keepalive at least every 30 s.
             |||),
