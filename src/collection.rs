@@ -14,7 +14,7 @@ use futures_util::FutureExt;
 use tokio::sync::watch;
 use tokio_postgres::SimpleQueryMessage;
 
-use crate::collector::heartbeat::HeartbeatRead;
+use crate::collector::heartbeat::{HeartbeatRead, Reading, Verdict};
 use crate::collector::{self, Capabilities, Sample};
 use crate::config::{Config, Target};
 use crate::error_chain;
@@ -52,11 +52,12 @@ pub struct TargetCollector {
     warned_waldir: bool,
     /// Consecutive failed cycles, for the retry backoff.
     failures: u32,
-    /// The cluster's heartbeat, when configured.
+    /// The cluster's heartbeat, when configured. Its table's verdict comes
+    /// with every collection, so a table created (or spoiled) later is
+    /// noticed at the next one.
     heartbeat: Option<HeartbeatRead>,
-    /// Cycles since the heartbeat table was found missing; the probe is
-    /// repeated now and then, since the writer may create it later.
-    cycles_without_heartbeat: u32,
+    /// The heartbeat table's last verdict, to log a change once.
+    heartbeat_verdict: Option<String>,
 }
 
 impl TargetCollector {
@@ -72,13 +73,7 @@ impl TargetCollector {
         config: &Config,
     ) -> TargetCollector {
         let last = (*cell.load()).clone();
-        let heartbeat = target.cluster.as_ref().and_then(|c| {
-            let hb = config.clusters.get(c)?.heartbeat.as_ref()?;
-            Some(HeartbeatRead {
-                table: hb.table.clone(),
-                cluster: c.clone(),
-            })
-        });
+        let heartbeat = HeartbeatRead::of(config, &target);
         TargetCollector {
             cell,
             target,
@@ -93,7 +88,7 @@ impl TargetCollector {
             warned_waldir: false,
             failures: 0,
             heartbeat,
-            cycles_without_heartbeat: 0,
+            heartbeat_verdict: None,
         }
     }
 
@@ -228,15 +223,6 @@ impl TargetCollector {
 
     async fn collect(&mut self) -> Result<Sample, CollectError> {
         let client = self.pool.get().await.map_err(describe_pool)?;
-        if let (Some(_), Some(caps)) = (&self.heartbeat, self.capabilities) {
-            if !caps.heartbeat_table {
-                self.cycles_without_heartbeat += 1;
-                if self.cycles_without_heartbeat >= 10 {
-                    self.cycles_without_heartbeat = 0;
-                    self.capabilities = None;
-                }
-            }
-        }
         if self.capabilities.is_none() {
             let caps = probe(&client, self.heartbeat.as_ref()).await?;
             if !caps.ls_waldir && !self.warned_waldir {
@@ -251,13 +237,79 @@ impl TargetCollector {
             self.query = collector::build_query(&caps, self.heartbeat.as_ref());
             self.capabilities = Some(caps);
         }
-        let messages = client
-            .simple_query(&self.query)
-            .await
-            .map_err(|e| CollectError::Query(error_chain::describe(&e)))?;
+        let messages = match client.simple_query(&self.query).await {
+            Ok(m) => m,
+            // The heartbeat table the statement names was dropped, renamed
+            // or changed since its last verdict (a name or privilege error,
+            // SQLSTATE class 42): the server is fine, so the cycle runs
+            // again at once without reading the table, rather than
+            // showing the target down.
+            Err(e)
+                if self.heartbeat_names_table()
+                    && e.code().is_some_and(|c| c.code().starts_with("42")) =>
+            {
+                tracing::debug!(target_name = %self.target.name, error = %error_chain::describe(&e),
+                    "the heartbeat table changed; collecting again without it");
+                self.set_heartbeat_ready(false);
+                client
+                    .simple_query(&self.query)
+                    .await
+                    .map_err(|e| CollectError::Query(error_chain::describe(&e)))?
+            }
+            Err(e) => return Err(CollectError::Query(error_chain::describe(&e))),
+        };
         let json = first_value(&messages)
             .ok_or_else(|| CollectError::Answer("the collection query returned no row".into()))?;
-        collector::parse(json).map_err(|e| CollectError::Answer(e.to_string()))
+        let sample = collector::parse(json).map_err(|e| CollectError::Answer(e.to_string()))?;
+        if let Some(reading) = &sample.heartbeat {
+            self.heartbeat_verdict_seen(reading);
+        }
+        Ok(sample)
+    }
+
+    /// Whether the collection statement reads the heartbeat table.
+    fn heartbeat_names_table(&self) -> bool {
+        self.heartbeat.is_some() && self.capabilities.is_some_and(|c| c.heartbeat_table)
+    }
+
+    /// Rebuilds the statement to read the heartbeat table or not.
+    fn set_heartbeat_ready(&mut self, ready: bool) {
+        if let Some(caps) = self.capabilities.as_mut() {
+            caps.heartbeat_table = ready;
+            self.query = collector::build_query(caps, self.heartbeat.as_ref());
+        }
+    }
+
+    /// Follows the heartbeat table's verdict of this collection: the next
+    /// statement reads the table only while it is trusted, and a change is
+    /// logged once.
+    fn heartbeat_verdict_seen(&mut self, reading: &Reading) {
+        let verdict = reading.verdict();
+        let ready = verdict == Verdict::Ok;
+        if self.heartbeat_names_table() != ready {
+            self.set_heartbeat_ready(ready);
+        }
+        if self.heartbeat_verdict.as_deref() == Some(reading.table.as_str()) {
+            return;
+        }
+        let table = self
+            .heartbeat
+            .as_ref()
+            .map(|h| h.table.as_str())
+            .unwrap_or("");
+        match &verdict {
+            Verdict::Untrusted(why) => tracing::warn!(target_name = %self.target.name, %table,
+                "the heartbeat table is not read: it {why}; whatever it runs would run with the \
+                 privileges of whoever writes into it, and its owner decides what it says"),
+            Verdict::Denied => tracing::warn!(target_name = %self.target.name, %table,
+                "the heartbeat table is not read: the role may not read it (GRANT SELECT ON it, \
+                 and USAGE on its schema, TO pg_monitor)"),
+            Verdict::Ok if self.heartbeat_verdict.is_some() => {
+                tracing::info!(target_name = %self.target.name, %table, "the heartbeat table is read")
+            }
+            Verdict::Ok | Verdict::Missing => {}
+        }
+        self.heartbeat_verdict = Some(reading.table.clone());
     }
 }
 

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::collection::TargetCollector;
+use crate::collector::heartbeat::HeartbeatRead;
 use crate::config::{self, Config, HeartbeatConfig, Overrides, Target};
 use crate::heartbeat_writer::Writer;
 use crate::http::{self, AppState};
@@ -342,6 +343,7 @@ impl Supervisor {
             let _ = stop.send(true);
             task.abort();
         }
+        self.store.clear_heartbeat_writers();
         for (cluster, hb, members) in writers_of(config) {
             let writer = Writer::new(cluster.clone(), hb.clone(), members, self.store.clone());
             let (stop, stop_rx) = watch::channel(false);
@@ -411,10 +413,10 @@ impl Running {
     }
 }
 
-/// The heartbeat table a target's collection reads, if its cluster has one.
-fn heartbeat_table<'a>(config: &'a Config, target: &Target) -> Option<&'a str> {
-    let cluster = config.clusters.get(target.cluster.as_ref()?)?;
-    Some(cluster.heartbeat.as_ref()?.table.as_str())
+/// The heartbeat a target's collection reads (table and trusted writer
+/// roles), if its cluster has one.
+fn heartbeat_table(config: &Config, target: &Target) -> Option<HeartbeatRead> {
+    HeartbeatRead::of(config, target)
 }
 
 /// The heartbeat writers a configuration asks for: cluster, settings and

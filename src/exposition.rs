@@ -107,7 +107,7 @@ impl Collector for ViewCollector {
         collector::waldir::encode(&up, &mut enc)?;
         collector::settings::encode(&up, &mut enc)?;
         collector::basebackup::encode(&up, &mut enc)?;
-        collector::heartbeat::encode(&up, &mut enc)?;
+        collector::heartbeat::encode(&up, &view.heartbeat_writers, &mut enc)?;
         collector::activity::encode(&up, &mut enc)?;
         crate::cluster::encode(&view.clusters, &mut enc)?;
         crate::lint::encode(snaps, &view.clusters, &mut enc)?;
@@ -185,12 +185,14 @@ impl Published {
         // One instant for the staleness of every target and for how long
         // the view holds: a target turning stale in between cannot be shown
         // fresh past its limit.
-        let view = Arc::new(View::build_at(
+        let mut view = View::build_at(
             self.store.all_at(now),
             &self.store.cluster_config(),
             self.store.reload_status(),
             now,
-        ));
+        );
+        view.heartbeat_writers = self.store.heartbeat_writers();
+        let view = Arc::new(view);
         let g = Arc::new(Generation {
             generation,
             view,

@@ -59,6 +59,12 @@ pub fn session_config(dsn: &Dsn, deadline: Duration, access: Access) -> tokio_po
         .max(Duration::from_secs(10))
         .saturating_mul(3)
         .min(MAX_TCP_USER_TIMEOUT);
+    // `search_path` is pinned to the system catalog (and the session's
+    // own temporary schema, searched last for tables only): no function,
+    // operator or type that another role created in a schema it may write
+    // to (`public` before PostgreSQL 15) can stand in for a built-in in
+    // our SQL and run with our privileges. A startup option outranks a
+    // role's or database's `search_path` setting.
     pg.application_name(APPLICATION_NAME)
         .connect_timeout(deadline)
         .keepalives(true)
@@ -66,7 +72,8 @@ pub fn session_config(dsn: &Dsn, deadline: Duration, access: Access) -> tokio_po
         .tcp_user_timeout(user_timeout)
         .options(format!(
             "-c statement_timeout={statement_ms} -c lock_timeout={lock_ms} \
-             -c idle_in_transaction_session_timeout={statement_ms} {}",
+             -c idle_in_transaction_session_timeout={statement_ms} \
+             -c search_path=pg_catalog,pg_temp {}",
             match access {
                 Access::ReadOnly => "-c default_transaction_read_only=on",
                 Access::HeartbeatWriter => {

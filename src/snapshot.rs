@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
+use crate::collector::heartbeat::WriterStatus;
 use crate::collector::Sample;
 use crate::config::ClusterConfig;
 
@@ -179,6 +180,8 @@ pub struct Store {
     clusters: ArcSwap<BTreeMap<String, ClusterConfig>>,
     /// Outcome of the last configuration load.
     reload: ArcSwap<ReloadStatus>,
+    /// What each cluster's heartbeat writer last did.
+    heartbeat_writers: ArcSwap<BTreeMap<String, WriterStatus>>,
     /// Bumped by every publish: anything derived from the store is valid
     /// for one generation, and until its first target turns stale (see
     /// `View::valid_until`), which happens without a publish.
@@ -194,6 +197,7 @@ impl Store {
                 successful: true,
                 last_success: unix_now(),
             }),
+            heartbeat_writers: ArcSwap::from_pointee(BTreeMap::new()),
             generation: AtomicU64::new(1),
         };
         let cells = initial
@@ -241,6 +245,30 @@ impl Store {
 
     pub fn reload_status(&self) -> ReloadStatus {
         **self.reload.load()
+    }
+
+    /// Records what a cluster's heartbeat writer did (only a change bumps
+    /// the generation).
+    pub fn set_heartbeat_writer(&self, cluster: &str, status: WriterStatus) {
+        if self.heartbeat_writers.load().get(cluster) == Some(&status) {
+            return;
+        }
+        self.heartbeat_writers.rcu(|m| {
+            let mut m = BTreeMap::clone(m);
+            m.insert(cluster.to_string(), status);
+            m
+        });
+        self.bump();
+    }
+
+    /// Forgets every writer (a reload restarts them).
+    pub fn clear_heartbeat_writers(&self) {
+        self.heartbeat_writers.store(Arc::new(BTreeMap::new()));
+        self.bump();
+    }
+
+    pub fn heartbeat_writers(&self) -> Arc<BTreeMap<String, WriterStatus>> {
+        self.heartbeat_writers.load_full()
     }
 
     fn bump(&self) {

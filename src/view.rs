@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cluster::{self, ClusterView, MemberView};
+use crate::collector::heartbeat::WriterStatus;
 use crate::config::ClusterConfig;
 use crate::snapshot::{ReloadStatus, TargetSnapshot};
 
@@ -25,6 +26,9 @@ pub struct View {
     /// what is rendered from it) holds until then, or until the next
     /// publish. `None`: no target can turn stale.
     pub valid_until: Option<Instant>,
+    /// What each cluster's heartbeat writer last did (empty for `/probe`,
+    /// which shows one target).
+    pub heartbeat_writers: Arc<BTreeMap<String, WriterStatus>>,
 }
 
 impl View {
@@ -54,6 +58,7 @@ impl View {
             clusters,
             reload,
             valid_until,
+            heartbeat_writers: Arc::default(),
         }
     }
 

@@ -32,8 +32,9 @@ pub struct Capabilities {
     pub ls_waldir: bool,
     /// `pg_ls_archive_statusdir()` exists (12+) and is allowed.
     pub ls_archive_status: bool,
-    /// The cluster's heartbeat table exists and may be read (asked only
-    /// when the target reads a heartbeat).
+    /// The cluster's heartbeat table exists, may be read and is trusted
+    /// (asked only when the target reads a heartbeat; every collection
+    /// checks it again, see `heartbeat::sql`).
     #[serde(default)]
     pub heartbeat_table: bool,
     /// Other sessions' wait events are visible (`pg_read_all_stats`,
@@ -99,9 +100,9 @@ pub struct Sample {
     /// Absent without `pg_read_all_stats`.
     #[serde(default)]
     pub activity: Option<activity::Activity>,
-    /// Seconds since the heartbeat row was written, as replayed here.
+    /// The heartbeat table's verdict and the age of the row, as replayed here.
     #[serde(default)]
-    pub heartbeat: Option<f64>,
+    pub heartbeat: Option<heartbeat::Reading>,
     /// The timeline the exporter last read on this same run of the server
     /// (same `system_identifier`, same postmaster start), set by the
     /// collection loop, never by the database: a standby's timeline does not
@@ -129,8 +130,8 @@ pub fn build_query(caps: &Capabilities, heartbeat: Option<&heartbeat::HeartbeatR
     if let Some(sql) = activity::sql(caps) {
         parts.push(("activity", sql));
     }
-    if let Some(read) = heartbeat.filter(|_| caps.heartbeat_table) {
-        parts.push(("heartbeat", heartbeat::sql(read)));
+    if let Some(read) = heartbeat {
+        parts.push(("heartbeat", heartbeat::sql(read, caps.heartbeat_table)));
     }
     let body: Vec<String> = parts
         .into_iter()
