@@ -68,9 +68,10 @@ image:
 	$$engine build -t pg_replication_exporter:$$version -t pg_replication_exporter:latest .
 
 ## Render alerts/pg-replication.rules.yml, dashboards/*.json and
-## deploy/kubernetes/prometheusrule.yaml from mixin/ (default _config).
+## deploy/kubernetes/prometheusrule.yaml from mixin/ (default _config), in place
+## (render.py writes only where --out says).
 mixin:
-	python3 mixin/render.py
+	python3 mixin/render.py --out .
 
 ## Write docs/metrics.md and docs/es/metrics.md from the family descriptors
 ## (cargo test --test metric_reference fails when they are out of date).

@@ -99,6 +99,18 @@ refuses() {
   [[ $(wc -l <"$work/bad.err") -eq 1 ]] || { echo "more than one line:"; cat "$work/bad.err"; return 1; }
   grep -qF -- "$expect" "$work/bad.err" || { echo "no '$expect' in:"; cat "$work/bad.err"; return 1; }
 }
+# Without --out, render.py writes nothing: it must never overwrite the
+# committed files by accident (`make mixin` passes --out . on purpose).
+needs_out() {
+  local rc=0 before after
+  before=$(git status --porcelain -- alerts dashboards deploy 2>/dev/null || true)
+  python3 mixin/render.py >/dev/null 2>"$work/noout.err" || rc=$?
+  after=$(git status --porcelain -- alerts dashboards deploy 2>/dev/null || true)
+  [[ $rc -eq 2 ]] || { echo "exit $rc, expected 2"; cat "$work/noout.err"; return 1; }
+  grep -qF -- "--out" "$work/noout.err" || { echo "no '--out' in:"; cat "$work/noout.err"; return 1; }
+  [[ $before == "$after" ]] || { echo "render.py without --out changed the repository"; return 1; }
+}
+check "render.py without --out refuses and writes nothing" needs_out
 check "render.py refuses a misspelt _config key" refuses "{ lagByteWarning: 1 }" "unknown _config key(s) lagByteWarning"
 check "render.py refuses a duration that is not one" refuses "{ lagBytesFor: '5 minutes' }" "_config.lagBytesFor must be a duration"
 check "render.py refuses clusterLabel 'cluster'" refuses "{ clusterLabel: 'cluster' }" "_config.clusterLabel must not be 'cluster'"

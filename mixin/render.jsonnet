@@ -1,17 +1,19 @@
 // The files the repository ships, rendered from the mixin:
 //   {path relative to the repository root: YAML text, or a dashboard object}
 // `make mixin` (mixin/render.py) writes them.
-// The top-level argument `config` overrides _config (tests use it).
+// The top-level argument `config` overrides _config (tests use it);
+// `mixin` replaces the mixin itself (render.py --mixin: the shipped one with
+// a user's changes).
 local yaml = import 'lib/yaml.libsonnet';
 
-function(config={})
+function(config={}, mixin=import 'mixin.libsonnet')
   // A misspelt key would silently keep its default: refuse it.
   local known = std.objectFields((import 'config.libsonnet')._config);
   local unknown = [k for k in std.objectFields(config) if !std.member(known, k)];
   assert std.length(unknown) == 0 :
          'unknown _config key(s) %s; the keys are those of mixin/config.libsonnet' % std.join(', ', unknown);
-  local mixin = (import 'mixin.libsonnet') + { _config+:: config };
-  local groups = mixin.prometheusRules.groups + mixin.prometheusAlerts.groups;
+  local rendered = mixin + { _config+:: config };
+  local groups = rendered.prometheusRules.groups + rendered.prometheusAlerts.groups;
   local generated = |||
     GENERATED from mixin/ by `make mixin` with the default _config of
     mixin/config.libsonnet. Do not edit: change mixin/ and run `make mixin`
@@ -63,6 +65,6 @@ function(config={})
   } + {
     // render.py writes the JSON (jsonnet implementations print 0.9 as
     // 0.90000000000000002).
-    ['dashboards/' + name]: mixin.grafanaDashboards[name]
-    for name in std.objectFields(mixin.grafanaDashboards)
+    ['dashboards/' + name]: rendered.grafanaDashboards[name]
+    for name in std.objectFields(rendered.grafanaDashboards)
   }

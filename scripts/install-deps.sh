@@ -13,6 +13,11 @@ have promtool || want+=(prometheus)
 have prometheus-alertmanager || want+=(prometheus-alertmanager)
 have amtool || want+=(prometheus-alertmanager)
 have runuser || want+=(util-linux)
+# The documentation tests (tests/docs_exec.rs): the README's HAProxy example
+# routes through a real HAProxy, and the migration guide's table is checked
+# against Debian's postgres_exporter.
+have haproxy || want+=(haproxy)
+have prometheus-postgres-exporter || want+=(prometheus-postgres-exporter)
 have jq || want+=(jq)
 have curl || want+=(curl)
 have openssl || want+=(openssl)
@@ -26,7 +31,6 @@ for extra in "$@"; do
   case "$extra" in
     bench)
       have wrk || want+=(wrk)
-      have prometheus-postgres-exporter || want+=(prometheus-postgres-exporter)
       ;;
     browser)
       have chromium || want+=(chromium)

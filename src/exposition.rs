@@ -19,6 +19,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 use tokio::sync::{Mutex, OnceCell};
 
+use crate::cluster::ClusterView;
 use crate::collector;
 use crate::config::ClusterConfig;
 use crate::family::Family;
@@ -43,8 +44,9 @@ impl Format {
     }
 }
 
-/// Renders every family for these targets (the `/probe` of one target):
-/// their view built and rendered at once, uncached.
+/// Renders every family for these targets, their view built and rendered
+/// at once, uncached (benchmarks and tools; HTTP readers go through
+/// [`Published`]).
 pub fn render(
     snaps: &[Arc<TargetSnapshot>],
     clusters: &BTreeMap<String, ClusterConfig>,
@@ -59,9 +61,45 @@ pub fn render(
 
 /// Renders every family of the view.
 pub fn render_view(view: &Arc<View>, format: Format) -> String {
+    encode_to_string(
+        ViewCollector {
+            view: view.clone(),
+            only: None,
+        },
+        4096 + view.targets.len() * 4096,
+        format,
+    )
+}
+
+/// Renders what `/probe?target=NAME` serves: the families of the target at
+/// `index` of the view, without the cluster view.
+///
+/// A probe is one member scraped on its own (Prometheus' `instance` is the
+/// member), so the cluster-wide judgements (`pgrepl_cluster_*`: primaries,
+/// members, expected standbys, timeline mismatch, lag against the primary)
+/// are left out: computed from that member alone they would be false (a
+/// healthy standby's cluster "has no primary"), and computed from the whole
+/// cluster they would be repeated under every member's `instance`,
+/// counting one cluster once per member. The shipped rules judge split
+/// brain, a missing primary and timelines from the per-server families by
+/// `system_identifier`, which the probe does serve; the cluster view is on
+/// `/metrics`. The configuration lint of the target is still judged against
+/// its whole cluster (`system_identifier_mismatch`).
+pub fn render_probe(view: &Arc<View>, index: usize, format: Format) -> String {
+    encode_to_string(
+        ViewCollector {
+            view: view.clone(),
+            only: Some(index),
+        },
+        8192,
+        format,
+    )
+}
+
+fn encode_to_string(collector: ViewCollector, capacity: usize, format: Format) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(ViewCollector { view: view.clone() }));
-    let mut out = String::with_capacity(4096 + view.targets.len() * 4096);
+    registry.register_collector(Box::new(collector));
+    let mut out = String::with_capacity(capacity);
     let result = match format {
         Format::Prometheus => {
             prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
@@ -80,39 +118,72 @@ pub fn render_view(view: &Arc<View>, format: Format) -> String {
 #[derive(Debug)]
 struct ViewCollector {
     view: Arc<View>,
+    /// `Some(i)`: only the target at index `i`, without the cluster view
+    /// (see [`render_probe`]).
+    only: Option<usize>,
 }
 
 impl Collector for ViewCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let view = &*self.view;
-        let snaps = &view.targets;
-        // The collectors render what the targets that are up read; which
-        // targets are up (fresh, reachable) is decided in the view.
-        let up: Vec<collector::Up> = up_samples(snaps).collect();
-        crate::health::encode(view, &mut enc)?;
-        collector::server::encode(&up, &mut enc)?;
-        collector::replication::encode(&up, &mut enc)?;
-        collector::slots::encode(&up, &mut enc)?;
-        // The replay delay as the view computed it (against the cluster's
-        // primary when there is one), so that /metrics, the topology API,
-        // the routing checks and `status` show one value.
-        let delays: std::collections::HashMap<&str, f64> = view
-            .clusters
-            .iter()
-            .flat_map(|c| &c.members)
-            .filter_map(|m| Some((m.target.as_str(), m.replay_delay_seconds?)))
-            .collect();
-        collector::wal_receiver::encode(&up, &|t| delays.get(t).copied(), &mut enc)?;
-        collector::archiver::encode(&up, &mut enc)?;
-        collector::waldir::encode(&up, &mut enc)?;
-        collector::settings::encode(&up, &mut enc)?;
-        collector::basebackup::encode(&up, &mut enc)?;
-        collector::heartbeat::encode(&up, &view.heartbeat_writers, &mut enc)?;
-        collector::activity::encode(&up, &mut enc)?;
-        crate::cluster::encode(&view.clusters, &mut enc)?;
-        crate::lint::encode(snaps, &view.clusters, &mut enc)?;
-        Ok(())
+        match self.only {
+            None => encode_families(view, &view.clusters, true, &mut enc),
+            Some(index) => {
+                let Some(target) = view.targets.get(index) else {
+                    return Ok(());
+                };
+                // The member's own view: its snapshot as of the view's time
+                // and the reload status, without the cluster families.
+                let member = View {
+                    targets: vec![target.clone()],
+                    clusters: Vec::new(),
+                    reload: view.reload,
+                    valid_until: view.valid_until,
+                    heartbeat_writers: view.heartbeat_writers.clone(),
+                };
+                encode_families(&member, &view.clusters, false, &mut enc)
+            }
+        }
     }
+}
+
+/// Every family of the targets of `view`, in the order of the exposition;
+/// the configuration lint judged against `lint_clusters`, the cluster
+/// families only with `cluster_view`.
+fn encode_families(
+    view: &View,
+    lint_clusters: &[ClusterView],
+    cluster_view: bool,
+    enc: &mut DescriptorEncoder,
+) -> fmt::Result {
+    let snaps = &view.targets;
+    // The collectors render what the targets that are up read; which
+    // targets are up (fresh, reachable) is decided in the view.
+    let up: Vec<collector::Up> = up_samples(snaps).collect();
+    crate::health::encode(view, enc)?;
+    collector::server::encode(&up, enc)?;
+    collector::replication::encode(&up, enc)?;
+    collector::slots::encode(&up, enc)?;
+    // The replay delay as the view computed it (against the cluster's
+    // primary when there is one), so that /metrics, /probe, the topology
+    // API, the routing checks and `status` show one value.
+    let delays: std::collections::HashMap<&str, f64> = lint_clusters
+        .iter()
+        .flat_map(|c| &c.members)
+        .filter_map(|m| Some((m.target.as_str(), m.replay_delay_seconds?)))
+        .collect();
+    collector::wal_receiver::encode(&up, &|t| delays.get(t).copied(), enc)?;
+    collector::archiver::encode(&up, enc)?;
+    collector::waldir::encode(&up, enc)?;
+    collector::settings::encode(&up, enc)?;
+    collector::basebackup::encode(&up, enc)?;
+    collector::heartbeat::encode(&up, &view.heartbeat_writers, enc)?;
+    collector::activity::encode(&up, enc)?;
+    if cluster_view {
+        crate::cluster::encode(&view.clusters, enc)?;
+    }
+    crate::lint::encode(snaps, lint_clusters, enc)?;
+    Ok(())
 }
 
 /// Every family, grouped by the module that renders it, in the order of the
@@ -154,6 +225,22 @@ struct Generation {
     view: Arc<View>,
     /// Prometheus, OpenMetrics, then the same gzipped.
     renderings: [OnceCell<Bytes>; 4],
+    /// `/probe?target=NAME`: per target of the view (same index), the
+    /// Prometheus and OpenMetrics renderings. Sized once from the view, so
+    /// requests for unknown names cannot grow it.
+    probes: Vec<[OnceCell<Bytes>; 2]>,
+}
+
+impl Generation {
+    fn new(generation: u64, view: Arc<View>) -> Generation {
+        let probes = view.targets.iter().map(|_| Default::default()).collect();
+        Generation {
+            generation,
+            view,
+            renderings: Default::default(),
+            probes,
+        }
+    }
 }
 
 impl Published {
@@ -192,12 +279,7 @@ impl Published {
             now,
         );
         view.heartbeat_writers = self.store.heartbeat_writers();
-        let view = Arc::new(view);
-        let g = Arc::new(Generation {
-            generation,
-            view,
-            renderings: Default::default(),
-        });
+        let g = Arc::new(Generation::new(generation, Arc::new(view)));
         *current = Some(g.clone());
         g
     }
@@ -224,6 +306,23 @@ impl Published {
             .get_or_init(|| async { Bytes::from(compress(&body)) })
             .await
             .clone()
+    }
+
+    /// What `/probe?target=NAME` serves (see [`render_probe`]), rendered at
+    /// most once per view and format, as `/metrics` is: concurrent probes of
+    /// a target share one render. `None` for a name that is not a target.
+    pub async fn probe(&self, name: &str, format: Format) -> Option<Bytes> {
+        let g = self.current().await;
+        let index = g.view.targets.iter().position(|t| t.name == name)?;
+        let cell = &g.probes.get(index)?[match format {
+            Format::Prometheus => 0,
+            Format::OpenMetrics => 1,
+        }];
+        let body = cell
+            .get_or_init(|| async { Bytes::from(render_probe(&g.view, index, format)) })
+            .await
+            .clone();
+        Some(body)
     }
 }
 
@@ -315,5 +414,120 @@ mod tests {
         let text = std::str::from_utf8(&stale).unwrap();
         assert!(text.contains("pgrepl_up{target=\"db1\"} 0.0\n"), "{text}");
         assert!(!text.contains("pgrepl_in_recovery{"), "{text}");
+    }
+    /// A real capture of a primary and its streaming standby (PostgreSQL
+    /// 10, `tests/fixtures/golden/pg10.json`), both members of cluster
+    /// `main`, answered just now.
+    fn healthy_pair() -> (Arc<Store>, Published) {
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/golden/pg10.json"))
+                .expect("fixture JSON");
+        let members: Vec<TargetSnapshot> = fixture["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .map(|t| {
+                let name = t["name"].as_str().expect("name");
+                let sample = crate::collector::parse(&t["sample"].to_string()).expect("sample");
+                let mut s = TargetSnapshot::initial(name, Some("main"));
+                s.sample = Some(Arc::new(sample));
+                s.fresh_for = Duration::from_secs(3600);
+                s.last_cycle = Instant::now();
+                s
+            })
+            .collect();
+        let store = Arc::new(Store::new(members, BTreeMap::new()));
+        (store.clone(), Published::new(store))
+    }
+
+    /// `/probe` of one member never publishes a cluster judgement: alone,
+    /// the standby of a healthy pair would read "no primary, one member,
+    /// expected standby not connected", which pages `PgReplNoPrimary` and
+    /// `PgReplStandbyDisconnected`. `/metrics` keeps the cluster view.
+    #[tokio::test]
+    async fn a_probe_publishes_no_cluster_judgement() {
+        let (_store, published) = healthy_pair();
+        let metrics = published.exposition(Format::Prometheus, false).await;
+        let metrics = std::str::from_utf8(&metrics).unwrap();
+        for line in [
+            "pgrepl_cluster_primaries{cluster=\"main\"} 1.0\n",
+            "pgrepl_cluster_members{cluster=\"main\"} 2.0\n",
+            "pgrepl_cluster_expected_standby_connected{cluster=\"main\",standby=\"standby1\"} 1.0\n",
+        ] {
+            assert!(metrics.contains(line), "/metrics lacks {line}{metrics}");
+        }
+        for member in ["primary", "standby1"] {
+            for format in [Format::Prometheus, Format::OpenMetrics] {
+                let probe = published.probe(member, format).await.expect("a target");
+                let text = std::str::from_utf8(&probe).unwrap();
+                assert!(
+                    !text.contains("pgrepl_cluster_"),
+                    "/probe?target={member} publishes the cluster view:\n{text}"
+                );
+                // Its own families, and only its own.
+                assert!(
+                    text.contains(&format!("pgrepl_up{{target=\"{member}\"}} 1")),
+                    "{text}"
+                );
+                assert!(!text.contains("target=\"primary\"") || member == "primary");
+                assert!(!text.contains("target=\"standby1\"") || member == "standby1");
+                // The lint is still judged against the whole cluster.
+                assert!(
+                    text.contains(&format!(
+                        "pgrepl_config_issue{{target=\"{member}\",check=\"system_identifier_mismatch\"}} 0"
+                    )),
+                    "{text}"
+                );
+            }
+        }
+        assert!(published
+            .probe("nobody", Format::Prometheus)
+            .await
+            .is_none());
+    }
+
+    /// Concurrent probes of a target share one rendering per snapshot
+    /// version, as `/metrics` scrapes do; a publish renders afresh.
+    #[tokio::test]
+    async fn one_probe_rendering_per_publish() {
+        let (store, published) = healthy_pair();
+        let probes = futures_util::future::join_all(
+            (0..20).map(|_| published.probe("standby1", Format::Prometheus)),
+        )
+        .await;
+        let first = probes[0].clone().expect("a target");
+        for p in &probes {
+            // The same buffer: one render for all twenty.
+            assert_eq!(p.as_ref().expect("a target").as_ptr(), first.as_ptr());
+        }
+        let other = published
+            .probe("primary", Format::Prometheus)
+            .await
+            .unwrap();
+        assert_ne!(other.as_ptr(), first.as_ptr());
+        let open = published
+            .probe("standby1", Format::OpenMetrics)
+            .await
+            .unwrap();
+        assert_ne!(open.as_ptr(), first.as_ptr());
+        assert!(std::str::from_utf8(&open).unwrap().ends_with("# EOF\n"));
+        assert_eq!(
+            published
+                .probe("standby1", Format::OpenMetrics)
+                .await
+                .unwrap()
+                .as_ptr(),
+            open.as_ptr()
+        );
+
+        let cell = store.cells()[1].clone();
+        let mut again = (*cell.load()).clone();
+        again.last_cycle = Instant::now();
+        store.publish(&cell, again);
+        let fresh = published
+            .probe("standby1", Format::Prometheus)
+            .await
+            .unwrap();
+        assert_ne!(fresh.as_ptr(), first.as_ptr());
     }
 }

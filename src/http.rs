@@ -442,7 +442,8 @@ async fn check_health(State(state): State<AppState>, Query(params): Params) -> R
 }
 
 /// One target's families only, for Prometheus setups that list the
-/// targets themselves (multi-target exporter pattern).
+/// targets themselves (multi-target exporter pattern); rendered once per
+/// snapshot version and shared, as `/metrics` is.
 async fn probe(
     State(state): State<AppState>,
     Query(params): Params,
@@ -451,13 +452,10 @@ async fn probe(
     let Some(name) = params.get("target") else {
         return request_error(RequestError::BadRequest("probe needs ?target=NAME".into()));
     };
-    let Some(snap) = state.published.store().find(name) else {
+    let format = negotiated_format(&headers);
+    let Some(body) = state.published.probe(name, format).await else {
         return request_error(RequestError::UnknownTarget(name.clone()));
     };
-    let format = negotiated_format(&headers);
-    let store = state.published.store();
-    let body =
-        crate::exposition::render(&[snap], &Default::default(), store.reload_status(), format);
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 

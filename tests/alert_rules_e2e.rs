@@ -26,9 +26,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::procs::{binary, http_get, Proc};
 use common::{free_port, wait_until, Exporter, Pair, StandbySpec, Topology};
 use serde_json::Value;
 
@@ -36,67 +37,6 @@ const ALERT_WAIT: Duration = Duration::from_secs(90);
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn binary(env: &str, default: &str) -> String {
-    let name = std::env::var(env).unwrap_or_else(|_| default.to_string());
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v '{name}'"))
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{name} not found: install it (`make deps`) or set {env} to its path"
-    );
-    name
-}
-
-fn http_get(url: &str, query: &[(&str, &str)]) -> Result<String, String> {
-    let mut req = common::http_agent().get(url);
-    for (k, v) in query {
-        req = req.query(*k, *v);
-    }
-    let mut resp = req.call().map_err(|e| e.to_string())?;
-    if resp.status() != 200 {
-        return Err(format!("{url}: status {}", resp.status()));
-    }
-    resp.body_mut().read_to_string().map_err(|e| e.to_string())
-}
-
-/// A child process killed on drop, with its output in a log file.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(program: &str, args: &[String], log: PathBuf) -> Proc {
-        let file = fs::File::create(&log).expect("log file");
-        let child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("clone log"))
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {program}: {e}"));
-        Proc { child, log }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One alert as Alertmanager holds it.

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod procs;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
