@@ -451,7 +451,7 @@ mod tests {
         for doc in ["README.md", "docs/es/README.md"] {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
             let text = std::fs::read_to_string(&path).expect("README");
-            let at = text.find("<!-- heartbeat-setup.sql -->").expect("marker");
+            let at = text.find("(heartbeat-setup.sql,").expect("marker");
             let block = &text[at..];
             let start = block.find("```sql\n").expect("sql block") + 7;
             let end = start + block[start..].find("```").expect("closed");

@@ -312,7 +312,7 @@ fn readme_heartbeat_setup_works_as_written() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let en = std::fs::read_to_string(root.join("README.md")).unwrap();
     let es = std::fs::read_to_string(root.join("docs/es/README.md")).unwrap();
-    let marker = "<!-- heartbeat-setup.sql -->";
+    let marker = "(heartbeat-setup.sql,";
     let sql = block_after(&en, marker);
     assert_eq!(
         statements(&sql),
