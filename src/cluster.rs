@@ -98,6 +98,14 @@ pub struct SlotView {
     pub active: bool,
     pub retained_bytes: Option<f64>,
     pub wal_status: Option<String>,
+    /// On a standby (17+): a failover slot kept in step from the primary,
+    /// inactive by design until a promotion.
+    #[serde(skip_serializing_if = "is_false")]
+    pub synced: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -248,6 +256,18 @@ impl<'a> Links<'a> {
     }
 }
 
+/// The slot a standby streams through: `primary_slot_name` (readable by
+/// any role), else the one its WAL receiver reports. Its upstream's
+/// walsender carries the same slot name, whatever `application_name` the
+/// standby's `primary_conninfo` gives.
+fn own_slot(sample: &Sample) -> Option<&str> {
+    sample
+        .settings
+        .text("primary_slot_name")
+        .or_else(|| sample.wal_receiver.as_ref()?.slot_name.as_deref())
+        .filter(|s| !s.is_empty())
+}
+
 /// The names a standby's walsender may carry upstream: its
 /// `application_name` (we cannot see its `primary_conninfo`, so the target
 /// name stands in for it) or its `cluster_name`, which PostgreSQL uses when
@@ -266,8 +286,9 @@ fn walsender_names(m: &TargetSnapshot) -> Vec<&str> {
 }
 
 /// The member that member `i` streams from, and whether it streams now:
-/// another member with a walsender named for it, else the member its WAL
-/// receiver's `sender_host:sender_port` points at.
+/// another member with a walsender named for it or streaming through its
+/// slot, else the member its WAL receiver's `sender_host:sender_port`
+/// points at.
 fn find_upstream<'a>(
     i: usize,
     m: &TargetSnapshot,
@@ -278,16 +299,14 @@ fn find_upstream<'a>(
         return None;
     }
     let names = walsender_names(m);
+    let slot = own_slot(sample);
     let by_walsender = members.iter().enumerate().find_map(|(j, u)| {
         if j == i {
             return None;
         }
-        let w = u
-            .sample
-            .as_deref()?
-            .replication
-            .iter()
-            .find(|w| w.serves(&names))?;
+        let w = u.sample.as_deref()?.replication.iter().find(|w| {
+            w.serves(&names) || slot.is_some_and(|s| w.slot_name.as_deref() == Some(s))
+        })?;
         Some(Link {
             from: j,
             streaming: w.is_streaming(),
@@ -326,10 +345,12 @@ fn view(name: String, members: &[&TargetSnapshot], config: Option<&ClusterConfig
         .map(|(i, m)| member_view(m, i, &links, &reference))
         .collect();
 
-    // Every member that is not a primary is expected, also while it is
-    // down (it reads 0 then); a down member last seen as a primary is not.
+    // Every member but the primary is expected, also while it is down
+    // (it reads 0 then); a down member last seen as a primary is not. A
+    // target without a cluster is a cluster of one: nothing to expect.
     let expected_names: Vec<String> = match config.and_then(|c| c.expected_standbys.clone()) {
         Some(list) => list,
+        None if name.is_empty() => Vec::new(),
         None => members_view
             .iter()
             .zip(members)
@@ -561,6 +582,7 @@ fn member_view(
                     .zip(sl.restart_lsn.as_deref().and_then(lsn::parse))
                     .map(|(r, p)| lsn::diff(r, p)),
                 wal_status: sl.wal_status.clone(),
+                synced: sl.synced == Some(true),
             })
             .collect(),
         error: None,

@@ -57,6 +57,8 @@ pub struct TargetCollector {
     /// Cycles since the heartbeat table was found missing; the probe is
     /// repeated now and then, since the writer may create it later.
     cycles_without_heartbeat: u32,
+    /// Recent readings of the standby's recovery-conflict counter.
+    conflicts: crate::lint::ConflictWindow,
 }
 
 impl TargetCollector {
@@ -94,6 +96,7 @@ impl TargetCollector {
             failures: 0,
             heartbeat,
             cycles_without_heartbeat: 0,
+            conflicts: Default::default(),
         }
     }
 
@@ -189,6 +192,9 @@ impl TargetCollector {
             }
             next.last_timeline = Some(timeline);
         }
+        next.recent_conflicts = self
+            .conflicts
+            .observe(unix_now(), sample.server.recovery_conflicts);
         next.last_error = None;
         next.last_success = Some(unix_now());
         next.last_in_recovery = Some(sample.server.in_recovery);

@@ -299,3 +299,85 @@ fn lint_fires_on_wal_log_hints_off_and_clears() {
         issue(m, "primary", "archive_command_failing") == Some(1.0)
     });
 }
+
+/// Makes one recovery conflict on `standby`: a repeatable-read query there
+/// still sees rows that VACUUM on `primary` removes; with
+/// `max_standby_streaming_delay = 0` replay cancels it at once. Returns the
+/// standby's conflict total afterwards.
+fn make_recovery_conflict(primary: &common::Pg, standby: &common::Pg, round: u32) -> u64 {
+    let total = || -> u64 {
+        standby
+            .psql(
+                "SELECT (sum(confl_tablespace + confl_lock + confl_snapshot + confl_bufferpin \
+                 + confl_deadlock))::bigint FROM pg_stat_database_conflicts",
+            )
+            .parse()
+            .unwrap_or(0)
+    };
+    let before = total();
+    let table = format!("conflict_{round}");
+    primary.psql(&format!(
+        "CREATE TABLE {table} AS SELECT g FROM generate_series(1, 1000) g"
+    ));
+    assert!(common::wait_until(WAIT, || standby
+        .try_psql(&format!("SELECT count(*) FROM {table}"))
+        .is_ok_and(|v| v == "1000")));
+    let mut reader = standby.spawn_psql(&format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM {table}; \
+         SELECT pg_sleep(60); COMMIT;"
+    ));
+    assert!(common::wait_until(WAIT, || {
+        standby
+        .try_psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND state = 'active' AND pid <> pg_backend_pid()")
+        .is_ok_and(|v| v == "1")
+    }));
+    primary.psql(&format!("DELETE FROM {table}"));
+    primary.psql(&format!("VACUUM {table}"));
+    assert!(
+        common::wait_until(WAIT, || total() > before),
+        "no recovery conflict on {}",
+        standby.name
+    );
+    let _ = reader.kill();
+    let _ = reader.wait();
+    total()
+}
+
+/// `hot_standby_feedback_off_with_conflicts` judges conflicts the exporter
+/// saw happen, not PostgreSQL's total since the last statistics reset: a
+/// standby whose conflicts are old reads 0, a new conflict reads 1 (and the
+/// check clears an hour after the last one, see lint::ConflictWindow).
+#[test]
+fn feedback_lint_follows_new_conflicts_not_the_total() {
+    let pair = Pair::start("conflicts");
+    pair.standby
+        .psql("ALTER SYSTEM SET max_standby_streaming_delay = 0");
+    pair.standby.psql("SELECT pg_reload_conf()");
+    // A conflict before the exporter starts: history.
+    let old = make_recovery_conflict(&pair.primary, &pair.standby, 1);
+    assert!(old > 0);
+    let exporter = Exporter::start(&[
+        ("primary", pair.primary.dsn()),
+        ("standby1", pair.standby.dsn()),
+    ]);
+    let issue = |m: &Metrics| {
+        m.get(
+            "pgrepl_config_issue",
+            &[
+                ("target", "standby1"),
+                ("check", "hot_standby_feedback_off_with_conflicts"),
+            ],
+        )
+    };
+    let m = exporter.wait_for("the check judged", WAIT, |m| issue(m).is_some());
+    assert_eq!(
+        m.get("pgrepl_recovery_conflicts_total", &[("target", "standby1")]),
+        Some(old as f64)
+    );
+    assert_eq!(issue(&m), Some(0.0), "old conflicts keep the check on");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(issue(&exporter.metrics()), Some(0.0));
+    // A new conflict while the exporter watches.
+    make_recovery_conflict(&pair.primary, &pair.standby, 2);
+    exporter.wait_for("the check fires", WAIT, |m| issue(m) == Some(1.0));
+}
