@@ -100,6 +100,7 @@ impl Collector for ViewCollector {
         collector::basebackup::encode(&up, &mut enc)?;
         collector::heartbeat::encode(&up, &mut enc)?;
         collector::activity::encode(&up, &mut enc)?;
+        collector::privileges::encode(&up, &mut enc)?;
         crate::cluster::encode(&view.clusters, &mut enc)?;
         crate::lint::encode(snaps, &view.clusters, &mut enc)?;
         Ok(())
@@ -121,6 +122,7 @@ pub fn families() -> Vec<(&'static str, &'static [Family])> {
         ("collector::basebackup", collector::basebackup::FAMILIES),
         ("collector::heartbeat", collector::heartbeat::FAMILIES),
         ("collector::activity", collector::activity::FAMILIES),
+        ("collector::privileges", collector::privileges::FAMILIES),
         ("cluster", crate::cluster::FAMILIES),
         ("lint", crate::lint::FAMILIES),
     ]

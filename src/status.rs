@@ -120,7 +120,18 @@ pub fn report(view: &View) -> Report {
                 )),
             }
         }
-        for e in c.expected_standbys.iter().filter(|e| !e.connected) {
+        for e in &c.expected_standbys {
+            match e.connected {
+                Some(true) => continue,
+                Some(false) => {}
+                None => {
+                    warnings.push(format!(
+                        "{label}cannot tell whether expected standby {} streams: the monitoring role may not read the replication state (GRANT pg_monitor; see pgrepl_privilege_missing)",
+                        e.name
+                    ));
+                    continue;
+                }
+            }
             // A member that is down is reported once, as down: `status`
             // collects once, so it cannot know whether the member was a
             // standby or the primary that just failed over.
@@ -218,10 +229,15 @@ fn member_problems(label: &str, m: &MemberView, out: &mut Vec<String>) {
         }
     }
     if m.role == Role::Standby {
-        if m.wal_receiver_status.as_deref() != Some("streaming") {
+        // A status the role may not read is not "not streaming": it is
+        // warned about in member_warnings.
+        if let Some(status) = m
+            .wal_receiver_status
+            .as_deref()
+            .filter(|s| *s != "streaming")
+        {
             out.push(format!(
-                "{label}{t} is not streaming (WAL receiver {})",
-                m.wal_receiver_status.as_deref().unwrap_or("unknown")
+                "{label}{t} is not streaming (WAL receiver {status})"
             ));
         }
         if m.replay_paused == Some(true) {
@@ -250,6 +266,12 @@ fn member_problems(label: &str, m: &MemberView, out: &mut Vec<String>) {
 /// are inactive by design and are not warned about.
 fn member_warnings(label: &str, m: &MemberView, out: &mut Vec<String>) {
     let t = &m.target;
+    if !m.privileges_missing.is_empty() {
+        out.push(format!(
+            "{label}{t}: the monitoring role lacks {}: what it hides is not judged (GRANT pg_monitor TO the role; PgReplMissingPrivileges)",
+            m.privileges_missing.join(", ")
+        ));
+    }
     for slot in m.slots.iter().filter(|s| !s.active && !s.synced) {
         out.push(format!(
             "{label}{t}: slot {} is inactive and retains {} of WAL (PgReplSlotInactive)",
@@ -319,7 +341,10 @@ pub fn render_table(report: &Report, color: bool) -> String {
                     s
                 }
                 Role::Standby => {
-                    let mut s = m.wal_receiver_status.clone().unwrap_or_default();
+                    let mut s = m
+                        .wal_receiver_status
+                        .clone()
+                        .unwrap_or_else(|| "unknown (no privilege)".into());
                     if m.apply_delay_waiting == Some(true) {
                         let _ = write!(
                             s,

@@ -381,3 +381,115 @@ fn feedback_lint_follows_new_conflicts_not_the_total() {
     make_recovery_conflict(&pair.primary, &pair.standby, 2);
     exporter.wait_for("the check fires", WAIT, |m| issue(m) == Some(1.0));
 }
+
+fn privilege_missing(m: &Metrics, target: &str, privilege: &str) -> Option<f64> {
+    m.get(
+        "pgrepl_privilege_missing",
+        &[("target", target), ("privilege", privilege)],
+    )
+}
+
+/// A role without `pg_monitor` sees `pg_stat_replication` and
+/// `pg_stat_wal_receiver` with their details NULL: it cannot tell whether a
+/// standby streams. The exporter says what each target may not read
+/// (`pgrepl_privilege_missing`), and an expected standby it cannot judge
+/// has no series rather than a false 0 (a standby that is down still reads
+/// 0). With the standby's own receiver visible (its role has the
+/// privilege) the standby is judged from it. `status` warns instead of
+/// claiming a standby does not stream.
+#[test]
+fn a_role_without_privileges_cannot_see_and_says_so() {
+    let pair = Pair::start("privileges");
+    pair.primary
+        .psql("CREATE ROLE plain LOGIN PASSWORD 'plain-Secret-5'");
+    assert!(common::wait_until(WAIT, || pair
+        .standby
+        .psql("SELECT count(*) FROM pg_roles WHERE rolname = 'plain'")
+        == "1"));
+    let plain = |port: u16| {
+        format!("host=127.0.0.1 port={port} user=plain password=plain-Secret-5 dbname=postgres sslmode=disable")
+    };
+    let exporter = Exporter::start(&[
+        ("primary", plain(pair.primary.port)),
+        ("standby1", plain(pair.standby.port)),
+    ]);
+    let m = exporter.wait_for("both up, privileges read", WAIT, |m| {
+        m.get("pgrepl_up", &[("target", "standby1")]) == Some(1.0)
+            && privilege_missing(m, "standby1", "pg_read_all_stats").is_some()
+            && privilege_missing(m, "primary", "pg_read_all_stats").is_some()
+    });
+    for t in ["primary", "standby1"] {
+        for p in [
+            "pg_read_all_stats",
+            "pg_ls_waldir",
+            "pg_ls_archive_statusdir",
+        ] {
+            assert_eq!(privilege_missing(&m, t, p), Some(1.0), "{t} {p}");
+        }
+    }
+    // The standby streams; the exporter cannot see it, and says nothing.
+    assert_eq!(
+        pair.primary
+            .psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"),
+        "1"
+    );
+    assert_eq!(connected(&m, "standby1"), None, "cannot see is not 0");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(connected(&exporter.metrics(), "standby1"), None);
+
+    // status: degraded by the warning, no false problem.
+    let scratch = common::Scratch::new("privileges-status");
+    let config = scratch.path.join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[targets]]\nname = \"primary\"\ndsn = \"{}\"\ncluster = \"main\"\n\
+             [[targets]]\nname = \"standby1\"\ndsn = \"{}\"\ncluster = \"main\"\n",
+            plain(pair.primary.port),
+            plain(pair.standby.port)
+        ),
+    )
+    .unwrap();
+    let (code, json, _) = common::run_status(&config, true);
+    assert_eq!(code, Some(1), "{json}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["problems"], serde_json::json!([]), "{json}");
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("pg_read_all_stats"), "{warnings}");
+    assert!(
+        warnings.contains("cannot tell whether expected standby standby1 streams"),
+        "{warnings}"
+    );
+
+    // The standby's own role may read its receiver: judged from it.
+    let mixed = Exporter::start(&[
+        ("primary", plain(pair.primary.port)),
+        ("standby1", pair.standby.dsn()),
+    ]);
+    let m = mixed.wait_for("judged from the standby's receiver", WAIT, |m| {
+        connected(m, "standby1") == Some(1.0)
+    });
+    assert_eq!(
+        privilege_missing(&m, "standby1", "pg_read_all_stats"),
+        Some(0.0)
+    );
+    assert_eq!(
+        privilege_missing(&m, "primary", "pg_read_all_stats"),
+        Some(1.0)
+    );
+    drop(mixed);
+
+    // Granted while running: seen at the next collection.
+    pair.primary.psql("GRANT pg_monitor TO plain");
+    exporter.wait_for("the privileges granted", WAIT, |m| {
+        privilege_missing(m, "primary", "pg_read_all_stats") == Some(0.0)
+            && privilege_missing(m, "standby1", "pg_ls_waldir") == Some(0.0)
+    });
+
+    // A standby that is down reads 0, privileges or not.
+    pair.primary.psql("REVOKE pg_monitor FROM plain");
+    pair.standby.stop();
+    exporter.wait_for("the stopped standby reads 0", WAIT, |m| {
+        connected(m, "standby1") == Some(0.0)
+    });
+}

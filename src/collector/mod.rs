@@ -12,6 +12,7 @@ pub mod activity;
 pub mod archiver;
 pub mod basebackup;
 pub mod heartbeat;
+pub mod privileges;
 pub mod replication;
 pub mod server;
 pub mod settings;
@@ -102,6 +103,10 @@ pub struct Sample {
     /// Seconds since the heartbeat row was written, as replayed here.
     #[serde(default)]
     pub heartbeat: Option<f64>,
+    /// What the monitoring role may read (absent from samples recorded
+    /// before it was asked).
+    #[serde(default)]
+    pub privileges: Option<privileges::Privileges>,
 }
 
 /// The single collection statement for a server with these capabilities.
@@ -113,6 +118,7 @@ pub fn build_query(caps: &Capabilities, heartbeat: Option<&heartbeat::HeartbeatR
         ("wal_receiver", wal_receiver::sql(caps)),
         ("archiver", archiver::sql(caps)),
         ("settings", settings::sql(caps)),
+        ("privileges", privileges::sql(caps)),
     ];
     if let Some(sql) = waldir::sql(caps) {
         parts.push(("waldir", sql));
