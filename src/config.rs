@@ -219,7 +219,8 @@ struct RawTarget {
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Standbys that must be streaming from the primary, by `application_name`
-    /// or target name; when omitted, the members in recovery are expected.
+    /// or target name; when omitted, every member but the primary. Names
+    /// compare ignoring case, as PostgreSQL compares `application_name`.
     #[serde(default)]
     pub expected_standbys: Option<Vec<String>>,
     /// Opt-in heartbeat: end-to-end lag measured by a row the exporter

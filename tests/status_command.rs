@@ -442,3 +442,64 @@ fn status_escapes_what_servers_say() {
         "{text}"
     );
 }
+
+/// The README's one-liner for a single server, `DATA_SOURCE_NAME=...
+/// pg_replication_exporter`, with the password where the README says it
+/// may go: a file named by `PGREPL_PASSWORD_FILE`, `PGPASSWORD`, or the
+/// DSN. Without any, the server's refusal (`password missing`) is what
+/// the operator sees.
+#[test]
+fn the_single_server_one_liner_finds_its_password() {
+    let pair = Pair::start("status-one-liner");
+    let scratch = Scratch::new("status-one-liner-env");
+    let secret = scratch.path.join("pgpass");
+    fs::write(&secret, format!("{}\n", common::MONITOR_PASSWORD)).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let dsn = format!(
+        "postgresql://monitor@127.0.0.1:{}/postgres?sslmode=disable",
+        pair.primary.port
+    );
+    let with_password = format!(
+        "postgresql://monitor:{}@127.0.0.1:{}/postgres?sslmode=disable",
+        common::MONITOR_PASSWORD,
+        pair.primary.port
+    );
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // No ~/.pgpass of whoever runs the tests.
+            .env("HOME", &scratch.path)
+            .arg("status");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run status");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let file = secret.display().to_string();
+    for vars in [
+        vec![
+            ("DATA_SOURCE_NAME", dsn.as_str()),
+            ("PGREPL_PASSWORD_FILE", file.as_str()),
+        ],
+        vec![
+            ("DATA_SOURCE_NAME", dsn.as_str()),
+            ("PGPASSWORD", common::MONITOR_PASSWORD),
+        ],
+        vec![("DATA_SOURCE_NAME", with_password.as_str())],
+    ] {
+        let (code, table) = run(&vars);
+        assert_eq!(code, Some(0), "{vars:?}:\n{table}");
+        assert!(table.contains("primary"), "{table}");
+    }
+    let (code, table) = run(&[("DATA_SOURCE_NAME", dsn.as_str())]);
+    assert_eq!(code, Some(2), "{table}");
+    assert!(table.contains("password missing"), "{table}");
+}
