@@ -54,6 +54,10 @@ local defaults = {
   // PgReplCollectorRestarted
   collectorRestartsWindow: '15m',
 
+  // PgReplMissingPrivileges: the monitoring role lacks a privilege
+  // (pgrepl_privilege_missing == 1) for this long.
+  missingPrivilegesFor: '15m',
+
   // PgReplStandbyLagBytesHigh (replay lag seen from the primary)
   lagBytesWarning: 256 * 1024 * 1024,
   lagBytesCritical: 1024 * 1024 * 1024,

@@ -90,7 +90,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Collect once from every target and print the replication topology
-    /// (exit code 0 healthy, 1 degraded, 2 error).
+    /// (exit code 0 healthy; 1 degraded: a problem now or a warning; 2
+    /// error: no member answered, or a bad configuration).
     Status {
         /// `table` for people (colored on a terminal), `json` for scripts.
         #[arg(long = "output", short = 'o', value_enum, default_value = "table")]

@@ -48,8 +48,11 @@ pub struct MemberView {
     /// for a primary, a down member, or a standby whose chain is broken.
     pub chain: Vec<String>,
     /// For a standby: whether its chain of upstreams streams all the way
-    /// from the primary.
+    /// from the primary; `None` also when that cannot be told (the
+    /// monitoring role may not read the replication state).
     pub connected: Option<bool>,
+    /// For a standby: its WAL receiver's status, `stopped` when none runs,
+    /// `None` when the role may not read it.
     pub wal_receiver_status: Option<String>,
     /// How its upstream sees this standby (`async`, `sync`, ...).
     pub sync_state: Option<String>,
@@ -79,6 +82,10 @@ pub struct MemberView {
     pub standbys: Vec<StandbyLink>,
     pub slots: Vec<SlotView>,
     pub error: Option<String>,
+    /// Privileges the monitoring role lacks on this server
+    /// (`pgrepl_privilege_missing`); what they hide is not judged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub privileges_missing: Vec<&'static str>,
 }
 
 /// A walsender of a member, as shown on the topology page.
@@ -98,12 +105,22 @@ pub struct SlotView {
     pub active: bool,
     pub retained_bytes: Option<f64>,
     pub wal_status: Option<String>,
+    /// On a standby (17+): a failover slot kept in step from the primary,
+    /// inactive by design until a promotion.
+    #[serde(skip_serializing_if = "is_false")]
+    pub synced: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ExpectedStandby {
     pub name: String,
-    pub connected: bool,
+    /// `null` when it cannot be told: the monitoring role may not read the
+    /// replication state of the servers involved (`pg_read_all_stats`).
+    pub connected: Option<bool>,
 }
 
 /// The replication tree: a member and the members that stream from it.
@@ -180,6 +197,9 @@ struct Links<'a> {
     members: &'a [&'a TargetSnapshot],
     /// Per member (same index), the link to the member it streams from.
     upstream: Vec<Option<Link<'a>>>,
+    /// Per member: a standby whose upstream cannot be found because its
+    /// WAL receiver's details are hidden from the monitoring role.
+    hidden: Vec<bool>,
     primary: Option<usize>,
 }
 
@@ -188,8 +208,9 @@ struct Links<'a> {
 struct Link<'a> {
     /// The upstream's index among the members.
     from: usize,
-    /// Whether WAL flows now.
-    streaming: bool,
+    /// Whether WAL flows now; `None` when neither the upstream's walsender
+    /// nor the standby's receiver may be read (no `pg_read_all_stats`).
+    streaming: Option<bool>,
     /// The upstream's walsender serving this standby, when it was found by
     /// it (not only by the standby's receiver address).
     walsender: Option<&'a Walsender>,
@@ -203,49 +224,143 @@ impl<'a> Links<'a> {
             .enumerate()
             .map(|(i, m)| find_upstream(i, m, members))
             .collect();
+        let hidden = members
+            .iter()
+            .map(|m| {
+                m.sample
+                    .as_deref()
+                    .is_some_and(|s| s.server.in_recovery && receiver_streams(s).is_none())
+            })
+            .collect();
         Links {
             members,
             upstream,
+            hidden,
             primary,
         }
     }
 
-    /// The chain from the primary down to member `i`'s upstream, when every
-    /// link of it streams; `None` when it is broken or does not reach the
-    /// primary.
-    fn chain(&self, i: usize) -> Option<Vec<usize>> {
+    /// The chain from the primary down to member `i`'s upstream: whether
+    /// every link of it streams, cannot be told, or is broken (or does not
+    /// reach the primary).
+    fn chain(&self, i: usize) -> Chain {
         let mut chain = Vec::new();
         let mut at = i;
+        let mut unknown = false;
         // A chain longer than the cluster has members loops.
         for _ in 0..self.members.len() {
-            let link = self.upstream[at]?;
-            if !link.streaming {
-                return None;
+            let Some(link) = self.upstream[at] else {
+                return if self.hidden[at] {
+                    Chain::Unknown(Vec::new())
+                } else {
+                    Chain::Broken
+                };
+            };
+            match link.streaming {
+                Some(false) => return Chain::Broken,
+                None => unknown = true,
+                Some(true) => {}
             }
             let up = link.from;
             chain.push(up);
             if Some(up) == self.primary {
                 chain.reverse();
-                return Some(chain);
+                return if unknown {
+                    Chain::Unknown(chain)
+                } else {
+                    Chain::Reaches(chain)
+                };
             }
             at = up;
         }
-        None
+        Chain::Broken
+    }
+
+    /// Whether member `i` gets WAL from the primary: it is the primary, or
+    /// its chain reaches it; `None` when that cannot be told.
+    fn reaches_primary(&self, i: usize) -> Option<bool> {
+        if Some(i) == self.primary {
+            return Some(true);
+        }
+        self.chain(i).connected()
     }
 
     /// Whether a walsender with this `application_name` streams from the
-    /// primary or from a standby whose own chain reaches it.
-    fn streams_by_name(&self, name: &str) -> bool {
-        self.members.iter().enumerate().any(|(i, m)| {
-            let reaches_primary = Some(i) == self.primary || self.chain(i).is_some();
-            reaches_primary
-                && m.sample.as_deref().is_some_and(|s| {
-                    s.replication
-                        .iter()
-                        .any(|w| w.is_streaming() && w.serves(&[name]))
-                })
-        })
+    /// primary or from a standby whose own chain reaches it; `None` when a
+    /// walsender with that name is there but its state is hidden from the
+    /// monitoring role, or its upstream's chain cannot be told.
+    fn streams_by_name(&self, name: &str) -> Option<bool> {
+        let mut unknown = false;
+        for (i, m) in self.members.iter().enumerate() {
+            let reaches = self.reaches_primary(i);
+            if reaches == Some(false) {
+                continue;
+            }
+            let walsenders = m.sample.as_deref().map_or(&[][..], |s| &s.replication);
+            for w in walsenders.iter().filter(|w| w.serves(&[name])) {
+                match (w.state.as_ref(), reaches) {
+                    (Some(_), Some(true)) if w.is_streaming() => return Some(true),
+                    (None, _) | (_, None) => unknown = true,
+                    _ => {}
+                }
+            }
+        }
+        if unknown {
+            None
+        } else {
+            Some(false)
+        }
     }
+}
+
+/// What the view can tell of the chain from a standby up to the primary.
+enum Chain {
+    /// Every link streams: the members WAL flows through, primary first.
+    Reaches(Vec<usize>),
+    /// Some link's state is hidden from the monitoring role; the path is
+    /// there when the links themselves were found.
+    Unknown(Vec<usize>),
+    /// A link does not stream, or the chain does not reach the primary.
+    Broken,
+}
+
+impl Chain {
+    fn connected(&self) -> Option<bool> {
+        match self {
+            Chain::Reaches(_) => Some(true),
+            Chain::Unknown(_) => None,
+            Chain::Broken => Some(false),
+        }
+    }
+
+    fn path(self) -> Vec<usize> {
+        match self {
+            Chain::Reaches(path) | Chain::Unknown(path) => path,
+            Chain::Broken => Vec::new(),
+        }
+    }
+}
+
+/// Whether a standby's own WAL receiver streams: `Some(false)` when none
+/// runs (no row), `None` when its row is there with every detail NULL
+/// (the role lacks `pg_read_all_stats`).
+fn receiver_streams(sample: &Sample) -> Option<bool> {
+    match &sample.wal_receiver {
+        None => Some(false),
+        Some(w) => w.status.as_deref().map(|status| status == "streaming"),
+    }
+}
+
+/// The slot a standby streams through: `primary_slot_name` (readable by
+/// any role), else the one its WAL receiver reports. Its upstream's
+/// walsender carries the same slot name, whatever `application_name` the
+/// standby's `primary_conninfo` gives.
+fn own_slot(sample: &Sample) -> Option<&str> {
+    sample
+        .settings
+        .text("primary_slot_name")
+        .or_else(|| sample.wal_receiver.as_ref()?.slot_name.as_deref())
+        .filter(|s| !s.is_empty())
 }
 
 /// The names a standby's walsender may carry upstream: its
@@ -266,8 +381,9 @@ fn walsender_names(m: &TargetSnapshot) -> Vec<&str> {
 }
 
 /// The member that member `i` streams from, and whether it streams now:
-/// another member with a walsender named for it, else the member its WAL
-/// receiver's `sender_host:sender_port` points at.
+/// another member with a walsender named for it or streaming through its
+/// slot, else the member its WAL receiver's `sender_host:sender_port`
+/// points at.
 fn find_upstream<'a>(
     i: usize,
     m: &TargetSnapshot,
@@ -278,19 +394,23 @@ fn find_upstream<'a>(
         return None;
     }
     let names = walsender_names(m);
+    let slot = own_slot(sample);
     let by_walsender = members.iter().enumerate().find_map(|(j, u)| {
         if j == i {
             return None;
         }
-        let w = u
-            .sample
-            .as_deref()?
-            .replication
-            .iter()
-            .find(|w| w.serves(&names))?;
+        let w = u.sample.as_deref()?.replication.iter().find(|w| {
+            w.serves(&names) || slot.is_some_and(|s| w.slot_name.as_deref() == Some(s))
+        })?;
+        // A walsender's state is hidden without pg_read_all_stats (its
+        // name and slot are not): then the standby's own receiver tells.
+        let streaming = match w.state {
+            Some(_) => Some(w.is_streaming()),
+            None => receiver_streams(sample),
+        };
         Some(Link {
             from: j,
-            streaming: w.is_streaming(),
+            streaming,
             walsender: Some(w),
         })
     });
@@ -305,7 +425,7 @@ fn find_upstream<'a>(
         .position(|(j, u)| j != i && !u.endpoint.is_empty() && u.endpoint == address)?;
     Some(Link {
         from: j,
-        streaming: receiver.status.as_deref() == Some("streaming"),
+        streaming: receiver_streams(sample),
         walsender: None,
     })
 }
@@ -327,10 +447,12 @@ fn view(name: String, members: &[&TargetSnapshot], config: Option<&ClusterConfig
         .map(|(i, m)| member_view(m, i, &links, &reference))
         .collect();
 
-    // Every member that is not a primary is expected, also while it is
-    // down (it reads 0 then); a down member last seen as a primary is not.
+    // Every member but the primary is expected, also while it is down
+    // (it reads 0 then); a down member last seen as a primary is not. A
+    // target without a cluster is a cluster of one: nothing to expect.
     let expected_names: Vec<String> = match config.and_then(|c| c.expected_standbys.clone()) {
         Some(list) => list,
+        None if name.is_empty() => Vec::new(),
         None => members_view
             .iter()
             .zip(members)
@@ -345,8 +467,20 @@ fn view(name: String, members: &[&TargetSnapshot], config: Option<&ClusterConfig
     let expected_standbys = expected_names
         .into_iter()
         .map(|standby| {
-            let connected = match members_view.iter().find(|v| v.target == standby) {
-                Some(v) => v.connected == Some(true),
+            // A target by its name, else (as PostgreSQL compares standby
+            // names) ignoring case; else a walsender's application_name.
+            let member = members_view
+                .iter()
+                .find(|v| v.target == standby)
+                .or_else(|| {
+                    members_view
+                        .iter()
+                        .find(|v| v.target.eq_ignore_ascii_case(&standby))
+                });
+            let connected = match member {
+                Some(v) if v.role == Role::Standby => v.connected,
+                // Down reads 0, never absent; a primary is not a standby.
+                Some(_) => Some(false),
                 None => links.streams_by_name(&standby),
             };
             ExpectedStandby {
@@ -443,6 +577,7 @@ fn member_view(
             standbys: Vec::new(),
             slots: Vec::new(),
             error: m.last_error.clone(),
+            privileges_missing: Vec::new(),
         };
     };
     let standby = s.server.in_recovery;
@@ -455,8 +590,9 @@ fn member_view(
     let chain = if standby && !foreign {
         links.chain(index)
     } else {
-        None
+        Chain::Broken
     };
+    let connected = standby.then(|| chain.connected()).flatten();
     let timeline = s.timeline();
     let sync_state = link
         .and_then(|l| l.walsender)
@@ -477,20 +613,16 @@ fn member_view(
         system_identifier: sysid,
         upstream,
         upstream_target,
-        connected: standby.then_some(chain.is_some()),
+        connected: if standby { connected } else { None },
         chain: chain
-            .unwrap_or_default()
+            .path()
             .into_iter()
             .map(|i| links.members[i].name.clone())
             .collect(),
-        wal_receiver_status: if standby {
-            Some(
-                receiver
-                    .and_then(|w| w.status.clone())
-                    .unwrap_or_else(|| "stopped".into()),
-            )
-        } else {
-            None
+        wal_receiver_status: match (standby, receiver) {
+            (false, _) => None,
+            (true, None) => Some("stopped".into()),
+            (true, Some(w)) => w.status.clone(),
         },
         sync_state,
         lag_bytes,
@@ -569,9 +701,15 @@ fn member_view(
                     .zip(sl.restart_lsn.as_deref().and_then(lsn::parse))
                     .map(|(r, p)| lsn::diff(r, p)),
                 wal_status: sl.wal_status.clone(),
+                synced: sl.synced == Some(true),
             })
             .collect(),
         error: None,
+        privileges_missing: s
+            .privileges
+            .as_ref()
+            .map(|p| p.missing())
+            .unwrap_or_default(),
     }
 }
 
@@ -579,7 +717,7 @@ const CLUSTER_STANDBY: &[Label] = &[
     CLUSTER,
     Label::text(
         "standby",
-        "an expected standby: from `expected_standbys`, else every member that is not the primary",
+        "an expected standby: from `expected_standbys`, else every member but the primary",
     ),
 ];
 
@@ -621,6 +759,10 @@ pub const CLUSTER_EXPECTED_STANDBY_CONNECTED: Family = Family::gauge(
     "1 cuando una réplica esperada recibe el stream del principal, directamente o por una cadena de réplicas en cascada que llega a él; 0 cuando falta, no recibe o está caída.",
     CLUSTER_STANDBY,
     Scope::Cluster,
+)
+.when(
+    "for every expected standby, except one that answers but whose streaming the monitoring role may not see (pgrepl_privilege_missing{privilege=\"pg_read_all_stats\"} 1 on it or its upstream): cannot see is never 0",
+    "para cada réplica esperada, salvo una que responde pero cuyo stream el rol de monitoreo no puede ver (pgrepl_privilege_missing{privilege=\"pg_read_all_stats\"} 1 en ella o en su origen): no poder ver nunca es 0",
 );
 
 pub const CLUSTER_TIMELINE_MISMATCH: Family = Family::gauge(
@@ -696,11 +838,11 @@ pub fn encode(clusters: &[ClusterView], enc: &mut DescriptorEncoder) -> fmt::Res
         enc,
         &CLUSTER_EXPECTED_STANDBY_CONNECTED,
         named().flat_map(|c| {
-            c.expected_standbys.iter().map(move |e| {
-                (
+            c.expected_standbys.iter().filter_map(move |e| {
+                Some((
                     [("cluster", c.name.as_str()), ("standby", e.name.as_str())],
-                    flag(e.connected),
-                )
+                    flag(e.connected?),
+                ))
             })
         }),
     )?;
@@ -790,7 +932,7 @@ mod tests {
             .expect("one cluster")
     }
 
-    fn expected(c: &ClusterView) -> Vec<(&str, bool)> {
+    fn expected(c: &ClusterView) -> Vec<(&str, Option<bool>)> {
         c.expected_standbys
             .iter()
             .map(|e| (e.name.as_str(), e.connected))
@@ -823,7 +965,10 @@ mod tests {
         assert_eq!(c.primaries, ["primary"]);
         assert_eq!(c.tree.len(), 1);
         assert_eq!(c.tree[0].children[0].children[0].target, "standby2");
-        assert_eq!(expected(&c), [("standby1", true), ("standby2", true)]);
+        assert_eq!(
+            expected(&c),
+            [("standby1", Some(true)), ("standby2", Some(true))]
+        );
     }
 
     #[test]
@@ -839,7 +984,10 @@ mod tests {
         assert_eq!(s2.connected, Some(false));
         assert!(s2.chain.is_empty());
         // Down members stay expected: they read 0, they never vanish.
-        assert_eq!(expected(&c), [("standby1", false), ("standby2", false)]);
+        assert_eq!(
+            expected(&c),
+            [("standby1", Some(false)), ("standby2", Some(false))]
+        );
     }
 
     #[test]
@@ -869,7 +1017,82 @@ mod tests {
             ),
             up("standby1", 2, standby(1, vec![])),
         ]);
-        assert_eq!(expected(&c), [("standby1", false)]);
+        assert_eq!(expected(&c), [("standby1", Some(false))]);
+    }
+
+    /// As the monitoring role without `pg_read_all_stats` reads them: a
+    /// walsender with its name and slot but no state; a receiver row with
+    /// every detail NULL.
+    fn hidden_walsender(application_name: &str, slot: &str) -> serde_json::Value {
+        json!({"pid": 1, "application_name": application_name, "slot_name": slot})
+    }
+
+    fn hidden_standby() -> serde_json::Value {
+        json!({"server": {"in_recovery": true, "version": "17.0", "now": 0.0,
+                          "system_identifier": "42", "receive_lsn": "0/3000000",
+                          "replay_lsn": "0/3000000", "checkpoint_timeline": 1},
+               "settings": {"primary_slot_name": ["s1_slot", null]},
+               "wal_receiver": {},
+               "privileges": {"pg_read_all_stats": false}})
+    }
+
+    #[test]
+    fn cannot_see_is_not_disconnected() {
+        // Neither side may be read: unknown, not false.
+        let c = cluster(vec![
+            up(
+                "primary",
+                1,
+                primary(vec![hidden_walsender("other_name", "s1_slot")]),
+            ),
+            up("standby1", 2, hidden_standby()),
+        ]);
+        let s1 = c.member("standby1").expect("standby1");
+        assert_eq!(s1.connected, None);
+        assert_eq!(s1.wal_receiver_status, None);
+        assert_eq!(s1.privileges_missing, ["pg_read_all_stats"]);
+        // Found by its slot, whatever its application_name.
+        assert_eq!(s1.upstream_target.as_deref(), Some("primary"));
+        assert_eq!(expected(&c), [("standby1", None)]);
+
+        // The primary's walsender hidden, the standby's receiver visible.
+        let c = cluster(vec![
+            up(
+                "primary",
+                1,
+                primary(vec![hidden_walsender("standby1", "s1_slot")]),
+            ),
+            up("standby1", 2, standby(1, vec![])),
+        ]);
+        assert_eq!(expected(&c), [("standby1", Some(true))]);
+
+        // A standby whose receiver is visible and stopped is not streaming.
+        let mut stopped = hidden_standby();
+        stopped["wal_receiver"] = serde_json::Value::Null;
+        let c = cluster(vec![
+            up("primary", 1, primary(vec![])),
+            up("standby1", 2, stopped),
+        ]);
+        assert_eq!(expected(&c), [("standby1", Some(false))]);
+
+        // Down reads 0 whatever the privileges.
+        let c = cluster(vec![
+            up(
+                "primary",
+                1,
+                primary(vec![hidden_walsender("standby1", "s1_slot")]),
+            ),
+            down("standby1", Some(true)),
+        ]);
+        assert_eq!(expected(&c), [("standby1", Some(false))]);
+    }
+
+    #[test]
+    fn a_lone_target_expects_no_standby() {
+        let mut s = TargetSnapshot::initial("lone", None);
+        s.last_error = Some("down".into());
+        let c = views(&[Arc::new(s)], &BTreeMap::new());
+        assert!(c[0].expected_standbys.is_empty());
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct TargetCollector {
     heartbeat: Option<HeartbeatRead>,
     /// The heartbeat table's last verdict, to log a change once.
     heartbeat_verdict: Option<String>,
+    /// Recent readings of the standby's recovery-conflict counter.
+    conflicts: crate::lint::ConflictWindow,
 }
 
 impl TargetCollector {
@@ -89,6 +91,7 @@ impl TargetCollector {
             failures: 0,
             heartbeat,
             heartbeat_verdict: None,
+            conflicts: Default::default(),
         }
     }
 
@@ -193,6 +196,9 @@ impl TargetCollector {
             next.last_timeline = Some(timeline);
             next.last_timeline_run = Some(run);
         }
+        next.recent_conflicts = self
+            .conflicts
+            .observe(unix_now(), sample.server.recovery_conflicts);
         next.last_error = None;
         next.last_success = Some(unix_now());
         next.last_in_recovery = Some(sample.server.in_recovery);

@@ -45,6 +45,144 @@ impl ConfigError {
     }
 }
 
+/// Where a value came from. Every error names it: a `PGREPL_*` variable
+/// silently overrides the file, so "collect_interval is out of range" alone
+/// sends the operator to the wrong place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The TOML file given with `--config` (or `PGREPL_CONFIG`).
+    File(PathBuf),
+    /// An environment variable, by its name.
+    Env(String),
+    /// A command-line flag, by its name.
+    Flag(&'static str),
+    /// Not set anywhere: the built-in default.
+    Default,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "config file {}", path.display()),
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+            Origin::Default => f.write_str("built-in default"),
+        }
+    }
+}
+
+impl Origin {
+    /// `key (origin[, context])`: how an error names the value at fault,
+    /// without the value. `context` adds e.g. `target "p"`.
+    fn at(&self, key: &str, context: &str) -> String {
+        if context.is_empty() {
+            format!("{key} ({self})")
+        } else {
+            format!("{key} ({self}, {context})")
+        }
+    }
+}
+
+/// The names the providers carry in figment's metadata, so that the
+/// origin of every value (and of every figment error) can be told.
+const FROM_DEFAULTS: &str = "built-in default";
+const FROM_FILE: &str = "config file";
+const FLAG_LISTEN_ADDRESS: &str = "--web.listen-address";
+const FLAG_TELEMETRY_PATH: &str = "--web.telemetry-path";
+
+/// A provider under another name in figment's metadata.
+struct Named<P> {
+    name: &'static str,
+    inner: P,
+}
+
+impl<P: figment::Provider> figment::Provider for Named<P> {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.name)
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        self.inner.data()
+    }
+}
+
+/// The origin of what a figment value's metadata names; `key` is the
+/// top-level key, for the variable's name.
+fn origin_of(metadata: Option<&figment::Metadata>, key: &str, overrides: &Overrides) -> Origin {
+    let name = metadata.map(|m| m.name.as_ref()).unwrap_or("");
+    if name == FROM_FILE {
+        if let Some(path) = &overrides.config_file {
+            return Origin::File(path.clone());
+        }
+    }
+    if name.contains("environment") {
+        let top = key.split('.').next().unwrap_or(key);
+        return Origin::Env(format!("PGREPL_{}", top.to_ascii_uppercase()));
+    }
+    for flag in [FLAG_LISTEN_ADDRESS, FLAG_TELEMETRY_PATH] {
+        if name == flag {
+            return Origin::Flag(flag);
+        }
+    }
+    Origin::Default
+}
+
+/// The origin of each top-level key of the merged layers.
+struct Origins {
+    listen_address: Origin,
+    telemetry_path: Origin,
+    collect_interval: Origin,
+    collect_timeout: Origin,
+    targets: Origin,
+    clusters: Origin,
+}
+
+impl Origins {
+    fn of(figment: &Figment, overrides: &Overrides) -> Origins {
+        let find = |key: &str| origin_of(figment.find_metadata(key), key, overrides);
+        Origins {
+            listen_address: find("listen_address"),
+            telemetry_path: find("telemetry_path"),
+            collect_interval: find("collect_interval"),
+            collect_timeout: find("collect_timeout"),
+            targets: find("targets"),
+            clusters: find("clusters"),
+        }
+    }
+}
+
+/// Where the fields of one target came from: the file (or a variable
+/// holding the whole list), or the single-target variables.
+enum TargetOrigin {
+    Listed(Origin),
+    /// `PGREPL_DSN` or `DATA_SOURCE_NAME`, with `PGREPL_TARGET`,
+    /// `PGREPL_PASSWORD_FILE` and `PGREPL_CLUSTER`.
+    Single {
+        dsn_var: &'static str,
+    },
+}
+
+impl TargetOrigin {
+    /// How an error names `field` of target number `i`.
+    fn at(&self, i: usize, field: &str, context: &str) -> String {
+        match self {
+            TargetOrigin::Listed(origin) => origin.at(&format!("targets[{i}].{field}"), context),
+            TargetOrigin::Single { dsn_var } => {
+                let var = match field {
+                    "dsn" => *dsn_var,
+                    "name" => "PGREPL_TARGET",
+                    "password_file" => "PGREPL_PASSWORD_FILE",
+                    "cluster" => "PGREPL_CLUSTER",
+                    _ => *dsn_var,
+                };
+                Origin::Env(var.to_string()).at(field, context)
+            }
+        }
+    }
+}
+
 /// The file and environment layer, as written by the user.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -81,7 +219,8 @@ struct RawTarget {
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Standbys that must be streaming from the primary, by `application_name`
-    /// or target name; when omitted, the members in recovery are expected.
+    /// or target name; when omitted, every member but the primary. Names
+    /// compare ignoring case, as PostgreSQL compares `application_name`.
     #[serde(default)]
     pub expected_standbys: Option<Vec<String>>,
     /// Opt-in heartbeat: end-to-end lag measured by a row the exporter
@@ -203,23 +342,36 @@ pub fn load_with_env(
     overrides: &Overrides,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    let mut figment = Figment::from(Serialized::defaults(defaults()));
+    let mut figment = Figment::from(Named {
+        name: FROM_DEFAULTS,
+        inner: Serialized::defaults(defaults()),
+    });
     if let Some(path) = &overrides.config_file {
         let text = read_config_file(path)?;
-        figment = figment.merge(Toml::string(&text));
+        figment = figment.merge(Named {
+            name: FROM_FILE,
+            inner: Toml::string(&text),
+        });
     }
     let ignored: Vec<&str> = ENV_NOT_FOR_FIGMENT.to_vec();
     figment = figment.merge(Env::prefixed("PGREPL_").ignore(&ignored));
     if let Some(v) = &overrides.listen_address {
-        figment = figment.merge(Serialized::default("listen_address", v));
+        figment = figment.merge(Named {
+            name: FLAG_LISTEN_ADDRESS,
+            inner: Serialized::default("listen_address", v),
+        });
     }
     if let Some(v) = &overrides.telemetry_path {
-        figment = figment.merge(Serialized::default("telemetry_path", v));
+        figment = figment.merge(Named {
+            name: FLAG_TELEMETRY_PATH,
+            inner: Serialized::default("telemetry_path", v),
+        });
     }
     let raw: RawConfig = figment
         .extract()
         .map_err(|e| describe_figment(e, overrides))?;
-    validate(raw, overrides.config_file.as_deref(), env)
+    let origins = Origins::of(&figment, overrides);
+    validate(raw, &origins, overrides.config_file.as_deref(), env)
 }
 
 /// Largest configuration file read; a real one is a few kilobytes.
@@ -352,29 +504,11 @@ fn describe_figment(err: figment::Error, overrides: &Overrides) -> ConfigError {
 
 /// Where the faulty value came from, for the error message.
 fn source_of(err: &figment::Error, overrides: &Overrides, key: Option<&str>) -> String {
-    let name = err.metadata.as_ref().map(|m| m.name.as_ref()).unwrap_or("");
-    if name.contains("environment") {
-        let var = key
-            .filter(|k| !k.is_empty())
-            .map(|k| format!("PGREPL_{}", k.to_ascii_uppercase().replace('.', "_")))
-            .unwrap_or_else(|| "a PGREPL_* variable".into());
-        return format!(" (environment variable {var})");
-    }
-    if name.contains("TOML") {
-        return match &overrides.config_file {
-            Some(path) => format!(" (config file {})", path.display()),
-            None => String::new(),
-        };
-    }
-    // Serialized values: the flags, else the built-in defaults.
-    match key {
-        Some("listen_address") if overrides.listen_address.is_some() => {
-            " (flag --web.listen-address)".into()
-        }
-        Some("telemetry_path") if overrides.telemetry_path.is_some() => {
-            " (flag --web.telemetry-path)".into()
-        }
-        _ => String::new(),
+    let key = key.filter(|k| !k.is_empty());
+    match origin_of(err.metadata.as_ref(), key.unwrap_or(""), overrides) {
+        Origin::Env(_) if key.is_none() => " (a PGREPL_* environment variable)".into(),
+        Origin::Default => String::new(),
+        origin => format!(" ({origin})"),
     }
 }
 
@@ -395,31 +529,36 @@ fn printable_key(key: &str) -> String {
 
 fn validate(
     raw: RawConfig,
+    origins: &Origins,
     file: Option<&Path>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    let collect_interval = bounded("collect_interval", raw.collect_interval, INTERVAL_RANGE)?;
+    let interval_at = origins.collect_interval.at("collect_interval", "");
+    let collect_interval = bounded(&interval_at, raw.collect_interval, INTERVAL_RANGE)?;
+    let timeout_at = origins.collect_timeout.at("collect_timeout", "");
     let collect_timeout = match raw.collect_timeout {
-        Some(t) => bounded("collect_timeout", t, TIMEOUT_RANGE)?,
+        Some(t) => bounded(&timeout_at, t, TIMEOUT_RANGE)?,
         None => collect_interval.mul_f64(0.8),
     };
     if collect_timeout >= collect_interval {
         return Err(ConfigError::new(format!(
-            "collect_timeout: {} must be shorter than collect_interval {}",
-            humantime::format_duration(collect_timeout),
-            humantime::format_duration(collect_interval)
+            "{timeout_at}: must be shorter than {interval_at}"
         )));
     }
-    let listen_address = resolve_listen(&raw.listen_address)?;
+    let listen_address = resolve_listen(&raw.listen_address)
+        .map_err(|why| at(&origins.listen_address.at("listen_address", ""), &why))?;
     let telemetry_path = raw.telemetry_path;
-    check_telemetry_path(&telemetry_path)?;
+    check_telemetry_path(&telemetry_path)
+        .map_err(|why| at(&origins.telemetry_path.at("telemetry_path", ""), &why))?;
 
-    let mut raw_targets = raw.targets;
-    if raw_targets.is_empty() {
-        if let Some(single) = single_target_from_env(&env) {
-            raw_targets.push(single);
+    let (raw_targets, target_origin) = if raw.targets.is_empty() {
+        match single_target_from_env(&env) {
+            Some((single, dsn_var)) => (vec![single], TargetOrigin::Single { dsn_var }),
+            None => (Vec::new(), TargetOrigin::Listed(origins.targets.clone())),
         }
-    }
+    } else {
+        (raw.targets, TargetOrigin::Listed(origins.targets.clone()))
+    };
     if raw_targets.is_empty() {
         let hint = match file {
             Some(f) => format!("no [[targets]] in {}", f.display()),
@@ -433,60 +572,82 @@ fn validate(
     let mut seen = HashSet::new();
     let mut targets = Vec::with_capacity(raw_targets.len());
     for (i, t) in raw_targets.into_iter().enumerate() {
+        let name_at = target_origin.at(i, "name", "");
         let name = t.name.trim().to_string();
         if name.is_empty() {
-            return Err(ConfigError::new(format!(
-                "targets[{i}].name: must not be empty"
-            )));
+            return Err(at(&name_at, "must not be empty"));
         }
-        check_name(&format!("targets[{i}].name"), &name)?;
+        check_name(&name_at, &name)?;
         if !seen.insert(name.clone()) {
-            return Err(ConfigError::new(format!(
-                "targets[{i}].name: duplicate target name {name:?}"
-            )));
+            return Err(at(&name_at, &format!("duplicate target name {name:?}")));
         }
+        let context = format!("target {name:?}");
         let dsn = resolve_dsn(
             &t.dsn,
             t.password_file.as_deref(),
-            &format!("targets[{i}]"),
-            &format!(" (target {name:?})"),
+            &target_origin.at(i, "dsn", &context),
+            &target_origin.at(i, "password_file", &context),
             &env,
         )?;
         let cluster = t.cluster.filter(|c| !c.trim().is_empty());
         if let Some(c) = &cluster {
-            check_name(&format!("targets[{i}].cluster"), c)?;
+            check_name(&target_origin.at(i, "cluster", &context), c)?;
         }
         targets.push(Target { name, dsn, cluster });
     }
 
     let mut clusters = raw.clusters;
+    let origin = &origins.clusters;
     for (cluster, settings) in clusters.iter_mut() {
-        check_name("clusters", cluster)?;
+        check_name(&origin.at("clusters", ""), cluster)?;
+        let key = format!("clusters.{cluster}.expected_standbys");
+        let mut listed: Vec<&str> = Vec::new();
         for standby in settings.expected_standbys.iter().flatten() {
-            check_name(&format!("clusters.{cluster}.expected_standbys"), standby)?;
+            check_name(&origin.at(&key, ""), standby)?;
+            // PostgreSQL compares `application_name` ignoring case (as in
+            // `synchronous_standby_names`), and so does the cluster view:
+            // "s1" and "S1" are one standby, and two series of it would
+            // count it twice.
+            if let Some(first) = listed.iter().find(|l| l.eq_ignore_ascii_case(standby)) {
+                let why = if *first == standby.as_str() {
+                    format!("{standby:?} is listed twice")
+                } else {
+                    format!(
+                        "{standby:?} and {first:?} name the same standby (standby names compare ignoring case, as PostgreSQL compares application_name)"
+                    )
+                };
+                return Err(at(&origin.at(&key, ""), &why));
+            }
+            listed.push(standby);
         }
         if !targets
             .iter()
             .any(|t| t.cluster.as_deref() == Some(cluster))
         {
-            return Err(ConfigError::new(format!(
-                "clusters.{cluster}: no target has cluster = {cluster:?}"
-            )));
+            return Err(at(
+                &origin.at(&format!("clusters.{cluster}"), ""),
+                &format!("no target has cluster = {cluster:?}"),
+            ));
         }
         if let Some(hb) = settings.heartbeat.as_mut() {
             let key = format!("clusters.{cluster}.heartbeat");
             if !valid_table_name(&hb.table) {
-                return Err(ConfigError::new(format!(
-                    "{key}.table: expected schema.table in lower-case letters, digits and _"
-                )));
+                return Err(at(
+                    &origin.at(&format!("{key}.table"), ""),
+                    "expected schema.table in lower-case letters, digits and _",
+                ));
             }
-            hb.interval = bounded(&format!("{key}.interval"), hb.interval, INTERVAL_RANGE)?;
+            hb.interval = bounded(
+                &origin.at(&format!("{key}.interval"), ""),
+                hb.interval,
+                INTERVAL_RANGE,
+            )?;
             if let Some(text) = &hb.dsn {
                 hb.writer = Some(resolve_dsn(
                     text,
                     hb.password_file.as_deref(),
-                    &key,
-                    "",
+                    &origin.at(&format!("{key}.dsn"), ""),
+                    &origin.at(&format!("{key}.password_file"), ""),
                     &env,
                 )?);
             }
@@ -501,6 +662,11 @@ fn validate(
         targets,
         clusters,
     })
+}
+
+/// `place: why`, one line: `place` names the key and where it came from.
+fn at(place: &str, why: &str) -> ConfigError {
+    ConfigError::new(format!("{place}: {why}"))
 }
 
 /// Accepted `collect_interval` (and heartbeat interval): below 100 ms a
@@ -530,47 +696,44 @@ pub const BUILTIN_PATHS: [&str; 8] = [
     "/api/v1/topology",
 ];
 
-/// `d` within `[min, max]`, else an error naming `key` and the range. The
-/// same check runs at start and on reload, and every timeout derived from
-/// these values stays far from any overflow.
+/// `d` within `[min, max]`, else an error naming `place` (the key and
+/// where it came from) and the range, never the value. The same check
+/// runs at start and on reload, and every timeout derived from these
+/// values stays far from any overflow.
 fn bounded(
-    key: &str,
+    place: &str,
     d: Duration,
     (min, max): (Duration, Duration),
 ) -> Result<Duration, ConfigError> {
     if d < min || d > max {
-        return Err(ConfigError::new(format!(
-            "{key}: {} is out of range; use {} to {}",
-            if d.as_secs() > max.as_secs().saturating_mul(1000) {
-                "the value".to_string()
-            } else {
-                humantime::format_duration(d).to_string()
-            },
-            humantime::format_duration(min),
-            humantime::format_duration(max)
-        )));
+        return Err(at(
+            place,
+            &format!(
+                "out of range; use {} to {}",
+                humantime::format_duration(min),
+                humantime::format_duration(max)
+            ),
+        ));
     }
     Ok(d)
 }
 
 /// A literal path: `/` then letters, digits and `-._~/`, no route syntax
-/// (`{x}`, `*x`, `:x`) and none of the built-in paths or below them.
-fn check_telemetry_path(path: &str) -> Result<(), ConfigError> {
-    let bad = |why: &str| Err(ConfigError::new(format!("telemetry_path: {why}")));
+/// (`{x}`, `*x`, `:x`) and none of the built-in paths or below them. The
+/// reason never quotes the path.
+fn check_telemetry_path(path: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(why.to_string());
     if !path.starts_with('/') || path.len() < 2 {
         return bad("must start with '/' and name a path other than '/'");
     }
     if path.len() > 256 {
         return bad("longer than 256 characters");
     }
-    if let Some(c) = path
+    if path
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "-._~/".contains(*c)))
+        .any(|c| !(c.is_ascii_alphanumeric() || "-._~/".contains(c)))
     {
-        return bad(&format!(
-            "character {:?} is not allowed; use letters, digits and - . _ ~ /",
-            c.escape_default().to_string()
-        ));
+        return bad("only letters, digits and - . _ ~ / are allowed");
     }
     if path.contains("//") {
         return bad("must not contain an empty segment (//)");
@@ -581,7 +744,7 @@ fn check_telemetry_path(path: &str) -> Result<(), ConfigError> {
         .any(|b| *b != "/" && (trimmed == *b || trimmed.starts_with(&format!("{b}/"))))
     {
         return bad(&format!(
-            "{trimmed} is one of the exporter's own endpoints ({})",
+            "names one of the exporter's own endpoints ({})",
             BUILTIN_PATHS.join(", ")
         ));
     }
@@ -590,39 +753,47 @@ fn check_telemetry_path(path: &str) -> Result<(), ConfigError> {
 
 /// Names end up in labels and log lines: a control character would forge
 /// a log line or break a label.
-fn check_name(key: &str, name: &str) -> Result<(), ConfigError> {
+fn check_name(place: &str, name: &str) -> Result<(), ConfigError> {
     if name.chars().any(char::is_control) {
-        return Err(ConfigError::new(format!(
-            "{key}: contains a control character (newline, tab, escape...); names must be printable"
-        )));
+        return Err(at(
+            place,
+            "contains a control character (newline, tab, escape...); names must be printable",
+        ));
     }
     if name.len() > 256 {
-        return Err(ConfigError::new(format!("{key}: longer than 256 bytes")));
+        return Err(at(place, "longer than 256 bytes"));
     }
     Ok(())
 }
 
-/// A connection string of `key` made ready to use: parsed, its password
-/// resolved and bounded, its TLS settings loadable. Errors say `key` and
-/// `context` (which target), never a value.
+/// A connection string made ready to use: parsed, its password resolved
+/// and bounded, its TLS settings loadable. Errors name the place of the
+/// DSN (`dsn_at`) or of the password file (`file_at`): key, origin and
+/// target; never a value.
 fn resolve_dsn(
     text: &str,
     password_file: Option<&Path>,
-    key: &str,
-    context: &str,
+    dsn_at: &str,
+    file_at: &str,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Dsn, ConfigError> {
-    let mut dsn =
-        Dsn::parse(text).map_err(|e| ConfigError::new(format!("{key}.dsn{context}: {e}")))?;
-    resolve_password(&mut dsn, password_file, key, context, env)?;
+    let mut dsn = Dsn::parse(text).map_err(|e| at(dsn_at, &e.to_string()))?;
+    resolve_password(&mut dsn, password_file, dsn_at, file_at, env)?;
     if dsn.password_len() > MAX_PASSWORD_BYTES {
-        return Err(ConfigError::new(format!(
-            "{key}{context}: the password is {} bytes; at most {MAX_PASSWORD_BYTES} are accepted",
-            dsn.password_len()
-        )));
+        let place = if password_file.is_some() {
+            file_at
+        } else {
+            dsn_at
+        };
+        return Err(at(
+            place,
+            &format!(
+                "the password is {} bytes; at most {MAX_PASSWORD_BYTES} are accepted",
+                dsn.password_len()
+            ),
+        ));
     }
-    crate::tls::connector(&dsn.tls)
-        .map_err(|e| ConfigError::new(format!("{key}.dsn{context}: {e}")))?;
+    crate::tls::connector(&dsn.tls).map_err(|e| at(dsn_at, &e.to_string()))?;
     Ok(dsn)
 }
 
@@ -635,17 +806,13 @@ fn resolve_dsn(
 fn resolve_password(
     dsn: &mut Dsn,
     password_file: Option<&Path>,
-    key: &str,
-    context: &str,
+    dsn_at: &str,
+    file_at: &str,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
     if let Some(path) = password_file {
-        let password = dsn::read_password_file(path).map_err(|e| {
-            ConfigError::new(format!(
-                "{key}.password_file{context}: {}: {e}",
-                path.display()
-            ))
-        })?;
+        let password = dsn::read_password_file(path)
+            .map_err(|e| ConfigError::new(format!("{file_at}: {}: {e}", path.display())))?;
         dsn.set_password(password);
         return Ok(());
     }
@@ -670,7 +837,7 @@ fn resolve_password(
         Err(e) if named_by.is_none() && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
             return Err(ConfigError::new(format!(
-                "{key}.dsn{context}: password file {} ({}): {e}",
+                "{dsn_at}: password file {} ({}): {e}",
                 path.display(),
                 named_by.unwrap_or("~/.pgpass")
             )))
@@ -679,10 +846,10 @@ fn resolve_password(
     if let Some(problem) = crate::pgpass::permission_problem(&path) {
         if let Some(named_by) = named_by {
             return Err(ConfigError::new(format!(
-                "{key}.dsn{context}: {problem} ({named_by})"
+                "{dsn_at}: {problem} ({named_by})"
             )));
         }
-        tracing::warn!(problem, "ignoring ~/.pgpass{context}, as libpq does");
+        tracing::warn!(problem, "ignoring ~/.pgpass for {dsn_at}, as libpq does");
         return Ok(());
     }
     if let Some(password) = dsn.pgpass_password(&text) {
@@ -691,25 +858,35 @@ fn resolve_password(
     Ok(())
 }
 
-fn single_target_from_env(env: &impl Fn(&str) -> Option<String>) -> Option<RawTarget> {
-    let dsn = env("PGREPL_DSN")
-        .filter(|s| !s.is_empty())
-        .or_else(|| env("DATA_SOURCE_NAME").filter(|s| !s.is_empty()))?;
-    Some(RawTarget {
+/// The single target of `PGREPL_DSN` (or `DATA_SOURCE_NAME`), with the
+/// name of the variable it came from.
+fn single_target_from_env(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Option<(RawTarget, &'static str)> {
+    let (dsn, var) = match env("PGREPL_DSN").filter(|s| !s.is_empty()) {
+        Some(dsn) => (dsn, "PGREPL_DSN"),
+        None => (
+            env("DATA_SOURCE_NAME").filter(|s| !s.is_empty())?,
+            "DATA_SOURCE_NAME",
+        ),
+    };
+    let target = RawTarget {
         name: env("PGREPL_TARGET").unwrap_or_else(|| Dsn::default_name(&dsn)),
         dsn,
         password_file: env("PGREPL_PASSWORD_FILE").map(PathBuf::from),
         cluster: env("PGREPL_CLUSTER"),
-    })
+    };
+    Some((target, var))
 }
 
-fn resolve_listen(addr: &str) -> Result<SocketAddr, ConfigError> {
+fn resolve_listen(addr: &str) -> Result<SocketAddr, String> {
     if let Ok(a) = addr.parse::<SocketAddr>() {
         return Ok(a);
     }
     // The value itself is not repeated: whatever was typed there (even a
-    // secret pasted into the wrong place) stays out of logs.
-    let bad = |why: String| ConfigError::new(format!("listen_address: {why}"));
+    // secret pasted into the wrong place) stays out of logs. The caller
+    // names the key and where it came from.
+    let bad = |why: String| why;
     if !addr.contains(':') {
         return Err(bad("expected HOST:PORT, for example 0.0.0.0:9839".into()));
     }

@@ -179,6 +179,7 @@ fn encode_families(
     collector::basebackup::encode(&up, enc)?;
     collector::heartbeat::encode(&up, &view.heartbeat_writers, enc)?;
     collector::activity::encode(&up, enc)?;
+    collector::privileges::encode(&up, enc)?;
     if cluster_view {
         crate::cluster::encode(&view.clusters, enc)?;
     }
@@ -201,6 +202,7 @@ pub fn families() -> Vec<(&'static str, &'static [Family])> {
         ("collector::basebackup", collector::basebackup::FAMILIES),
         ("collector::heartbeat", collector::heartbeat::FAMILIES),
         ("collector::activity", collector::activity::FAMILIES),
+        ("collector::privileges", collector::privileges::FAMILIES),
         ("cluster", crate::cluster::FAMILIES),
         ("lint", crate::lint::FAMILIES),
     ]

@@ -40,7 +40,8 @@
 //!   [`reload`] carries `POST /-/reload` to the supervisor.
 //! - [`heartbeat_writer`]: the opt-in heartbeat writer (the reader is
 //!   `collector::heartbeat`); [`sql`] quotes configuration values into SQL.
-//! - [`status`]: the one-shot `status` command.
+//! - [`status`]: the one-shot `status` command; [`escape`] makes what a
+//!   server says safe for a terminal (the `status` table, the text log).
 //! - [`exporter`]: wiring, the supervisor (reloads, the watchdog that
 //!   restarts dead or hung collection tasks) and shutdown; `main.rs` is a
 //!   thin binary. [`build_info`] is what `--version` prints; [`fault`]
@@ -67,6 +68,7 @@ pub mod config;
 mod conn_limit;
 mod dsn;
 mod error_chain;
+mod escape;
 pub mod exporter;
 pub mod exposition;
 pub mod family;

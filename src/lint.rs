@@ -1,13 +1,15 @@
 //! Configuration lint: settings that put replication at risk, from the
-//! advice DBAs follow (and the user's own notes). Each check is documented
-//! with its fix in `docs/config-lint.md`.
+//! advice DBAs follow. Each check is documented with its fix in
+//! `docs/config-lint.md`.
 //!
 //! `pgrepl_config_issue{target, check}` is 1 when the risk is present, 0
 //! when the check ran and found nothing; checks that do not apply to the
 //! server's role are absent.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
@@ -34,6 +36,24 @@ pub const CHECKS: [&str; 12] = [
     "system_identifier_mismatch",
 ];
 
+/// Checks that advise rather than warn: a setting a DBA may keep on
+/// purpose (no `max_slot_wal_keep_size`, so that a slow standby is never
+/// cut off; `synchronous_commit` off for speed) or PostgreSQL's default
+/// that only costs a rebuild after a failover (no `wal_log_hints` nor
+/// checksums). `status` lists them under ISSUES; every other finding is a
+/// warning that makes it degraded (exit code 1), since it puts replication
+/// at risk now.
+pub const ADVICE: [&str; 3] = [
+    "pg_rewind_impossible",
+    "slot_wal_unlimited",
+    "synchronous_commit_off_with_sync_standbys",
+];
+
+/// Whether a finding of `check` makes `status` degraded (see [`ADVICE`]).
+pub fn warns(check: &str) -> bool {
+    !ADVICE.contains(&check)
+}
+
 pub const CONFIG_ISSUE: Family = Family::gauge(
     "pgrepl_config_issue",
     "1 when a setting puts replication at risk (see docs/config-lint.md for each check and its fix), 0 when the check passed.",
@@ -47,6 +67,52 @@ pub const CONFIG_ISSUE: Family = Family::gauge(
 );
 
 pub const FAMILIES: &[Family] = &[CONFIG_ISSUE];
+
+/// How far back `hot_standby_feedback_off_with_conflicts` looks for
+/// recovery conflicts: the check clears an hour after the last one.
+pub const CONFLICT_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Readings of a standby's recovery-conflict counter over the last
+/// [`CONFLICT_WINDOW`], kept by its collection task. PostgreSQL's counter
+/// only grows (until `pg_stat_reset()`), so a check on the total never
+/// clears once the cause is fixed; the increase over the window does.
+#[derive(Debug, Default, Clone)]
+pub struct ConflictWindow {
+    /// `(unix time, total)`, oldest first, at least a sixtieth of the
+    /// window apart (so at most about 62 of them); the first is the newest
+    /// reading at or before the start of the window, the baseline.
+    points: VecDeque<(f64, f64)>,
+}
+
+impl ConflictWindow {
+    /// Records the total read at `now` (`None` on a primary or when it
+    /// cannot be read) and returns the conflicts counted over the window;
+    /// `None` until a second reading gives a baseline.
+    pub fn observe(&mut self, now: f64, total: Option<f64>) -> Option<f64> {
+        let Some(total) = total.filter(|t| t.is_finite()) else {
+            self.points.clear();
+            return None;
+        };
+        // A reset (pg_stat_reset(), a crash) starts the count afresh.
+        if self.points.back().is_some_and(|(_, last)| total < *last) {
+            self.points.clear();
+        }
+        let window = CONFLICT_WINDOW.as_secs_f64();
+        let start = now - window;
+        while self.points.len() >= 2 && self.points[1].0 <= start {
+            self.points.pop_front();
+        }
+        let increase = self.points.front().map(|(_, first)| total - first);
+        if self
+            .points
+            .back()
+            .is_none_or(|(at, _)| now - at >= window / 60.0)
+        {
+            self.points.push_back((now, total));
+        }
+        increase
+    }
+}
 
 /// A limit is "nearly used up" when at most 20% (or fewer than 2) is left.
 fn nearly_used(used: usize, max: Option<f64>) -> Option<bool> {
@@ -101,7 +167,7 @@ pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(&'
         ));
     }
     if Role::of(snap) == Role::Standby {
-        standby_checks(s, &mut out);
+        standby_checks(s, snap.recent_conflicts, &mut out);
     } else {
         primary_checks(s, &mut out);
     }
@@ -111,16 +177,19 @@ pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(&'
     out
 }
 
-fn standby_checks(s: &Sample, out: &mut Vec<(&'static str, bool)>) {
+fn standby_checks(s: &Sample, recent_conflicts: Option<f64>, out: &mut Vec<(&'static str, bool)>) {
     let settings = &s.settings;
     out.push((
         "hot_standby_off",
         settings.text("hot_standby") == Some("off"),
     ));
-    if let Some(conflicts) = s.server.recovery_conflicts {
+    // Conflicts counted over the last hour the exporter watched, not the
+    // total since the statistics were reset: the check clears once the
+    // cause is fixed (absent until two collections give an increase).
+    if let Some(recent) = recent_conflicts {
         out.push((
             "hot_standby_feedback_off_with_conflicts",
-            !on(settings.text("hot_standby_feedback")) && conflicts > 0.0,
+            !on(settings.text("hot_standby_feedback")) && recent > 0.0,
         ));
     }
 }
@@ -222,6 +291,64 @@ mod tests {
             .into_iter()
             .find(|(check, _)| *check == "sync_standby_not_connected")
             .map(|(_, v)| v)
+    }
+
+    /// A standby with `hot_standby_feedback = off` whose conflict counter
+    /// reads `total`, with `recent` conflicts over the window.
+    fn standby(total: f64, recent: Option<f64>) -> TargetSnapshot {
+        let sample: Sample = serde_json::from_value(serde_json::json!({
+            "server": {"in_recovery": true, "version": "17.0", "now": 0.0,
+                       "recovery_conflicts": total},
+            "settings": {"hot_standby_feedback": ["off", null], "hot_standby": ["on", null]},
+        }))
+        .expect("a sample");
+        let mut snap = TargetSnapshot::initial("standby", None);
+        snap.sample = Some(Arc::new(sample));
+        snap.recent_conflicts = recent;
+        snap
+    }
+
+    fn feedback_check(snap: &TargetSnapshot) -> Option<bool> {
+        evaluate(snap, None)
+            .into_iter()
+            .find(|(check, _)| *check == "hot_standby_feedback_off_with_conflicts")
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn old_conflicts_do_not_keep_the_feedback_check_on() {
+        // 5 conflicts counted long ago, none lately: no finding.
+        assert_ne!(feedback_check(&standby(5.0, Some(0.0))), Some(true));
+        assert_eq!(feedback_check(&standby(5.0, Some(0.0))), Some(false));
+        assert_eq!(feedback_check(&standby(7.0, Some(2.0))), Some(true));
+        // One collection alone cannot tell: the check is absent.
+        assert_eq!(feedback_check(&standby(5.0, None)), None);
+    }
+
+    #[test]
+    fn the_conflict_window_fires_and_clears() {
+        let mut w = ConflictWindow::default();
+        let hour = CONFLICT_WINDOW.as_secs_f64();
+        let t0 = 1_800_000_000.0;
+        // Conflicts from before the exporter started are not counted.
+        assert_eq!(w.observe(t0, Some(40.0)), None);
+        assert_eq!(w.observe(t0 + 5.0, Some(40.0)), Some(0.0));
+        // Three conflicts now: seen for an hour, then cleared.
+        let mut t = t0 + 10.0;
+        assert_eq!(w.observe(t, Some(43.0)), Some(3.0));
+        while t < t0 + 10.0 + hour - 120.0 {
+            t += 5.0;
+            assert_eq!(w.observe(t, Some(43.0)), Some(3.0), "at +{}s", t - t0);
+        }
+        t += 300.0;
+        assert_eq!(w.observe(t, Some(43.0)), Some(0.0));
+        // Bounded memory whatever the interval.
+        assert!(w.points.len() <= 62, "{} points", w.points.len());
+        // A reset of the statistics starts afresh.
+        assert_eq!(w.observe(t + 5.0, Some(0.0)), None);
+        assert_eq!(w.observe(t + 10.0, Some(1.0)), Some(1.0));
+        // A primary has no such counter.
+        assert_eq!(w.observe(t + 15.0, None), None);
     }
 
     #[test]

@@ -8,10 +8,15 @@
 //! level cannot express (`pg_replication_exporter=debug,tokio_postgres=info`);
 //! else the command's default level.
 
-use tracing_subscriber::fmt::format::FmtSpan;
+use std::fmt;
+
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{FmtSpan, FormatFields, Writer};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{LogFormat, LogLevel};
+use crate::escape;
 
 /// The variable read when no level is given.
 pub const RUST_LOG: &str = "RUST_LOG";
@@ -58,6 +63,73 @@ pub fn filter(
     }
 }
 
+/// The fields of the text format: `message` first, then `name=value`,
+/// every value and the message with control characters escaped
+/// ([`escape::control`]). Server text reaches the log through fields (an
+/// error tokio-postgres spreads over lines with `DETAIL:`, a version
+/// string, a host name): a raw newline there would forge a log line, an
+/// escape sequence would drive the terminal of whoever reads the log. The
+/// JSON and logfmt formats quote and escape values themselves.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EscapedFields;
+
+impl<'w> FormatFields<'w> for EscapedFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut visitor = EscapingVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct EscapingVisitor<'w> {
+    writer: Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Visit for EscapingVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        // As tracing's default: the message as it is, other strings quoted.
+        if field.name() == "message" {
+            self.write(field, value);
+        } else {
+            self.write(field, &format!("{value:?}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // `%x` fields arrive here with Display as their Debug: raw text.
+        self.write(field, &format!("{value:?}"));
+    }
+}
+
+impl EscapingVisitor<'_> {
+    fn write(&mut self, field: &Field, text: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        // Fields the `log` bridge adds carry metadata shown elsewhere.
+        if field.name().starts_with("log.") {
+            return;
+        }
+        let separator = if self.first { "" } else { " " };
+        self.first = false;
+        let text = escape::control(text);
+        self.result = match field.name() {
+            "message" => write!(self.writer, "{separator}{text}"),
+            name => write!(
+                self.writer,
+                "{separator}{}={text}",
+                name.strip_prefix("r#").unwrap_or(name)
+            ),
+        };
+    }
+}
+
 /// Installs the subscriber; see the module documentation for where the
 /// filter comes from.
 pub fn init(
@@ -81,7 +153,10 @@ pub fn init(
         .with_span_events(FmtSpan::NONE)
         .with_target(false);
     let result = match format {
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(false)
+            .fmt_fields(EscapedFields)
+            .try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Logfmt => builder
             .event_format(tracing_logfmt::EventsFormatter::default())
@@ -131,6 +206,62 @@ mod tests {
             assert_eq!(shown(&f), shown(&level_filter(LogLevel::Warn)));
         }
         Ok(())
+    }
+
+    /// The text format of one event, through [`EscapedFields`].
+    fn text_of(emit: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if let Ok(mut b) = self.0.lock() {
+                    b.extend_from_slice(buf);
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_target(false)
+            .without_time()
+            .fmt_fields(EscapedFields)
+            .finish();
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn fields_and_message_are_one_escaped_line() {
+        let error = "FATAL: no\nDETAIL: Hot standby mode is disabled.";
+        let host = "evil\n\u{1b}]0;pwned\u{7}";
+        let text = text_of(|| {
+            tracing::warn!(target_name = "s1", error = %error, host, version = ?host,
+                "target is down\r\nforged");
+        });
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(
+                r#"target is down\r\nforged target_name="s1" error=FATAL: no\nDETAIL: Hot"#
+            ),
+            "{text:?}"
+        );
+        // A string field is quoted as before, Rust's way, escapes included.
+        assert!(
+            text.contains(r#"host="evil\n\u{1b}]0;pwned\u{7}""#),
+            "{text:?}"
+        );
     }
 
     #[test]

@@ -36,6 +36,19 @@ fn describe_clap(e: &clap::Error) -> String {
                     .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
         });
     let flag = flag.as_deref().unwrap_or("an argument");
+    // The command the error is about (`status`), from clap's usage line:
+    // an argument it does not take is named by its place, never by its
+    // text, which may be a secret pasted in the wrong place.
+    let command = match e.get(ContextKind::Usage) {
+        Some(ContextValue::StyledStr(usage)) => usage
+            .to_string()
+            .split_whitespace()
+            .nth(2)
+            .filter(|word| *word == "status")
+            .map(|word| format!("{word}: ")),
+        _ => None,
+    }
+    .unwrap_or_default();
     match e.kind() {
         ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
             match context(ContextKind::ValidValue) {
@@ -43,7 +56,11 @@ fn describe_clap(e: &clap::Error) -> String {
                 None => format!("{flag}: invalid value (see --help)"),
             }
         }
-        ErrorKind::UnknownArgument => format!("unknown argument {flag} (see --help)"),
+        // A word that is no flag: the command takes no such argument.
+        ErrorKind::UnknownArgument if !flag.starts_with('-') => {
+            format!("{command}unexpected argument; this command takes no positional arguments (see --help)")
+        }
+        ErrorKind::UnknownArgument => format!("{command}unknown flag {flag} (see --help)"),
         ErrorKind::MissingRequiredArgument => format!("missing {flag} (see --help)"),
         ErrorKind::ArgumentConflict => format!("{flag} cannot be used with another argument given"),
         ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues | ErrorKind::TooFewValues => {

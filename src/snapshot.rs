@@ -63,6 +63,10 @@ pub struct TargetSnapshot {
     pub last_cycle: Instant,
     /// Times the watchdog restarted this target's task.
     pub restarts: u64,
+    /// On a standby: recovery conflicts counted over the last hour the
+    /// collection task watched (`lint::ConflictWindow`); `None` until two
+    /// collections give an increase.
+    pub recent_conflicts: Option<f64>,
 }
 
 impl TargetSnapshot {
@@ -91,6 +95,7 @@ impl TargetSnapshot {
             fresh_for: Duration::MAX,
             last_cycle: Instant::now(),
             restarts: 0,
+            recent_conflicts: None,
         }
     }
 

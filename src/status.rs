@@ -2,6 +2,7 @@
 //! print the topology, in the spirit of `patronictl list` and
 //! `repmgr cluster show`, with an exit code scripts can act on.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use serde::Serialize;
 use crate::cluster::{ClusterView, MemberView};
 use crate::collection::TargetCollector;
 use crate::config::Config;
+use crate::escape;
 use crate::lint;
 use crate::pool;
 use crate::role::Role;
@@ -26,11 +28,43 @@ pub const HEALTHY: u8 = 0;
 pub const DEGRADED: u8 = 1;
 pub const ERROR: u8 = 2;
 
+/// The judgement of a report; its word heads the table's last lines and
+/// its exit code is what scripts act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Nothing to do: every member answered as expected, no warning.
+    Healthy,
+    /// Something needs a DBA: a problem now (a member down, a standby not
+    /// streaming, split brain...) or a warning (a risk: a setting the lint
+    /// flags, a slot nothing consumes). Exit code 1.
+    Degraded,
+    /// Nothing could be judged: no member answered. Exit code 2, as for a
+    /// bad configuration or command line.
+    Error,
+}
+
+impl Verdict {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Healthy => HEALTHY,
+            Verdict::Degraded => DEGRADED,
+            Verdict::Error => ERROR,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// `healthy`, `degraded` or `error`, as the exit code says.
+    pub verdict: Verdict,
+    /// Whether the verdict is `healthy`.
     pub healthy: bool,
-    /// One line per problem found, empty when healthy.
+    /// One line per problem found now, empty when healthy.
     pub problems: Vec<String>,
+    /// One line per risk that needs a DBA: configuration issues that are
+    /// not mere advice ([`lint::ADVICE`]), slots nothing consumes.
+    pub warnings: Vec<String>,
     pub clusters: Vec<ClusterView>,
     /// Configuration issues per target (`pgrepl_config_issue` = 1).
     pub config_issues: Vec<(String, &'static str)>,
@@ -68,6 +102,7 @@ pub fn report(view: &View) -> Report {
     let snaps = &view.targets;
     let clusters = view.clusters.clone();
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     for c in &clusters {
         let label = if c.name.is_empty() {
             String::new()
@@ -85,7 +120,37 @@ pub fn report(view: &View) -> Report {
                 )),
             }
         }
-        for e in c.expected_standbys.iter().filter(|e| !e.connected) {
+        for e in &c.expected_standbys {
+            match e.connected {
+                Some(true) => continue,
+                Some(false) => {}
+                None => {
+                    warnings.push(format!(
+                        "{label}cannot tell whether expected standby {} streams: the monitoring role may not read the replication state (GRANT pg_monitor; see pgrepl_privilege_missing)",
+                        e.name
+                    ));
+                    continue;
+                }
+            }
+            // A member that is down is reported once, as down: `status`
+            // collects once, so it cannot know whether the member was a
+            // standby or the primary that just failed over.
+            let member = c.member(&e.name);
+            if member.is_some_and(|m| !m.up) {
+                continue;
+            }
+            // It streams, from an address no member's DSN names: the view
+            // cannot tell from whom, and says so rather than "not streaming".
+            if let Some(m) = member.filter(|m| {
+                m.upstream_target.is_none() && m.wal_receiver_status.as_deref() == Some("streaming")
+            }) {
+                problems.push(format!(
+                    "{label}expected standby {} streams from an upstream that is no member of the cluster ({}); give the member's DSN that host:port, or stream through a slot",
+                    e.name,
+                    m.upstream.as_deref().unwrap_or("address unknown")
+                ));
+                continue;
+            }
             problems.push(format!(
                 "{label}expected standby {} is not streaming from the primary (directly or through a cascade)",
                 e.name
@@ -93,6 +158,7 @@ pub fn report(view: &View) -> Report {
         }
         for m in &c.members {
             member_problems(&label, m, &mut problems);
+            member_warnings(&label, m, &mut warnings);
         }
     }
     let mut config_issues = Vec::new();
@@ -100,15 +166,34 @@ pub fn report(view: &View) -> Report {
         let cluster = clusters
             .iter()
             .find(|c| !c.name.is_empty() && Some(&c.name) == s.cluster.as_ref());
+        let label = cluster
+            .map(|c| format!("cluster {}: ", c.name))
+            .unwrap_or_default();
         for (check, found) in lint::evaluate(s, cluster) {
             if found {
                 config_issues.push((s.name.clone(), check));
+                if lint::warns(check) {
+                    warnings.push(format!(
+                        "{label}{}: configuration issue {check} (docs/config-lint.md#{check})",
+                        s.name
+                    ));
+                }
             }
         }
     }
+    let any_up = clusters.iter().any(|c| c.members_up > 0);
+    let verdict = if !any_up {
+        Verdict::Error
+    } else if problems.is_empty() && warnings.is_empty() {
+        Verdict::Healthy
+    } else {
+        Verdict::Degraded
+    };
     Report {
-        healthy: problems.is_empty(),
+        verdict,
+        healthy: verdict == Verdict::Healthy,
         problems,
+        warnings,
         clusters,
         config_issues,
     }
@@ -144,10 +229,15 @@ fn member_problems(label: &str, m: &MemberView, out: &mut Vec<String>) {
         }
     }
     if m.role == Role::Standby {
-        if m.wal_receiver_status.as_deref() != Some("streaming") {
+        // A status the role may not read is not "not streaming": it is
+        // warned about in member_warnings.
+        if let Some(status) = m
+            .wal_receiver_status
+            .as_deref()
+            .filter(|s| *s != "streaming")
+        {
             out.push(format!(
-                "{label}{t} is not streaming (WAL receiver {})",
-                m.wal_receiver_status.as_deref().unwrap_or("unknown")
+                "{label}{t} is not streaming (WAL receiver {status})"
             ));
         }
         if m.replay_paused == Some(true) {
@@ -167,6 +257,29 @@ fn member_problems(label: &str, m: &MemberView, out: &mut Vec<String>) {
                 slot.wal_status.as_deref().unwrap_or("")
             ));
         }
+    }
+}
+
+/// Risks on a member that answers: slots nothing consumes hold WAL back
+/// for as long as they stay (on a standby too: a slot left on a rewound
+/// old primary). Copies a standby keeps in step for failover (`synced`)
+/// are inactive by design and are not warned about.
+fn member_warnings(label: &str, m: &MemberView, out: &mut Vec<String>) {
+    let t = &m.target;
+    if !m.privileges_missing.is_empty() {
+        out.push(format!(
+            "{label}{t}: the monitoring role lacks {}: what it hides is not judged (GRANT pg_monitor TO the role; PgReplMissingPrivileges)",
+            m.privileges_missing.join(", ")
+        ));
+    }
+    for slot in m.slots.iter().filter(|s| !s.active && !s.synced) {
+        out.push(format!(
+            "{label}{t}: slot {} is inactive and retains {} of WAL (PgReplSlotInactive)",
+            slot.slot_name,
+            slot.retained_bytes
+                .map(human_bytes)
+                .unwrap_or_else(|| "an unknown amount".into())
+        ));
     }
 }
 
@@ -213,11 +326,14 @@ pub fn render_table(report: &Report, color: bool) -> String {
             let state = match m.role {
                 Role::Down => "down".to_string(),
                 Role::Primary => {
-                    let mut s = format!("{} standbys", m.standbys.len());
-                    if let (Some(r), Some(n)) = (m.sync_required, m.sync_connected) {
-                        if r > 0 {
-                            let _ = write!(s, ", sync {n}/{r}");
+                    let n = m.standbys.len();
+                    let mut s = format!("{n} standby{}", if n == 1 { "" } else { "s" });
+                    match (m.sync_required, m.sync_connected) {
+                        (Some(r), Some(c)) if r > 0 => {
+                            let _ = write!(s, ", sync {c}/{r}");
                         }
+                        _ if n > 0 => s.push_str(", async"),
+                        _ => {}
                     }
                     if let Some(w) = m.commits_waiting.filter(|w| *w > 0.0) {
                         let _ = write!(s, ", {w:.0} commit(s) waiting");
@@ -225,7 +341,10 @@ pub fn render_table(report: &Report, color: bool) -> String {
                     s
                 }
                 Role::Standby => {
-                    let mut s = m.wal_receiver_status.clone().unwrap_or_default();
+                    let mut s = m
+                        .wal_receiver_status
+                        .clone()
+                        .unwrap_or_else(|| "unknown (no privilege)".into());
                     if m.apply_delay_waiting == Some(true) {
                         let _ = write!(
                             s,
@@ -303,6 +422,15 @@ pub fn render_table(report: &Report, color: bool) -> String {
             ]);
         }
     }
+    // What servers said (host names, slot names, error texts over several
+    // lines) is shown, never obeyed by the terminal.
+    for row in &mut rows {
+        for (text, _) in row.iter_mut() {
+            if let Cow::Owned(escaped) = escape::control(text) {
+                *text = escaped;
+            }
+        }
+    }
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (i, (text, _)) in row.iter().enumerate() {
@@ -348,13 +476,29 @@ pub fn render_table(report: &Report, color: bool) -> String {
         );
     }
     let _ = writeln!(out, "{rule}");
-    if report.problems.is_empty() {
-        let _ = writeln!(out, "{}", paint.color("32", "healthy"));
-    } else {
-        let _ = writeln!(out, "{}", paint.color("31", "degraded:"));
-        for p in &report.problems {
-            let _ = writeln!(out, "  - {p}");
+    let counted = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    match report.verdict {
+        Verdict::Healthy => {
+            let _ = writeln!(out, "{}", paint.color("32", "healthy"));
         }
+        Verdict::Degraded => {
+            let _ = writeln!(
+                out,
+                "{} {}, {}",
+                paint.color("33", "degraded:"),
+                counted(report.problems.len(), "problem"),
+                counted(report.warnings.len(), "warning")
+            );
+        }
+        Verdict::Error => {
+            let _ = writeln!(out, "{} no member answered", paint.color("31", "error:"));
+        }
+    }
+    for p in &report.problems {
+        let _ = writeln!(out, "  - {}", escape::control(p));
+    }
+    for w in &report.warnings {
+        let _ = writeln!(out, "  - warning: {}", escape::control(w));
     }
     out
 }
@@ -396,16 +540,9 @@ pub fn use_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// The exit code for a report.
+/// The exit code for a report: 0 healthy, 1 degraded, 2 error.
 pub fn exit_code(report: &Report) -> u8 {
-    let any_up = report.clusters.iter().any(|c| c.members_up > 0);
-    if !any_up {
-        ERROR
-    } else if report.healthy {
-        HEALTHY
-    } else {
-        DEGRADED
-    }
+    report.verdict.exit_code()
 }
 
 #[cfg(test)]

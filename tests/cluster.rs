@@ -299,3 +299,197 @@ fn lint_fires_on_wal_log_hints_off_and_clears() {
         issue(m, "primary", "archive_command_failing") == Some(1.0)
     });
 }
+
+/// Makes one recovery conflict on `standby`: a repeatable-read query there
+/// still sees rows that VACUUM on `primary` removes; with
+/// `max_standby_streaming_delay = 0` replay cancels it at once. Returns the
+/// standby's conflict total afterwards.
+fn make_recovery_conflict(primary: &common::Pg, standby: &common::Pg, round: u32) -> u64 {
+    let total = || -> u64 {
+        standby
+            .psql(
+                "SELECT (sum(confl_tablespace + confl_lock + confl_snapshot + confl_bufferpin \
+                 + confl_deadlock))::bigint FROM pg_stat_database_conflicts",
+            )
+            .parse()
+            .unwrap_or(0)
+    };
+    let before = total();
+    let table = format!("conflict_{round}");
+    primary.psql(&format!(
+        "CREATE TABLE {table} AS SELECT g FROM generate_series(1, 1000) g"
+    ));
+    assert!(common::wait_until(WAIT, || standby
+        .try_psql(&format!("SELECT count(*) FROM {table}"))
+        .is_ok_and(|v| v == "1000")));
+    let mut reader = standby.spawn_psql(&format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM {table}; \
+         SELECT pg_sleep(60); COMMIT;"
+    ));
+    assert!(common::wait_until(WAIT, || {
+        standby
+        .try_psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND state = 'active' AND pid <> pg_backend_pid()")
+        .is_ok_and(|v| v == "1")
+    }));
+    primary.psql(&format!("DELETE FROM {table}"));
+    primary.psql(&format!("VACUUM {table}"));
+    assert!(
+        common::wait_until(WAIT, || total() > before),
+        "no recovery conflict on {}",
+        standby.name
+    );
+    let _ = reader.kill();
+    let _ = reader.wait();
+    total()
+}
+
+/// `hot_standby_feedback_off_with_conflicts` judges conflicts the exporter
+/// saw happen, not PostgreSQL's total since the last statistics reset: a
+/// standby whose conflicts are old reads 0, a new conflict reads 1 (and the
+/// check clears an hour after the last one, see lint::ConflictWindow).
+#[test]
+fn feedback_lint_follows_new_conflicts_not_the_total() {
+    let pair = Pair::start("conflicts");
+    pair.standby
+        .psql("ALTER SYSTEM SET max_standby_streaming_delay = 0");
+    pair.standby.psql("SELECT pg_reload_conf()");
+    // A conflict before the exporter starts: history.
+    let old = make_recovery_conflict(&pair.primary, &pair.standby, 1);
+    assert!(old > 0);
+    let exporter = Exporter::start(&[
+        ("primary", pair.primary.dsn()),
+        ("standby1", pair.standby.dsn()),
+    ]);
+    let issue = |m: &Metrics| {
+        m.get(
+            "pgrepl_config_issue",
+            &[
+                ("target", "standby1"),
+                ("check", "hot_standby_feedback_off_with_conflicts"),
+            ],
+        )
+    };
+    let m = exporter.wait_for("the check judged", WAIT, |m| issue(m).is_some());
+    assert_eq!(
+        m.get("pgrepl_recovery_conflicts_total", &[("target", "standby1")]),
+        Some(old as f64)
+    );
+    assert_eq!(issue(&m), Some(0.0), "old conflicts keep the check on");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(issue(&exporter.metrics()), Some(0.0));
+    // A new conflict while the exporter watches.
+    make_recovery_conflict(&pair.primary, &pair.standby, 2);
+    exporter.wait_for("the check fires", WAIT, |m| issue(m) == Some(1.0));
+}
+
+fn privilege_missing(m: &Metrics, target: &str, privilege: &str) -> Option<f64> {
+    m.get(
+        "pgrepl_privilege_missing",
+        &[("target", target), ("privilege", privilege)],
+    )
+}
+
+/// A role without `pg_monitor` sees `pg_stat_replication` and
+/// `pg_stat_wal_receiver` with their details NULL: it cannot tell whether a
+/// standby streams. The exporter says what each target may not read
+/// (`pgrepl_privilege_missing`), and an expected standby it cannot judge
+/// has no series rather than a false 0 (a standby that is down still reads
+/// 0). With the standby's own receiver visible (its role has the
+/// privilege) the standby is judged from it. `status` warns instead of
+/// claiming a standby does not stream.
+#[test]
+fn a_role_without_privileges_cannot_see_and_says_so() {
+    let pair = Pair::start("privileges");
+    pair.primary
+        .psql("CREATE ROLE plain LOGIN PASSWORD 'plain-Secret-5'");
+    assert!(common::wait_until(WAIT, || pair
+        .standby
+        .psql("SELECT count(*) FROM pg_roles WHERE rolname = 'plain'")
+        == "1"));
+    let plain = |port: u16| {
+        format!("host=127.0.0.1 port={port} user=plain password=plain-Secret-5 dbname=postgres sslmode=disable")
+    };
+    let exporter = Exporter::start(&[
+        ("primary", plain(pair.primary.port)),
+        ("standby1", plain(pair.standby.port)),
+    ]);
+    let m = exporter.wait_for("both up, privileges read", WAIT, |m| {
+        m.get("pgrepl_up", &[("target", "standby1")]) == Some(1.0)
+            && privilege_missing(m, "standby1", "pg_read_all_stats").is_some()
+            && privilege_missing(m, "primary", "pg_read_all_stats").is_some()
+    });
+    for t in ["primary", "standby1"] {
+        for p in [
+            "pg_read_all_stats",
+            "pg_ls_waldir",
+            "pg_ls_archive_statusdir",
+        ] {
+            assert_eq!(privilege_missing(&m, t, p), Some(1.0), "{t} {p}");
+        }
+    }
+    // The standby streams; the exporter cannot see it, and says nothing.
+    assert_eq!(
+        pair.primary
+            .psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"),
+        "1"
+    );
+    assert_eq!(connected(&m, "standby1"), None, "cannot see is not 0");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(connected(&exporter.metrics(), "standby1"), None);
+
+    // status: degraded by the warning, no false problem.
+    let scratch = common::Scratch::new("privileges-status");
+    let config = scratch.path.join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[targets]]\nname = \"primary\"\ndsn = \"{}\"\ncluster = \"main\"\n\
+             [[targets]]\nname = \"standby1\"\ndsn = \"{}\"\ncluster = \"main\"\n",
+            plain(pair.primary.port),
+            plain(pair.standby.port)
+        ),
+    )
+    .unwrap();
+    let (code, json, _) = common::run_status(&config, true);
+    assert_eq!(code, Some(1), "{json}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["problems"], serde_json::json!([]), "{json}");
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("pg_read_all_stats"), "{warnings}");
+    assert!(
+        warnings.contains("cannot tell whether expected standby standby1 streams"),
+        "{warnings}"
+    );
+
+    // The standby's own role may read its receiver: judged from it.
+    let mixed = Exporter::start(&[
+        ("primary", plain(pair.primary.port)),
+        ("standby1", pair.standby.dsn()),
+    ]);
+    let m = mixed.wait_for("judged from the standby's receiver", WAIT, |m| {
+        connected(m, "standby1") == Some(1.0)
+    });
+    assert_eq!(
+        privilege_missing(&m, "standby1", "pg_read_all_stats"),
+        Some(0.0)
+    );
+    assert_eq!(
+        privilege_missing(&m, "primary", "pg_read_all_stats"),
+        Some(1.0)
+    );
+    drop(mixed);
+
+    // Granted while running: seen at the next collection.
+    pair.primary.psql("GRANT pg_monitor TO plain");
+    exporter.wait_for("the privileges granted", WAIT, |m| {
+        privilege_missing(m, "primary", "pg_read_all_stats") == Some(0.0)
+            && privilege_missing(m, "standby1", "pg_ls_waldir") == Some(0.0)
+    });
+
+    // A standby that is down reads 0, privileges or not.
+    pair.primary.psql("REVOKE pg_monitor FROM plain");
+    pair.standby.stop();
+    exporter.wait_for("the stopped standby reads 0", WAIT, |m| {
+        connected(m, "standby1") == Some(0.0)
+    });
+}

@@ -161,7 +161,7 @@ fn every_bad_input_exits_2_with_one_line() {
             toml: Some(TARGET.as_bytes().to_vec()),
             args: vec!["--web.listen-address".into(), "nohost".into()],
             env: vec![],
-            needle: "listen_address: expected HOST:PORT".into(),
+            needle: "listen_address (flag --web.listen-address): expected HOST:PORT".into(),
         },
         Case {
             name: "env_bad_interval",
@@ -251,14 +251,15 @@ fn extreme_values_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut cases = vec![
         case("interval_overflows", &format!("collect_interval = \"584542046090y\"\n{TARGET}"), "collect_interval"),
-        case("interval_20d", &format!("collect_interval = \"20d\"\n{TARGET}"), "collect_interval: 20days is out of range; use 100ms to 1h"),
+        case("interval_20d", &format!("collect_interval = \"20d\"\n{TARGET}"), "collect_interval (config file "),
+        case("interval_20d_no_echo", &format!("collect_interval = \"20d\"\n{TARGET}"), "out of range; use 100ms to 1h"),
         case("interval_too_short", &format!("collect_interval = \"10ms\"\n{TARGET}"), "collect_interval"),
         case("timeout_2h", &format!("collect_timeout = \"2h\"\n{TARGET}"), "collect_timeout"),
         case("heartbeat_interval_huge", "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\ncluster = \"c\"\n[clusters.c.heartbeat]\ninterval = \"584542046090y\"\n", "clusters.c.heartbeat.interval"),
-        case("newline_in_target_name", "[[targets]]\nname = \"p\\nlevel=ERROR forged\"\ndsn = \"host=h\"\n", "targets[0].name: contains a control character"),
-        case("escape_in_target_name", "[[targets]]\nname = \"p\\u001b[31m\"\ndsn = \"host=h\"\n", "targets[0].name: contains a control character"),
-        case("newline_in_cluster", "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\ncluster = \"c\\rx\"\n", "targets[0].cluster: contains a control character"),
-        case("newline_in_expected_standby", "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\ncluster = \"c\"\n[clusters.c]\nexpected_standbys = [\"s\\n1\"]\n", "clusters.c.expected_standbys: contains a control character"),
+        case("newline_in_target_name", "[[targets]]\nname = \"p\\nlevel=ERROR forged\"\ndsn = \"host=h\"\n", "): contains a control character"),
+        case("escape_in_target_name", "[[targets]]\nname = \"p\\u001b[31m\"\ndsn = \"host=h\"\n", "): contains a control character"),
+        case("newline_in_cluster", "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\ncluster = \"c\\rx\"\n", "targets[0].cluster (config file "),
+        case("newline_in_expected_standby", "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\ncluster = \"c\"\n[clusters.c]\nexpected_standbys = [\"s\\n1\"]\n", "clusters.c.expected_standbys (config file "),
         case("password_too_long", &format!("[[targets]]\nname = \"p\"\ndsn = \"host=h password={}\"\n", "x".repeat(5000)), "at most 1024"),
     ];
     // A password file of a megabyte (a log file named by mistake).
@@ -434,4 +435,170 @@ fn version_prints_the_build_identity() {
     ] {
         assert!(text.contains(needle), "{needle:?} missing from {text:?}");
     }
+}
+
+/// Every error says where the faulty value came from (the file and key,
+/// the `PGREPL_*` variable, or the flag) and never repeats the value: some
+/// values are secrets, and the operator needs to know which layer to fix,
+/// since a variable silently overrides the file.
+#[test]
+fn every_error_names_its_source_and_never_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &'static str, toml: &str, needles: &[&str], value: &str| {
+        (
+            case(name, toml, &format!("{name}.toml")),
+            needles
+                .iter()
+                .map(|s| s.to_string())
+                .chain(["config file ".to_string(), format!("{name}.toml")])
+                .collect::<Vec<_>>(),
+            value.to_string(),
+        )
+    };
+    let env =
+        |name: &'static str, vars: Vec<(&'static str, &str)>, needles: &[&str], value: &str| {
+            (
+                Case {
+                    name,
+                    toml: Some(TARGET.as_bytes().to_vec()),
+                    args: vec![],
+                    env: vars.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
+                    needle: needles[0].to_string(),
+                },
+                needles.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                value.to_string(),
+            )
+        };
+    let flag = |name: &'static str, args: &[&str], needles: &[&str], value: &str| {
+        (
+            Case {
+                name,
+                toml: Some(TARGET.as_bytes().to_vec()),
+                args: args.iter().map(|s| s.to_string()).collect(),
+                env: vec![],
+                needle: needles[0].to_string(),
+            },
+            needles.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            value.to_string(),
+        )
+    };
+    let single =
+        |name: &'static str, vars: Vec<(&'static str, &str)>, needles: &[&str], value: &str| {
+            (
+                Case {
+                    name,
+                    toml: None,
+                    args: vec![],
+                    env: vars.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
+                    needle: needles[0].to_string(),
+                },
+                needles.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                value.to_string(),
+            )
+        };
+    let cases = vec![
+        // The reported case.
+        env("env_interval_range", vec![("PGREPL_COLLECT_INTERVAL", "50ms")], &["PGREPL_COLLECT_INTERVAL", "collect_interval"], "50ms"),
+        env("env_timeout_range", vec![("PGREPL_COLLECT_TIMEOUT", "7h")], &["PGREPL_COLLECT_TIMEOUT"], "7h"),
+        env("env_timeout_not_below", vec![("PGREPL_COLLECT_TIMEOUT", "9s")], &["PGREPL_COLLECT_TIMEOUT", "collect_interval"], "9s"),
+        env("env_listen", vec![("PGREPL_LISTEN_ADDRESS", "nohost")], &["PGREPL_LISTEN_ADDRESS"], "nohost"),
+        env("env_path", vec![("PGREPL_TELEMETRY_PATH", "/healthz/deep")], &["PGREPL_TELEMETRY_PATH"], "/healthz/deep"),
+        file("file_interval_range", &format!("collect_interval = \"50ms\"\n{TARGET}"), &["collect_interval"], "50ms"),
+        file("file_timeout_not_below", &format!("collect_interval = \"2s\"\ncollect_timeout = \"3s\"\n{TARGET}"), &["collect_timeout"], "3s"),
+        file("file_listen", &format!("listen_address = \"nohost\"\n{TARGET}"), &["listen_address"], "nohost"),
+        file("file_path", &format!("telemetry_path = \"/healthz/deep\"\n{TARGET}"), &["telemetry_path"], "/healthz/deep"),
+        file("file_dsn", "[[targets]]\nname = \"p\"\ndsn = \"host=h port=notaport\"\n", &["targets[0].dsn"], "notaport"),
+        file("file_heartbeat_interval", "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\ncluster = \"c\"\n[clusters.c.heartbeat]\ninterval = \"20ms\"\n", &["clusters.c.heartbeat.interval"], "20ms"),
+        flag("flag_listen", &["--web.listen-address", "nohost"], &["--web.listen-address"], "nohost"),
+        flag("flag_path", &["--web.telemetry-path", "/healthz/deep"], &["--web.telemetry-path"], "/healthz/deep"),
+        single("single_dsn", vec![("PGREPL_DSN", "host=h port=notaport")], &["PGREPL_DSN"], "notaport"),
+        single("single_data_source_name", vec![("DATA_SOURCE_NAME", "host=h port=notaport")], &["DATA_SOURCE_NAME"], "notaport"),
+        single("single_password_file", vec![("PGREPL_DSN", "host=h"), ("PGREPL_PASSWORD_FILE", "/nonexistent/secret-file")], &["PGREPL_PASSWORD_FILE", "/nonexistent/secret-file"], "host=h"),
+        single("single_target_name", vec![("PGREPL_DSN", "host=h"), ("PGREPL_TARGET", "a\nforged")], &["PGREPL_TARGET"], "forged"),
+    ];
+    let mut failures = Vec::new();
+    for (c, needles, value) in &cases {
+        let (code, _stdout, stderr) = run(c, dir.path());
+        let ok = code == Some(2)
+            && stderr.lines().count() == 1
+            && needles.iter().all(|n| stderr.contains(n.as_str()))
+            && !stderr.contains(value.as_str());
+        if !ok {
+            failures.push(format!(
+                "{}: exit {code:?}, stderr {stderr:?} (wanted {needles:?}, never {value:?})",
+                c.name
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} wrong:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// A standby listed twice in `expected_standbys`, also in another case
+/// (PostgreSQL compares `application_name` ignoring case, as in
+/// `synchronous_standby_names`), would be two series of one standby: it is
+/// refused at start, naming the key and the name.
+#[test]
+fn a_repeated_expected_standby_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\ncluster = \"c\"\n[clusters.c]\n";
+    let cases = vec![
+        case(
+            "expected_twice",
+            &format!("{cluster}expected_standbys = [\"s1\", \"s2\", \"s1\"]\n"),
+            "clusters.c.expected_standbys",
+        ),
+        case(
+            "expected_case_variant",
+            &format!("{cluster}expected_standbys = [\"s1\", \"S1\"]\n"),
+            "clusters.c.expected_standbys",
+        ),
+    ];
+    assert_refused(&cases, dir.path(), |stderr, _| {
+        stderr.contains("\"s1\"") && stderr.contains("config file ")
+    });
+    let (code, _, stderr) = run(&cases[1], dir.path());
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("\"S1\"") && stderr.contains("\"s1\""),
+        "{stderr}"
+    );
+}
+
+/// An argument the command does not take is named as such, without
+/// repeating it (it may be a secret pasted in the wrong place), instead of
+/// "unknown argument an argument".
+#[test]
+fn an_extra_argument_is_named_plainly() {
+    const CANARY: &str = "Canary-Extra-4242";
+    let dir = tempfile::tempdir().unwrap();
+    let cases = vec![
+        Case {
+            name: "status_extra",
+            toml: Some(TARGET.as_bytes().to_vec()),
+            args: vec!["status".into(), CANARY.into()],
+            env: vec![],
+            needle: "status: unexpected argument".into(),
+        },
+        Case {
+            name: "status_output_extra",
+            toml: Some(TARGET.as_bytes().to_vec()),
+            args: vec![
+                "status".into(),
+                "--output".into(),
+                "json".into(),
+                CANARY.into(),
+            ],
+            env: vec![],
+            needle: "status: unexpected argument".into(),
+        },
+    ];
+    assert_refused(&cases, dir.path(), |stderr, _| {
+        !stderr.contains("an argument") && !stderr.contains(CANARY) && stderr.contains("--help")
+    });
 }

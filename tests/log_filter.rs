@@ -137,3 +137,50 @@ fn an_invalid_rust_log_stops_with_one_line_and_exit_2() {
         "{text}"
     );
 }
+
+/// What a server says reaches the log as one line: tokio-postgres spreads
+/// an error over several lines (`DETAIL:` of a standby with `hot_standby =
+/// off`), which would forge log lines in the text format; every field and
+/// message is escaped there. logfmt and JSON escape in their own way.
+#[test]
+fn server_text_never_forges_a_log_line() {
+    let pair = common::Pair::start("log-escape");
+    pair.standby.stop();
+    pair.standby
+        .append_conf("postgresql.auto.conf", "hot_standby = off");
+    pair.standby.start();
+    let targets = [("standby1", pair.standby.dsn())];
+    for format in ["text", "logfmt", "json"] {
+        let exporter = common::Exporter::start_with(
+            &targets,
+            "collect_interval = \"1s\"\n",
+            &["--log.format", format],
+        );
+        assert!(
+            common::wait_until(Duration::from_secs(20), || exporter
+                .log_text()
+                .contains("Hot standby mode is disabled")),
+            "{format}: no error in the log:\n{}",
+            exporter.log_text()
+        );
+        let log = exporter.log_text();
+        assert!(!log.contains('\u{1b}'), "{format}: {log}");
+        for line in log.lines() {
+            let ok = match format {
+                "json" => serde_json::from_str::<serde_json::Value>(line).is_ok(),
+                // Every line starts with the event's time stamp.
+                "logfmt" => line.starts_with("ts="),
+                _ => line.len() > 20 && line.as_bytes()[..4].iter().all(u8::is_ascii_digit),
+            };
+            assert!(ok, "{format}: forged line {line:?} in:\n{log}");
+        }
+        let down = log
+            .lines()
+            .find(|l| l.contains("Hot standby mode is disabled"))
+            .unwrap_or_default();
+        assert!(
+            down.contains("the database system is not accepting connections"),
+            "{format}: {down}"
+        );
+    }
+}

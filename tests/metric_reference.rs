@@ -178,6 +178,10 @@ fn section_title(module: &str, lang: Lang) -> &'static str {
             "Waiting backends (`pg_stat_activity`)",
             "Backends en espera (`pg_stat_activity`)",
         ),
+        "collector::privileges" => (
+            "What the monitoring role may read (privileges)",
+            "Qué puede leer el rol de monitoreo (privilegios)",
+        ),
         "cluster" => ("Cluster view", "Vista de clúster"),
         "lint" => ("Configuration lint", "Revisión de configuración"),
         other => panic!("no section title for module {other}"),

@@ -262,6 +262,26 @@ local u = import '../lib/utils.libsonnet';
             ||| % { window: h(c.collectorRestartsWindow) },
           ),
 
+          alert(
+            'PgReplMissingPrivileges',
+            'warning',
+            '%s == 1' % sel('pgrepl_privilege_missing'),
+            "The exporter's monitoring role lacks a privilege it needs.",
+            |||
+              The monitoring role of pg_replication_exporter lacks {{ $labels.privilege }} on {{ $labels.target }}
+              (for more than %(for)s).
+              {{ if eq $labels.privilege "pg_read_all_stats" -}}
+              The details of pg_stat_replication and pg_stat_wal_receiver read NULL: whether its standbys
+              stream cannot be told, so the cluster view does not judge them and PgReplStandbyDisconnected
+              stays silent for them.
+              {{- else -}}
+              The WAL directory and pending-archive families of this server are missing.
+              {{- end }}
+              GRANT pg_monitor TO the role on the primary.
+            ||| % { 'for': h(c.missingPrivilegesFor) },
+            c.missingPrivilegesFor,
+          ),
+
           // ------------------------------------------------------------------
           // Lag of a standby, seen from its primary (pg_stat_replication)
           // ------------------------------------------------------------------

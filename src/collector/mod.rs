@@ -12,6 +12,7 @@ pub mod activity;
 pub mod archiver;
 pub mod basebackup;
 pub mod heartbeat;
+pub mod privileges;
 pub mod replication;
 pub mod server;
 pub mod settings;
@@ -109,6 +110,10 @@ pub struct Sample {
     /// go down within one run, so a lower reading is a stale source.
     #[serde(skip)]
     pub timeline_seen: Option<u32>,
+    /// What the monitoring role may read (absent from samples recorded
+    /// before it was asked).
+    #[serde(default)]
+    pub privileges: Option<privileges::Privileges>,
 }
 
 /// The single collection statement for a server with these capabilities.
@@ -120,6 +125,7 @@ pub fn build_query(caps: &Capabilities, heartbeat: Option<&heartbeat::HeartbeatR
         ("wal_receiver", wal_receiver::sql(caps)),
         ("archiver", archiver::sql(caps)),
         ("settings", settings::sql(caps)),
+        ("privileges", privileges::sql(caps)),
     ];
     if let Some(sql) = waldir::sql(caps) {
         parts.push(("waldir", sql));
