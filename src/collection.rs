@@ -148,10 +148,7 @@ impl TargetCollector {
     /// One collection, published whatever its outcome; true on success.
     pub async fn cycle(&mut self) -> bool {
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(self.deadline, self.collect()).await {
-            Ok(result) => result,
-            Err(_) => Err(CollectError::Timeout(self.deadline)),
-        };
+        let outcome = self.collect().await;
         let duration = started.elapsed().as_secs_f64();
         let mut next = self.last.clone();
         next.collect_duration = duration;
@@ -217,8 +214,25 @@ impl TargetCollector {
         self.capabilities = None;
     }
 
+    /// One collection under the deadline. The session is held out here,
+    /// so that one which did not answer in time can be discarded rather
+    /// than go back to the pool (see [`discard`]).
     async fn collect(&mut self) -> Result<Sample, CollectError> {
-        let client = self.pool.get().await.map_err(describe_pool)?;
+        let deadline = tokio::time::Instant::now() + self.deadline;
+        let client = match tokio::time::timeout_at(deadline, self.pool.get()).await {
+            Ok(got) => got.map_err(describe_pool)?,
+            Err(_) => return Err(CollectError::Timeout(self.deadline)),
+        };
+        match tokio::time::timeout_at(deadline, self.query(&client)).await {
+            Ok(result) => result,
+            Err(_) => {
+                discard(client, &self.target, self.deadline);
+                Err(CollectError::Timeout(self.deadline))
+            }
+        }
+    }
+
+    async fn query(&mut self, client: &tokio_postgres::Client) -> Result<Sample, CollectError> {
         if let (Some(_), Some(caps)) = (&self.heartbeat, self.capabilities) {
             if !caps.heartbeat_table {
                 self.cycles_without_heartbeat += 1;
@@ -229,7 +243,7 @@ impl TargetCollector {
             }
         }
         if self.capabilities.is_none() {
-            let caps = probe(&client, self.heartbeat.as_ref()).await?;
+            let caps = probe(client, self.heartbeat.as_ref()).await?;
             if !caps.ls_waldir && !self.warned_waldir {
                 tracing::warn!(
                     target_name = %self.target.name,
@@ -271,6 +285,33 @@ async fn probe(
         )));
     }
     Ok(caps)
+}
+
+/// A session that did not answer within the deadline is never used again:
+/// its statement may still run, or its backend hang (stopped, stuck in the
+/// kernel), and the next statement on it would wait behind the first one
+/// forever while the server accepts new sessions. It leaves the pool (the
+/// next cycle connects afresh); dropping it aborts its connection task and
+/// closes the socket; a cancel request, bounded by the deadline, asks the
+/// server to stop the statement, as libpq's `PQcancel` does.
+fn discard(client: deadpool_postgres::Object, target: &Target, deadline: Duration) {
+    let client = deadpool_postgres::Object::take(client);
+    let token = client.cancel_token();
+    drop(client);
+    let tls = crate::tls::connector(&target.dsn.tls);
+    let name = target.name.clone();
+    tokio::spawn(async move {
+        let outcome = match tls {
+            Ok(tls) => match tokio::time::timeout(deadline, token.cancel_query(tls)).await {
+                Ok(Ok(())) => "sent".to_string(),
+                Ok(Err(e)) => format!("failed: {}", error_chain::describe(&e)),
+                Err(_) => format!("not answered within {deadline:?}"),
+            },
+            Err(e) => format!("not sent: {e}"),
+        };
+        tracing::debug!(target_name = %name, cancel = %outcome,
+            "discarded the session that did not answer in time");
+    });
 }
 
 /// Delay before retry `failures` (1, 2, ...): an eighth of the interval
