@@ -57,6 +57,9 @@ pub struct TargetCollector {
     /// Cycles since the heartbeat table was found missing; the probe is
     /// repeated now and then, since the writer may create it later.
     cycles_without_heartbeat: u32,
+    /// The session whose last statement did not answer in time: if it
+    /// times out again it is discarded (see [`TargetCollector::collect`]).
+    suspect: Option<deadpool_postgres::ObjectId>,
 }
 
 impl TargetCollector {
@@ -94,6 +97,7 @@ impl TargetCollector {
             failures: 0,
             heartbeat,
             cycles_without_heartbeat: 0,
+            suspect: None,
         }
     }
 
@@ -214,19 +218,47 @@ impl TargetCollector {
         self.capabilities = None;
     }
 
-    /// One collection under the deadline. The session is held out here,
-    /// so that one which did not answer in time can be discarded rather
-    /// than go back to the pool (see [`discard`]).
+    /// One collection under the deadline, the session held out here so
+    /// that one which did not answer in time is dealt with:
+    ///
+    /// - a cancel request (libpq's `PQcancel`, bounded by the deadline) asks
+    ///   the server to stop the statement, so that the next one on the
+    ///   session does not queue behind it;
+    /// - the session stays in the pool the first time: a deadline missed
+    ///   because this process was starved of CPU (a burst of SCRAM
+    ///   handshakes on the collection thread) leaves a healthy session
+    ///   whose answer is already waiting, and a new one would cost another
+    ///   handshake;
+    /// - a session that misses the deadline again is discarded (its
+    ///   backend is stopped or stuck while the server may accept new
+    ///   sessions): the next cycle connects afresh, so the target is up
+    ///   again within a few intervals instead of never.
     async fn collect(&mut self) -> Result<Sample, CollectError> {
         let deadline = tokio::time::Instant::now() + self.deadline;
         let client = match tokio::time::timeout_at(deadline, self.pool.get()).await {
             Ok(got) => got.map_err(describe_pool)?,
             Err(_) => return Err(CollectError::Timeout(self.deadline)),
         };
+        let id = deadpool_postgres::Object::id(&client);
         match tokio::time::timeout_at(deadline, self.query(&client)).await {
-            Ok(result) => result,
+            Ok(result) => {
+                if self.suspect == Some(id) {
+                    self.suspect = None;
+                }
+                result
+            }
             Err(_) => {
-                discard(client, &self.target, self.deadline);
+                let cancel = cancel(&client, &self.target, self.deadline).await;
+                if self.suspect == Some(id) {
+                    self.suspect = None;
+                    drop(deadpool_postgres::Object::take(client));
+                    tracing::debug!(target_name = %self.target.name, cancel = %cancel,
+                        "discarded a session that missed the deadline twice");
+                } else {
+                    self.suspect = Some(id);
+                    tracing::debug!(target_name = %self.target.name, cancel = %cancel,
+                        "the session missed the deadline; it is discarded if it does again");
+                }
                 Err(CollectError::Timeout(self.deadline))
             }
         }
@@ -287,31 +319,20 @@ async fn probe(
     Ok(caps)
 }
 
-/// A session that did not answer within the deadline is never used again:
-/// its statement may still run, or its backend hang (stopped, stuck in the
-/// kernel), and the next statement on it would wait behind the first one
-/// forever while the server accepts new sessions. It leaves the pool (the
-/// next cycle connects afresh); dropping it aborts its connection task and
-/// closes the socket; a cancel request, bounded by the deadline, asks the
-/// server to stop the statement, as libpq's `PQcancel` does.
-fn discard(client: deadpool_postgres::Object, target: &Target, deadline: Duration) {
-    let client = deadpool_postgres::Object::take(client);
+/// Sends a cancel request for the statement running on `client`, waiting
+/// at most `deadline`, and says how it went (for the log). The request
+/// goes to the postmaster, which signals the session's backend; a backend
+/// that is idle by then ignores it.
+async fn cancel(client: &tokio_postgres::Client, target: &Target, deadline: Duration) -> String {
     let token = client.cancel_token();
-    drop(client);
-    let tls = crate::tls::connector(&target.dsn.tls);
-    let name = target.name.clone();
-    tokio::spawn(async move {
-        let outcome = match tls {
-            Ok(tls) => match tokio::time::timeout(deadline, token.cancel_query(tls)).await {
-                Ok(Ok(())) => "sent".to_string(),
-                Ok(Err(e)) => format!("failed: {}", error_chain::describe(&e)),
-                Err(_) => format!("not answered within {deadline:?}"),
-            },
-            Err(e) => format!("not sent: {e}"),
-        };
-        tracing::debug!(target_name = %name, cancel = %outcome,
-            "discarded the session that did not answer in time");
-    });
+    match crate::tls::connector(&target.dsn.tls) {
+        Ok(tls) => match tokio::time::timeout(deadline, token.cancel_query(tls)).await {
+            Ok(Ok(())) => "sent".to_string(),
+            Ok(Err(e)) => format!("failed: {}", error_chain::describe(&e)),
+            Err(_) => format!("not answered within {deadline:?}"),
+        },
+        Err(e) => format!("not sent: {e}"),
+    }
 }
 
 /// Delay before retry `failures` (1, 2, ...): an eighth of the interval

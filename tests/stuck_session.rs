@@ -1,7 +1,8 @@
 //! A session whose backend hangs (SIGSTOP on that one backend, while the
-//! server accepts new sessions) is cancelled and discarded when a
-//! collection times out: the next cycle connects afresh and the target is
-//! up again within a few intervals, the stopped backend still stopped.
+//! server accepts new sessions) is sent a cancel request when a collection
+//! times out and discarded when it times out again: the next cycle
+//! connects afresh and the target is up again within a few intervals, the
+//! stopped backend still stopped.
 
 mod common;
 
@@ -54,12 +55,18 @@ fn a_hung_session_is_cancelled_discarded_and_replaced() {
         .collect();
     assert!(!pids.is_empty(), "no exporter session on the primary");
     signal(&pids, "STOP");
+    let stopped_at = std::time::Instant::now();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         exporter.wait_for("down while its session hangs", WAIT, |m| up(m) == Some(0.0));
+        let down = stopped_at.elapsed();
         // Within a few intervals (1 s each), on a new session.
         exporter.wait_for("up again on a new session", Duration::from_secs(15), |m| {
             up(m) == Some(1.0)
         });
+        println!(
+            "backend stopped: down after {down:?}, up again after {:?}",
+            stopped_at.elapsed()
+        );
         assert!(
             pids.iter().all(|p| stopped(*p)),
             "the hung backends were resumed by someone else"
