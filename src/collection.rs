@@ -60,6 +60,9 @@ pub struct TargetCollector {
     heartbeat_verdict: Option<String>,
     /// Recent readings of the standby's recovery-conflict counter.
     conflicts: crate::lint::ConflictWindow,
+    /// The session whose last statement did not answer in time: if it
+    /// times out again it is discarded (see [`TargetCollector::collect`]).
+    suspect: Option<deadpool_postgres::ObjectId>,
 }
 
 impl TargetCollector {
@@ -92,6 +95,7 @@ impl TargetCollector {
             heartbeat,
             heartbeat_verdict: None,
             conflicts: Default::default(),
+            suspect: None,
         }
     }
 
@@ -146,10 +150,7 @@ impl TargetCollector {
     /// One collection, published whatever its outcome; true on success.
     pub async fn cycle(&mut self) -> bool {
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(self.deadline, self.collect()).await {
-            Ok(result) => result,
-            Err(_) => Err(CollectError::Timeout(self.deadline)),
-        };
+        let outcome = self.collect().await;
         let duration = started.elapsed().as_secs_f64();
         let mut next = self.last.clone();
         next.collect_duration = duration;
@@ -227,10 +228,55 @@ impl TargetCollector {
         self.capabilities = None;
     }
 
+    /// One collection under the deadline, the session held out here so
+    /// that one which did not answer in time is dealt with:
+    ///
+    /// - a cancel request (libpq's `PQcancel`, bounded by the deadline) asks
+    ///   the server to stop the statement, so that the next one on the
+    ///   session does not queue behind it;
+    /// - the session stays in the pool the first time: a deadline missed
+    ///   because this process was starved of CPU (a burst of SCRAM
+    ///   handshakes on the collection thread) leaves a healthy session
+    ///   whose answer is already waiting, and a new one would cost another
+    ///   handshake;
+    /// - a session that misses the deadline again is discarded (its
+    ///   backend is stopped or stuck while the server may accept new
+    ///   sessions): the next cycle connects afresh, so the target is up
+    ///   again within a few intervals instead of never.
     async fn collect(&mut self) -> Result<Sample, CollectError> {
-        let client = self.pool.get().await.map_err(describe_pool)?;
+        let deadline = tokio::time::Instant::now() + self.deadline;
+        let client = match tokio::time::timeout_at(deadline, self.pool.get()).await {
+            Ok(got) => got.map_err(describe_pool)?,
+            Err(_) => return Err(CollectError::Timeout(self.deadline)),
+        };
+        let id = deadpool_postgres::Object::id(&client);
+        match tokio::time::timeout_at(deadline, self.query(&client)).await {
+            Ok(result) => {
+                if self.suspect == Some(id) {
+                    self.suspect = None;
+                }
+                result
+            }
+            Err(_) => {
+                let cancel = cancel(&client, &self.target, self.deadline).await;
+                if self.suspect == Some(id) {
+                    self.suspect = None;
+                    drop(deadpool_postgres::Object::take(client));
+                    tracing::debug!(target_name = %self.target.name, cancel = %cancel,
+                        "discarded a session that missed the deadline twice");
+                } else {
+                    self.suspect = Some(id);
+                    tracing::debug!(target_name = %self.target.name, cancel = %cancel,
+                        "the session missed the deadline; it is discarded if it does again");
+                }
+                Err(CollectError::Timeout(self.deadline))
+            }
+        }
+    }
+
+    async fn query(&mut self, client: &tokio_postgres::Client) -> Result<Sample, CollectError> {
         if self.capabilities.is_none() {
-            let caps = probe(&client, self.heartbeat.as_ref()).await?;
+            let caps = probe(client, self.heartbeat.as_ref()).await?;
             if !caps.ls_waldir && !self.warned_waldir {
                 tracing::warn!(
                     target_name = %self.target.name,
@@ -338,6 +384,22 @@ async fn probe(
         )));
     }
     Ok(caps)
+}
+
+/// Sends a cancel request for the statement running on `client`, waiting
+/// at most `deadline`, and says how it went (for the log). The request
+/// goes to the postmaster, which signals the session's backend; a backend
+/// that is idle by then ignores it.
+async fn cancel(client: &tokio_postgres::Client, target: &Target, deadline: Duration) -> String {
+    let token = client.cancel_token();
+    match crate::tls::connector(&target.dsn.tls) {
+        Ok(tls) => match tokio::time::timeout(deadline, token.cancel_query(tls)).await {
+            Ok(Ok(())) => "sent".to_string(),
+            Ok(Err(e)) => format!("failed: {}", error_chain::describe(&e)),
+            Err(_) => format!("not answered within {deadline:?}"),
+        },
+        Err(e) => format!("not sent: {e}"),
+    }
 }
 
 /// Delay before retry `failures` (1, 2, ...): an eighth of the interval

@@ -342,6 +342,33 @@ pub fn load_with_env(
     overrides: &Overrides,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
+    PENDING_WARNINGS.with(|w| w.borrow_mut().clear());
+    let loaded = load_layers(overrides, env);
+    let warnings = PENDING_WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()));
+    if loaded.is_ok() {
+        for warning in warnings {
+            tracing::warn!("{warning}");
+        }
+    }
+    loaded
+}
+
+thread_local! {
+    /// Warnings found while loading (a secret others may read, an ignored
+    /// `~/.pgpass`), logged once the whole configuration is valid: a
+    /// refused configuration is one line, its error, and nothing else.
+    static PENDING_WARNINGS: std::cell::RefCell<Vec<String>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn warn_once_loaded(warning: String) {
+    PENDING_WARNINGS.with(|w| w.borrow_mut().push(warning));
+}
+
+fn load_layers(
+    overrides: &Overrides,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
     let mut figment = Figment::from(Named {
         name: FROM_DEFAULTS,
         inner: Serialized::defaults(defaults()),
@@ -374,26 +401,16 @@ pub fn load_with_env(
     validate(raw, &origins, overrides.config_file.as_deref(), env)
 }
 
-/// Largest configuration file read; a real one is a few kilobytes.
-const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
-
-/// Reads and syntax-checks the file. A TOML error names the file, line
-/// and column and the reason, never the offending text: the line may hold
-/// a password.
+/// Reads and syntax-checks the file: a regular file of at most 1 MiB,
+/// read under a deadline ([`crate::file_read`]). A TOML error names the
+/// file, line and column and the reason, never the offending text: the
+/// line may hold a password.
 fn read_config_file(path: &Path) -> Result<String, ConfigError> {
     let file = |why: String| ConfigError::new(format!("config file {}: {why}", path.display()));
-    let meta = std::fs::metadata(path).map_err(|e| file(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(file("not a regular file".into()));
-    }
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(file(format!(
-            "{} bytes; a configuration file is at most {MAX_CONFIG_BYTES}",
-            meta.len()
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| file(e.to_string()))?;
-    let text = String::from_utf8(bytes).map_err(|_| file("not valid UTF-8".into()))?;
+    let contents = crate::file_read::read(path, crate::file_read::Kind::Config)
+        .map_err(|e| file(e.to_string()))?;
+    let (world_accessible, mode) = (contents.world_accessible(), contents.mode);
+    let text = String::from_utf8(contents.bytes).map_err(|_| file("not valid UTF-8".into()))?;
     if let Err(e) = toml::from_str::<toml::Table>(&text) {
         let at = e
             .span()
@@ -407,7 +424,41 @@ fn read_config_file(path: &Path) -> Result<String, ConfigError> {
         let reason = e.message().lines().next().unwrap_or("invalid TOML");
         return Err(file(format!("{at}invalid TOML: {reason}")));
     }
+    if world_accessible && holds_password(&text) {
+        warn_once_loaded(format!(
+            "config file {}: holds a password in a DSN and is readable by other users \
+             (mode {:o}); chmod o-rwx it, or move the password to a password_file",
+            path.display(),
+            mode & 0o777
+        ));
+    }
     Ok(text)
+}
+
+/// Whether a DSN written in the file (`targets[].dsn`,
+/// `clusters.*.heartbeat.dsn`) carries a password.
+fn holds_password(text: &str) -> bool {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return false;
+    };
+    let has = |dsn: Option<&toml::Value>| {
+        dsn.and_then(toml::Value::as_str)
+            .and_then(|text| Dsn::parse(text).ok())
+            .is_some_and(|d| d.has_password())
+    };
+    let targets = table
+        .get("targets")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|t| has(t.get("dsn")));
+    let writers = table
+        .get("clusters")
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .flat_map(|c| c.values())
+        .any(|c| has(c.get("heartbeat").and_then(|h| h.get("dsn"))));
+    targets || writers
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -793,7 +844,11 @@ fn resolve_dsn(
             ),
         ));
     }
-    crate::tls::connector(&dsn.tls).map_err(|e| at(dsn_at, &e.to_string()))?;
+    let tls_error = |e: crate::tls::TlsError| at(dsn_at, &e.to_string());
+    dsn.tls.files = Some(std::sync::Arc::new(
+        crate::tls::load_files(&dsn.tls).map_err(tls_error)?,
+    ));
+    crate::tls::connector(&dsn.tls).map_err(tls_error)?;
     Ok(dsn)
 }
 
@@ -811,9 +866,19 @@ fn resolve_password(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
     if let Some(path) = password_file {
-        let password = dsn::read_password_file(path)
+        let file = dsn::read_password_file(path)
             .map_err(|e| ConfigError::new(format!("{file_at}: {}: {e}", path.display())))?;
-        dsn.set_password(password);
+        // Warned, not refused: secret stores mount files others may read
+        // inside the container (Docker's 0444, a bind mount keeps the
+        // host's mode), where no other user exists. See SECURITY.md.
+        if file.mode & 0o007 != 0 {
+            warn_once_loaded(format!(
+                "{file_at}: {} is readable by other users (mode {:o}); chmod o-rwx it",
+                path.display(),
+                file.mode & 0o777
+            ));
+        }
+        dsn.set_password(file.password);
         return Ok(());
     }
     if dsn.has_password() {
@@ -832,26 +897,25 @@ fn resolve_password(
             None => return Ok(()),
         },
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if named_by.is_none() && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+    // Its mode is checked before a byte is read, and anything but a
+    // regular file is refused (libpq: "not a plain file").
+    let contents = match crate::file_read::read_private(&path, crate::file_read::Kind::PassFile) {
+        Ok(contents) => contents,
+        Err(e) if named_by.is_none() && e.is_not_found() => return Ok(()),
         Err(e) => {
-            return Err(ConfigError::new(format!(
-                "{dsn_at}: password file {} ({}): {e}",
-                path.display(),
-                named_by.unwrap_or("~/.pgpass")
-            )))
+            let problem = format!("password file {}: {e}", path.display());
+            if let Some(named_by) = named_by {
+                return Err(ConfigError::new(format!(
+                    "{dsn_at}: {problem} ({named_by})"
+                )));
+            }
+            warn_once_loaded(format!(
+                "ignoring ~/.pgpass for {dsn_at}, as libpq does: {problem}"
+            ));
+            return Ok(());
         }
     };
-    if let Some(problem) = crate::pgpass::permission_problem(&path) {
-        if let Some(named_by) = named_by {
-            return Err(ConfigError::new(format!(
-                "{dsn_at}: {problem} ({named_by})"
-            )));
-        }
-        tracing::warn!(problem, "ignoring ~/.pgpass for {dsn_at}, as libpq does");
-        return Ok(());
-    }
+    let text = String::from_utf8_lossy(&contents.bytes);
     if let Some(password) = dsn.pgpass_password(&text) {
         dsn.set_password(password);
     }

@@ -50,6 +50,11 @@ pub struct TlsOptions {
     pub root_cert: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
+    /// What those files held when the configuration was loaded
+    /// ([`crate::tls::load_files`]): building a connector then reads no
+    /// file (the supervisor never waits on a disk), and a reload that finds
+    /// a file changed restarts its target with the new content.
+    pub files: Option<std::sync::Arc<crate::tls::TlsFiles>>,
 }
 
 /// A parsed connection string. `Debug` and `Display` never show the password.
@@ -248,17 +253,27 @@ impl fmt::Display for Dsn {
     }
 }
 
+/// A `password_file` as it was read.
+pub struct PasswordFile {
+    pub password: String,
+    /// Permission bits of the file, for the warning about a file others
+    /// may read.
+    pub mode: u32,
+}
+
 /// Reads a password file the way `docker secret`s and Kubernetes mount
-/// them: the whole file, without the trailing newline.
-pub fn read_password_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    // Read a little past the limit, never a whole mistaken file (a log, a
-    // device): the length check in the configuration refuses what is long.
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(64 * 1024)
-        .read_to_string(&mut text)?;
-    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+/// them: the whole file, without the trailing newline. A regular file of
+/// at most 64 KiB, read under a deadline (see [`crate::file_read`]); the
+/// configuration then refuses a password longer than it accepts.
+pub fn read_password_file(path: &Path) -> Result<PasswordFile, crate::file_read::ReadError> {
+    use crate::file_read::{self, Kind, ReadError};
+    let contents = file_read::read(path, Kind::Password)?;
+    let text = String::from_utf8(contents.bytes)
+        .map_err(|_| ReadError::Io(std::io::Error::other("not valid UTF-8")))?;
+    Ok(PasswordFile {
+        password: text.trim_end_matches(['\r', '\n']).to_string(),
+        mode: contents.mode,
+    })
 }
 
 /// A key of a connection string as typed, quoted, when it looks like a

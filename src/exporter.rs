@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::collection::TargetCollector;
@@ -107,9 +107,12 @@ pub async fn run(
     served.map_err(StartError::Serve)
 }
 
-/// The supervisor's loop: reloads, the watchdog, shutdown. A panic in a
-/// reload is caught and refuses that reload: the running configuration
-/// stays, and so does the watchdog.
+/// The supervisor's loop: reloads, the watchdog, shutdown. Reading a new
+/// configuration runs on a blocking thread while this loop goes on, so
+/// that whatever a reload meets (a slow disk, a stuck mount; every file
+/// read has a deadline of its own) the watchdog keeps ticking and shutdown
+/// is seen at once. A panic in a reload is caught and refuses that reload:
+/// the running configuration stays, and so does the watchdog.
 async fn supervise(
     mut supervisor: Supervisor,
     overrides: Option<Overrides>,
@@ -119,44 +122,77 @@ async fn supervise(
     let mut hangup = hangup_signal();
     let mut tick = tokio::time::interval(WATCHDOG_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The configuration being read, who waits for its outcome, and
+    // whether a SIGHUP came in meanwhile (the file may have changed again
+    // since it was read: another reload follows).
+    let mut loading: Option<JoinHandle<Result<Config, config::ConfigError>>> = None;
+    let mut waiters: Vec<oneshot::Sender<ReloadOutcome>> = Vec::new();
+    let mut again = false;
     loop {
-        let mut waiters = Vec::new();
+        let mut start = false;
         tokio::select! {
             _ = done.changed() => break,
-            _ = tick.tick() => {
-                supervisor.watchdog(Instant::now());
-                continue;
+            _ = tick.tick() => supervisor.watchdog(Instant::now()),
+            _ = hangup.recv() => {
+                if loading.is_some() {
+                    again = true;
+                } else {
+                    start = true;
+                }
             }
-            _ = hangup.recv() => {}
             request = requests.recv() => match request {
-                Some(w) => waiters.push(w),
+                // Requests made while a reload runs get its outcome.
+                Some(w) => {
+                    waiters.push(w);
+                    start = loading.is_none();
+                }
                 None => break,
             },
+            loaded = async {
+                match loading.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            }, if loading.is_some() => {
+                loading = None;
+                let outcome = finish_reload(&mut supervisor, loaded);
+                // So do the ones already queued.
+                while let Ok(w) = requests.try_recv() {
+                    waiters.push(w);
+                }
+                for w in waiters.drain(..) {
+                    let _ = w.send(outcome.clone());
+                }
+                start = std::mem::take(&mut again);
+            }
         }
-        // Requests already queued join this reload.
-        while let Ok(w) = requests.try_recv() {
-            waiters.push(w);
+        if !start {
+            continue;
         }
-        let outcome = match &overrides {
-            None => Err("reloading is not available (no configuration source)".to_string()),
-            Some(o) => reload(&mut supervisor, o.clone()).await,
-        };
-        // So do the ones that came in while it ran.
-        while let Ok(w) = requests.try_recv() {
-            waiters.push(w);
-        }
-        for w in waiters {
-            let _ = w.send(outcome.clone());
+        match &overrides {
+            Some(o) => {
+                let o = o.clone();
+                loading = Some(tokio::task::spawn_blocking(move || config::load(&o)));
+            }
+            None => {
+                let outcome: ReloadOutcome =
+                    Err("reloading is not available (no configuration source)".to_string());
+                for w in waiters.drain(..) {
+                    let _ = w.send(outcome.clone());
+                }
+            }
         }
     }
     supervisor.stop_all();
 }
 
-/// Loads the configuration again and applies it; any failure keeps the
+/// Applies a configuration read for a reload; any failure keeps the
 /// running one and is logged and recorded for
 /// `pgrepl_config_last_reload_successful`.
-async fn reload(supervisor: &mut Supervisor, overrides: Overrides) -> ReloadOutcome {
-    let loaded = tokio::task::spawn_blocking(move || config::load(&overrides)).await;
+fn finish_reload(
+    supervisor: &mut Supervisor,
+    loaded: Result<Result<Config, config::ConfigError>, tokio::task::JoinError>,
+) -> ReloadOutcome {
     let outcome = match loaded {
         Ok(Ok(new)) => {
             let running = supervisor.config.as_ref();
@@ -167,8 +203,9 @@ async fn reload(supervisor: &mut Supervisor, overrides: Overrides) -> ReloadOutc
                     tracing::warn!("listen_address and telemetry_path change only with a restart; keeping the current ones");
                 }
             }
-            // Building pools reads certificate files (blocking I/O): the
-            // HTTP side keeps answering meanwhile.
+            // Building pools parses the certificates read with the
+            // configuration (no file is read here): CPU only, kept off the
+            // HTTP side's way all the same.
             let applied = tokio::task::block_in_place(|| {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| supervisor.apply(new)))
             });

@@ -5,7 +5,9 @@
 //!
 //! - [`config`]: the configuration (file, `PGREPL_*` environment, flags) and
 //!   its validation; [`dsn`] parses libpq connection strings and [`pgpass`]
-//!   reads libpq's password file.
+//!   reads libpq's password file. [`file_read`] is where every file the
+//!   operator names is read: regular files only, a size bound per kind, a
+//!   deadline.
 //! - [`collection`]: one task per target running collection cycles on the
 //!   interval, under a deadline, over the sessions of [`pool`];
 //!   [`error_chain`] words a client error with its causes on one line.
@@ -73,6 +75,7 @@ pub mod exporter;
 pub mod exposition;
 pub mod family;
 mod fault;
+mod file_read;
 mod health;
 mod heartbeat_writer;
 mod http;

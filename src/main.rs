@@ -156,7 +156,7 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(format!("starting the runtime: {e}")),
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let listener = match exporter::bind(&config).await {
             Ok(l) => l,
             Err(e) => return fail(e),
@@ -171,5 +171,9 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),
         }
-    })
+    });
+    // A blocking task still running (a reload reading files, each read
+    // bounded by its own deadline) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

@@ -6,8 +6,6 @@
 //! `*` matching anything in the first four fields, `\` escaping `:` and `\`,
 //! `#` starting a comment line. The first matching line wins.
 
-use std::path::Path;
-
 /// What a connection is matched on, as libpq does.
 #[derive(Debug, Clone, Copy)]
 pub struct Key<'a> {
@@ -60,20 +58,6 @@ fn split(line: &str) -> Option<[(String, String); 5]> {
     }
     fields.push(current);
     fields.try_into().ok()
-}
-
-/// libpq ignores a password file that others can read; so do we, and say
-/// why: a password file ignored in silence is hard to diagnose.
-pub fn permission_problem(path: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode();
-    (mode & 0o077 != 0).then(|| {
-        format!(
-            "password file {} has group or world access (mode {:o}); permissions should be u=rw (0600) or less",
-            path.display(),
-            mode & 0o777
-        )
-    })
 }
 
 #[cfg(test)]

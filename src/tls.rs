@@ -41,13 +41,80 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Builds the connector; fails (at start-up) when a file named in the DSN
-/// cannot be read or a verifying mode has no CA to verify against.
+/// The contents of the files a DSN names (`sslrootcert`, `sslcert`,
+/// `sslkey`), read once when the configuration is loaded. `Debug` shows
+/// sizes only: the key is a secret.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `None` for `sslrootcert=system` or no `sslrootcert`.
+    root_cert: Option<Vec<u8>>,
+    client_cert: Option<Vec<u8>>,
+    client_key: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = |b: &Option<Vec<u8>>| b.as_ref().map(Vec::len);
+        f.debug_struct("TlsFiles")
+            .field("root_cert_bytes", &len(&self.root_cert))
+            .field("client_cert_bytes", &len(&self.client_cert))
+            .field("client_key_bytes", &len(&self.client_key))
+            .finish()
+    }
+}
+
+/// Reads the files `options` names: regular files of at most 4 MiB each,
+/// under a deadline ([`crate::file_read`]). Errors name the key and the
+/// file.
+pub fn load_files(options: &TlsOptions) -> Result<TlsFiles, TlsError> {
+    let read = |key: &str, path: &Path| {
+        crate::file_read::read(path, crate::file_read::Kind::Pem)
+            .map(|c| c.bytes)
+            .map_err(|e| TlsError(format!("{key} {}: {e}", path.display())))
+    };
+    Ok(TlsFiles {
+        root_cert: match &options.root_cert {
+            Some(path) if path != Path::new(crate::dsn::SYSTEM_ROOTS) => {
+                Some(read("sslrootcert", path)?)
+            }
+            _ => None,
+        },
+        client_cert: options
+            .client_cert
+            .as_deref()
+            .map(|p| read("sslcert", p))
+            .transpose()?,
+        client_key: options
+            .client_key
+            .as_deref()
+            .map(|p| read("sslkey", p))
+            .transpose()?,
+    })
+}
+
+/// Builds the connector from the files' contents read by [`load_files`]
+/// (read now when they were not); fails when they do not parse or a
+/// verifying mode has no CA to verify against.
 pub fn connector(options: &TlsOptions) -> Result<Connector, TlsError> {
+    let read_now;
+    let files = match &options.files {
+        Some(files) => files.as_ref(),
+        None => {
+            read_now = load_files(options)?;
+            &read_now
+        }
+    };
     let provider = provider();
-    let roots = match &options.root_cert {
-        Some(path) => Some(load_roots(path)?),
-        None => None,
+    let roots = match (&options.root_cert, &files.root_cert) {
+        (Some(path), Some(pem)) => Some(load_roots(path, pem)?),
+        (Some(path), None) if path == Path::new(crate::dsn::SYSTEM_ROOTS) => Some(system_roots()?),
+        (Some(path), None) => {
+            return Err(TlsError(format!(
+                "sslrootcert {}: not read with the configuration",
+                path.display()
+            )))
+        }
+        (None, _) => None,
     };
     let verify_chain = match options.mode {
         SslMode::VerifyCa | SslMode::VerifyFull => true,
@@ -77,19 +144,31 @@ pub fn connector(options: &TlsOptions) -> Result<Connector, TlsError> {
         .map_err(|e| TlsError(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let config = match (&options.client_cert, &options.client_key) {
-        (Some(cert), Some(key)) => {
-            let chain = load_certs(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| TlsError(format!("sslkey {}: {e}", key.display())))?;
+    let config = match (
+        (&options.client_cert, &files.client_cert),
+        (&options.client_key, &files.client_key),
+    ) {
+        ((Some(cert_path), Some(cert)), (Some(key_path), Some(key))) => {
+            let chain =
+                load_certs(cert, cert_path).map_err(|e| TlsError(format!("sslcert {e}")))?;
+            // The key's text never goes into a message.
+            let key = PrivateKeyDer::from_pem_slice(key).map_err(|_| {
+                TlsError(format!(
+                    "sslkey {}: no readable private key",
+                    key_path.display()
+                ))
+            })?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| TlsError(format!("sslcert/sslkey: {e}")))?
         }
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(TlsError("sslcert and sslkey go together".into()))
+        ((None, _), (None, _)) => builder.with_no_client_auth(),
+        ((Some(_), _), (Some(_), _)) => {
+            return Err(TlsError(
+                "sslcert/sslkey: not read with the configuration".into(),
+            ))
         }
-        (None, None) => builder.with_no_client_auth(),
+        _ => return Err(TlsError("sslcert and sslkey go together".into())),
     };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
@@ -105,10 +184,9 @@ fn mode_name(mode: SslMode) -> &'static str {
     }
 }
 
-fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| TlsError(format!("{}: {e}", path.display())))?
-        .collect();
+/// The certificates of a PEM text; errors start with the file's path.
+fn load_certs(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem).collect();
     let certs = certs.map_err(|e| TlsError(format!("{}: {e}", path.display())))?;
     if certs.is_empty() {
         return Err(TlsError(format!(
@@ -119,28 +197,31 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
-fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+fn load_roots(path: &Path, pem: &[u8]) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
-    if path == Path::new(crate::dsn::SYSTEM_ROOTS) {
-        // Honours SSL_CERT_FILE and SSL_CERT_DIR, like OpenSSL.
-        let found = rustls_native_certs::load_native_certs();
-        let (added, _) = store.add_parsable_certificates(found.certs);
-        if added == 0 {
-            let why = found
-                .errors
-                .first()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default();
-            return Err(TlsError(format!(
-                "sslrootcert=system: no CA certificate found in the system store{why}"
-            )));
-        }
-        return Ok(store);
-    }
-    for cert in load_certs(path).map_err(|e| TlsError(format!("sslrootcert {e}")))? {
+    for cert in load_certs(pem, path).map_err(|e| TlsError(format!("sslrootcert {e}")))? {
         store
             .add(cert)
             .map_err(|e| TlsError(format!("sslrootcert {}: {e}", path.display())))?;
+    }
+    Ok(store)
+}
+
+/// `sslrootcert=system`: the operating system's CA store.
+fn system_roots() -> Result<RootCertStore, TlsError> {
+    let mut store = RootCertStore::empty();
+    // Honours SSL_CERT_FILE and SSL_CERT_DIR, like OpenSSL.
+    let found = rustls_native_certs::load_native_certs();
+    let (added, _) = store.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found
+            .errors
+            .first()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        return Err(TlsError(format!(
+            "sslrootcert=system: no CA certificate found in the system store{why}"
+        )));
     }
     Ok(store)
 }

@@ -110,9 +110,15 @@ impl Pem {
         }
     }
 
-    fn read(&self) -> Result<Vec<u8>, std::io::Error> {
+    /// A file is read as every operator-named file is: a regular file of
+    /// at most 4 MiB, under a deadline ([`crate::file_read`]), so that a
+    /// FIFO or a stuck mount cannot hold the certificate watcher or
+    /// shutdown.
+    fn read(&self) -> Result<Vec<u8>, crate::file_read::ReadError> {
         match self {
-            Pem::File(path) => std::fs::read(path),
+            Pem::File(path) => {
+                crate::file_read::read(path, crate::file_read::Kind::Pem).map(|c| c.bytes)
+            }
             Pem::Inline(text) => Ok(text.clone().into_bytes()),
         }
     }

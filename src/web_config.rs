@@ -208,7 +208,10 @@ impl WebConfig {
             // One line, whatever a parser says.
             message: message.replace(['\n', '\r'], " "),
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        // A regular file of at most 1 MiB, under a deadline.
+        let contents = crate::file_read::read(path, crate::file_read::Kind::Config)
+            .map_err(|e| err(e.to_string()))?;
+        let text = String::from_utf8(contents.bytes).map_err(|_| err("not valid UTF-8".into()))?;
         let raw: RawWebConfig = if text.trim().is_empty() {
             RawWebConfig::default()
         } else {

@@ -262,7 +262,8 @@ fn extreme_values_are_refused() {
         case("newline_in_expected_standby", "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\ncluster = \"c\"\n[clusters.c]\nexpected_standbys = [\"s\\n1\"]\n", "clusters.c.expected_standbys (config file "),
         case("password_too_long", &format!("[[targets]]\nname = \"p\"\ndsn = \"host=h password={}\"\n", "x".repeat(5000)), "at most 1024"),
     ];
-    // A password file of a megabyte (a log file named by mistake).
+    // A password file of a megabyte (a log file named by mistake) is not
+    // read; one within the file bound still holds too long a password.
     let big = dir.path().join("big-password");
     fs::write(&big, "y".repeat(1 << 20)).unwrap();
     cases.push(case(
@@ -270,6 +271,16 @@ fn extreme_values_are_refused() {
         &format!(
             "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\npassword_file = \"{}\"\n",
             big.display()
+        ),
+        "larger than the 65536 bytes a password file may have",
+    ));
+    let long = dir.path().join("long-password");
+    fs::write(&long, "y".repeat(5000)).unwrap();
+    cases.push(case(
+        "password_file_long",
+        &format!(
+            "[[targets]]\nname = \"p\"\ndsn = \"host=h\"\npassword_file = \"{}\"\n",
+            long.display()
         ),
         "at most 1024",
     ));

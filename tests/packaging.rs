@@ -1,9 +1,13 @@
 //! The artifacts of `make dist`, used as a DBA uses them: the Debian package
-//! installed with `dpkg -i` on this machine (files, owners, modes, the
-//! installed binary run under the unit's own user, command line and
+//! installed with `dpkg -i` on this machine (files, owners, modes; the
+//! README's SQL, taken from README.md, run on a Debian cluster made by
+//! `pg_createcluster` with its default `pg_hba.conf`, and the installed
+//! configuration reaching it by peer authentication as the unit's user;
+//! the installed binary run under the unit's own user, command line and
 //! environment file against a real primary and standby, reload through the
 //! unit's `ExecReload=`, `systemd-analyze verify`, then `dpkg --purge`
-//! leaving nothing behind), and the release archive checked against
+//! leaving nothing behind; an install over the accounts of a package from
+//! before the service user's rename), and the release archive checked against
 //! `sha256sums.txt`, extracted and run on a pair.
 //!
 //! They read the directory named by `PGREPL_TEST_DIST`, which `make
@@ -23,7 +27,14 @@ use std::time::{Duration, Instant};
 use common::{Metrics, Pair};
 
 const PACKAGE: &str = "pg-replication-exporter";
-const SERVICE_USER: &str = "pg_replication_exporter";
+/// The system user, its group, and the database role the installed
+/// configuration logs in as by peer authentication.
+const SERVICE_USER: &str = "pgrepl_exporter";
+/// The user of packages built before the rename (a name PostgreSQL
+/// reserves for roles).
+const OLD_SERVICE_USER: &str = "pg_replication_exporter";
+/// A password file the old user owns, for the install over its accounts.
+const OLD_PASSWORD_FILE: &str = "/etc/pg_replication_exporter/monitor.password";
 const CONFIG: &str = "/etc/pg_replication_exporter/config.toml";
 const DEFAULTS: &str = "/etc/default/pg_replication_exporter";
 const BINARY: &str = "/usr/bin/pg_replication_exporter";
@@ -125,6 +136,7 @@ struct PurgeOnDrop;
 
 impl Drop for PurgeOnDrop {
     fn drop(&mut self) {
+        let _ = fs::remove_file(OLD_PASSWORD_FILE);
         if package_installed() {
             let _ = purge();
         }
@@ -297,6 +309,210 @@ fn assert_pair_seen(served: &Served) {
     common::assert_streaming_async(&m);
 }
 
+/// A Debian PostgreSQL cluster of its own (`pg_createcluster`, started with
+/// `pg_ctlcluster`, Debian's default `pg_hba.conf`), on a port nothing else
+/// uses; dropped on drop.
+struct DebianCluster {
+    version: String,
+    name: String,
+    port: u16,
+}
+
+impl DebianCluster {
+    fn create(name: &str) -> DebianCluster {
+        let version = common::pg_bin()
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|v| v.to_str())
+            .expect("the PostgreSQL version directory")
+            .to_string();
+        let cluster = DebianCluster {
+            version,
+            name: name.to_string(),
+            port: common::free_port(),
+        };
+        // A run that died before dropping it.
+        cluster.drop_cluster();
+        ok(Command::new("pg_createcluster")
+            .args(["-p", &cluster.port.to_string()])
+            .args([&cluster.version, &cluster.name]));
+        let cluster_started =
+            output(Command::new("pg_ctlcluster").args([&cluster.version, &cluster.name, "start"]));
+        assert!(
+            cluster_started.status.success(),
+            "pg_ctlcluster start: {}",
+            String::from_utf8_lossy(&cluster_started.stderr)
+        );
+        cluster
+    }
+
+    fn hba(&self) -> String {
+        let path = format!("/etc/postgresql/{}/{}/pg_hba.conf", self.version, self.name);
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// `psql` as the `postgres` user over the socket, as a DBA runs it;
+    /// `sql` on its standard input.
+    fn psql(&self, sql: &str) -> Result<String, String> {
+        use std::io::Write;
+        let mut child = Command::new("runuser")
+            .args(["-u", "postgres", "--", "psql", "-X", "-A", "-t"])
+            .args(["-v", "ON_ERROR_STOP=1", "-p", &self.port.to_string()])
+            .args(["-d", "postgres", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("psql");
+        child
+            .stdin
+            .take()
+            .expect("psql stdin")
+            .write_all(sql.as_bytes())
+            .expect("write to psql");
+        let out = child.wait_with_output().expect("psql output");
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    fn drop_cluster(&self) {
+        let _ = output(Command::new("pg_dropcluster").args(["--stop", &self.version, &self.name]));
+    }
+}
+
+impl Drop for DebianCluster {
+    fn drop(&mut self) {
+        self.drop_cluster();
+    }
+}
+
+/// The SQL the README tells a DBA to run for the package: the fenced
+/// `sql` block after the `<!-- package-sql` marker, so the test runs what
+/// the README says, word for word.
+fn readme_package_sql() -> String {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let after = readme
+        .split_once("<!-- package-sql")
+        .expect("README.md has no <!-- package-sql --> marker before the package's SQL")
+        .1;
+    let block = after
+        .split_once("```sql\n")
+        .expect("no ```sql block after the marker")
+        .1
+        .split_once("```")
+        .expect("unterminated ```sql block")
+        .0;
+    assert!(
+        after
+            .find("```sql")
+            .is_some_and(|at| after[..at].lines().count() <= 2),
+        "the ```sql block must follow the marker"
+    );
+    block.to_string()
+}
+
+/// ExecStart= as systemd would run it: the unit's user and group, its
+/// environment file, no new privileges, a clean environment.
+fn exec_start(settings: &BTreeMap<String, Vec<String>>, port: u16, log: PathBuf) -> Served {
+    let one = |key: &str| -> String {
+        let v = settings
+            .get(key)
+            .unwrap_or_else(|| panic!("unit has no {key}="));
+        assert_eq!(v.len(), 1, "{key}= repeated: {v:?}");
+        v[0].clone()
+    };
+    let passwd = getent("passwd", &one("User")).expect("the unit's user exists");
+    let env = environment_file(&fs::read_to_string(DEFAULTS).expect("read defaults"));
+    let exec = expand(&one("ExecStart"), &env);
+    assert_eq!(exec[0], BINARY);
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        &format!("--reuid={}", one("User")),
+        &format!("--regid={}", one("Group")),
+        "--init-groups",
+        "--no-new-privs",
+        "--",
+    ])
+    .args(&exec)
+    .env_clear()
+    .env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    )
+    .env("HOME", &passwd[5])
+    .env("USER", &passwd[0])
+    .env("LOGNAME", &passwd[0])
+    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    .current_dir("/");
+    common::without_harness_env(&mut cmd);
+    Served::spawn(cmd, port, log)
+}
+
+/// The flags a DBA would put in the environment file: a port of our own
+/// and logfmt.
+fn write_defaults(port: u16) {
+    fs::write(
+        DEFAULTS,
+        format!("# written by tests/packaging.rs\nARGS=\"--web.listen-address=127.0.0.1:{port} --log.format=logfmt\"\n"),
+    )
+    .expect("write the defaults file");
+}
+
+fn dpkg_install(deb: &Path) -> String {
+    ok(Command::new("dpkg")
+        .arg("-i")
+        .arg(deb)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// What `dpkg --purge` may not leave behind.
+fn left_after_purge() -> Vec<String> {
+    let mut left: Vec<String> = [
+        BINARY,
+        "/etc/pg_replication_exporter",
+        DEFAULTS,
+        "/usr/share/pg-replication-exporter",
+        "/usr/share/doc/pg-replication-exporter",
+        "/etc/systemd/system/multi-user.target.wants/pg_replication_exporter.service",
+        "/etc/systemd/system/pg_replication_exporter.service",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .chain(UNIT_DIRS.iter().map(|d| Path::new(d).join(UNIT)))
+    .filter(|p| p.symlink_metadata().is_ok())
+    .map(|p| p.display().to_string())
+    .collect();
+    for name in [SERVICE_USER, OLD_SERVICE_USER] {
+        if getent("passwd", name).is_some() {
+            left.push(format!("user {name}"));
+        }
+        if getent("group", name).is_some() {
+            left.push(format!("group {name}"));
+        }
+    }
+    let overrides = ok(Command::new("dpkg-statoverride").arg("--list"));
+    if overrides.contains("/etc/pg_replication_exporter") {
+        left.push(format!("stat override: {overrides}"));
+    }
+    left
+}
+
+/// Removes the accounts of the package before the rename and the password
+/// file, left by a run that died half-way.
+fn remove_old_accounts() {
+    let _ = fs::remove_file(OLD_PASSWORD_FILE);
+    if getent("passwd", OLD_SERVICE_USER).is_some() {
+        let _ = output(Command::new("userdel").arg(OLD_SERVICE_USER));
+    }
+    if getent("group", OLD_SERVICE_USER).is_some() {
+        let _ = output(Command::new("groupdel").arg(OLD_SERVICE_USER));
+    }
+}
+
 #[test]
 fn deb_installs_runs_as_its_service_and_purges_clean() {
     let Some(dist) = dist_dir() else { return };
@@ -312,11 +528,11 @@ fn deb_installs_runs_as_its_service_and_purges_clean() {
             "could not purge a leftover {PACKAGE}"
         );
     }
+    remove_old_accounts();
+    // Dropped last: the cluster outlives the package and its exporter.
+    let cluster = DebianCluster::create("pgrepl_pkgtest");
     let _purge = PurgeOnDrop;
-    ok(Command::new("dpkg")
-        .arg("-i")
-        .arg(&deb)
-        .env("DEBIAN_FRONTEND", "noninteractive"));
+    dpkg_install(&deb);
 
     // What dpkg recorded: version, the dependencies found in the binary,
     // the two configuration files as conffiles.
@@ -449,6 +665,69 @@ fn deb_installs_runs_as_its_service_and_purges_clean() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
+    if Path::new("/run/systemd/system").is_dir() {
+        // On a machine run by systemd the package started the service:
+        // this test runs ExecStart= itself instead.
+        ok(Command::new("systemctl").args(["stop", UNIT]));
+    }
+
+    // What the README tells a DBA: the installed configuration, watching
+    // the local server over its socket by peer authentication under
+    // Debian's default pg_hba.conf, once the README's SQL has run on it.
+    // The one edit: this cluster's port, which is not 5432.
+    let hba: Vec<String> = cluster
+        .hba()
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(
+        hba.iter().any(|l| l == "local all all peer"),
+        "not Debian's default pg_hba.conf:\n{}",
+        cluster.hba()
+    );
+    let installed = fs::read_to_string(CONFIG).expect("read config");
+    let dsn_line =
+        format!("dsn = \"host=/var/run/postgresql dbname=postgres user={SERVICE_USER}\"");
+    assert!(
+        installed.lines().any(|l| l == dsn_line),
+        "the installed configuration has no line {dsn_line:?}:\n{installed}"
+    );
+    let sql = readme_package_sql();
+    if let Err(e) = cluster.psql(&sql) {
+        panic!("the README's SQL fails as written:\n{sql}\n{e}");
+    }
+    fs::write(
+        CONFIG,
+        installed.replace(
+            &dsn_line,
+            &dsn_line.replace("\"host=", &format!("\"port={} host=", cluster.port)),
+        ),
+    )
+    .expect("write the port into the installed config");
+    assert_eq!(mode_owner(CONFIG), (0o640, 0, gid));
+    let port = common::free_port();
+    write_defaults(port);
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let local = exec_start(&settings, port, scratch.path().join("local.log"));
+    let m = local.wait_for("the local server up, as the README promises", |m| {
+        up(m, "local") == Some(1.0)
+    });
+    assert_eq!(
+        m.get("pgrepl_in_recovery", &[("target", "local")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        cluster
+            .psql("SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = 'pg_replication_exporter'")
+            .expect("pg_stat_activity"),
+        SERVICE_USER
+    );
+    assert!(
+        !local.log_text().contains("readable by other users"),
+        "{}",
+        local.log_text()
+    );
+    drop(local);
 
     // The installed configuration pointed at a real pair; flags through the
     // environment file. Both files stay as the administrator left them when
@@ -456,52 +735,17 @@ fn deb_installs_runs_as_its_service_and_purges_clean() {
     let pair = Pair::start("deb");
     let port = common::free_port();
     fs::write(CONFIG, pair_targets(&pair)).expect("write the installed config");
-    fs::write(
-        DEFAULTS,
-        format!("# written by tests/packaging.rs\nARGS=\"--web.listen-address=127.0.0.1:{port} --log.format=logfmt\"\n"),
-    )
-    .expect("write the defaults file");
+    write_defaults(port);
     let written = fs::read_to_string(CONFIG).expect("read config");
-    ok(Command::new("dpkg")
-        .arg("-i")
-        .arg(&deb)
-        .env("DEBIAN_FRONTEND", "noninteractive"));
+    dpkg_install(&deb);
     assert_eq!(fs::read_to_string(CONFIG).expect("read config"), written);
     assert_eq!(mode_owner(CONFIG), (0o640, 0, gid));
     if Path::new("/run/systemd/system").is_dir() {
-        // On a machine run by systemd the package started (and the second
-        // install restarted) the service on the same port: this test runs
-        // ExecStart= itself instead.
+        // The second install restarted the service on the same port.
         ok(Command::new("systemctl").args(["stop", UNIT]));
     }
 
-    // ExecStart= as systemd would run it: the unit's user and group, its
-    // environment file, no new privileges, a clean environment.
-    let env = environment_file(&fs::read_to_string(DEFAULTS).expect("read defaults"));
-    let exec = expand(&one("ExecStart"), &env);
-    assert_eq!(exec[0], BINARY);
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        &format!("--reuid={}", one("User")),
-        &format!("--regid={}", one("Group")),
-        "--init-groups",
-        "--no-new-privs",
-        "--",
-    ])
-    .args(&exec)
-    .env_clear()
-    .env(
-        "PATH",
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    )
-    .env("HOME", &passwd[5])
-    .env("USER", SERVICE_USER)
-    .env("LOGNAME", SERVICE_USER)
-    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-    .current_dir("/");
-    common::without_harness_env(&mut cmd);
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let mut served = Served::spawn(cmd, port, scratch.path().join("exporter.log"));
+    let mut served = exec_start(&settings, port, scratch.path().join("exporter.log"));
     assert_pair_seen(&served);
     assert!(
         served.log_text().contains("level=info"),
@@ -564,31 +808,80 @@ fn deb_installs_runs_as_its_service_and_purges_clean() {
         "dpkg --purge: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut left: Vec<String> = [
-        BINARY,
-        "/etc/pg_replication_exporter",
-        DEFAULTS,
-        "/usr/share/pg-replication-exporter",
-        "/usr/share/doc/pg-replication-exporter",
-        "/etc/systemd/system/multi-user.target.wants/pg_replication_exporter.service",
-        "/etc/systemd/system/pg_replication_exporter.service",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .chain(UNIT_DIRS.iter().map(|d| Path::new(d).join(UNIT)))
-    .filter(|p| p.symlink_metadata().is_ok())
-    .map(|p| p.display().to_string())
-    .collect();
-    if getent("passwd", SERVICE_USER).is_some() {
-        left.push(format!("user {SERVICE_USER}"));
-    }
-    if getent("group", SERVICE_USER).is_some() {
-        left.push(format!("group {SERVICE_USER}"));
-    }
-    let overrides = ok(Command::new("dpkg-statoverride").arg("--list"));
-    if overrides.contains("/etc/pg_replication_exporter") {
-        left.push(format!("stat override: {overrides}"));
-    }
+    let left = left_after_purge();
+    assert!(left.is_empty(), "left behind by dpkg --purge: {left:?}");
+
+    // An install made by a package from before the rename: its user and
+    // group `pg_replication_exporter` (a name PostgreSQL refuses for a
+    // role), the stat override it set, a password file its user owns. The
+    // install renames the account, keeping uid and gid, and moves the
+    // override to the new group.
+    ok(Command::new("groupadd").args(["--system", OLD_SERVICE_USER]));
+    ok(Command::new("useradd").args([
+        "--system",
+        "--gid",
+        OLD_SERVICE_USER,
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        "/usr/sbin/nologin",
+        "--comment",
+        "PostgreSQL replication exporter",
+        OLD_SERVICE_USER,
+    ]));
+    let old = getent("passwd", OLD_SERVICE_USER).expect("the old user");
+    let (old_uid, old_gid): (u32, u32) =
+        (old[2].parse().expect("uid"), old[3].parse().expect("gid"));
+    fs::create_dir_all("/etc/pg_replication_exporter").expect("config dir");
+    let secret = OLD_PASSWORD_FILE;
+    fs::write(secret, "s3cret\n").expect("password file");
+    ok(Command::new("chown").args([&format!("{OLD_SERVICE_USER}:{OLD_SERVICE_USER}"), secret]));
+    ok(Command::new("chmod").args(["0600", secret]));
+    ok(Command::new("dpkg-statoverride").args(["--add", "root", OLD_SERVICE_USER, "0640", CONFIG]));
+    let out = output(
+        Command::new("dpkg")
+            .arg("-i")
+            .arg(&deb)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    );
+    assert!(
+        out.status.success(),
+        "dpkg -i over the old accounts: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        getent("passwd", OLD_SERVICE_USER).is_none(),
+        "the old user is still there"
+    );
+    assert!(
+        getent("group", OLD_SERVICE_USER).is_none(),
+        "the old group is still there"
+    );
+    let renamed = getent("passwd", SERVICE_USER).expect("the renamed user");
+    assert_eq!(
+        (renamed[2].clone(), renamed[3].clone()),
+        (old_uid.to_string(), old_gid.to_string())
+    );
+    assert_eq!(mode_owner(secret), (0o600, old_uid, old_gid));
+    assert_eq!(mode_owner(CONFIG), (0o640, 0, old_gid));
+    assert_eq!(
+        ok(Command::new("dpkg-statoverride").args(["--list", CONFIG])).trim(),
+        format!("root {SERVICE_USER} 640 {CONFIG}")
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("CREATE ROLE {SERVICE_USER} LOGIN")),
+        "the upgrade does not tell the DBA the new role: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::remove_file(secret).expect("remove the password file");
+    let out = purge();
+    assert!(
+        out.status.success(),
+        "dpkg --purge: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left = left_after_purge();
     assert!(left.is_empty(), "left behind by dpkg --purge: {left:?}");
 }
 
