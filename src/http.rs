@@ -145,7 +145,33 @@ async fn require_auth(
         Err(Unavailable::Closing) => {
             (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
         }
+        Err(Unavailable::AddressBusy { retry_after }) => refused_check(
+            StatusCode::TOO_MANY_REQUESTS,
+            retry_after,
+            "429 Too Many Requests: password checks from this address are already waiting\n",
+        ),
+        Err(Unavailable::Busy { retry_after }) => refused_check(
+            StatusCode::SERVICE_UNAVAILABLE,
+            retry_after,
+            "503 Service Unavailable: too many password checks are waiting\n",
+        ),
     }
+}
+
+/// A password check refused without waiting: with `Retry-After`, and the
+/// connection closed after the answer (HTTP/1.1), so that a client told
+/// to come back later does not keep a connection slot meanwhile.
+fn refused_check(status: StatusCode, retry_after: Duration, body: &'static str) -> Response {
+    let secs = HeaderValue::from(retry_after.as_secs().max(1));
+    (
+        status,
+        [
+            (header::RETRY_AFTER, secs),
+            (header::CONNECTION, HeaderValue::from_static("close")),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn rate_limited(
@@ -188,6 +214,10 @@ pub async fn serve(
         let stop = stop_rx.clone();
         tokio::spawn(async move { tls.watch_files(stop).await })
     });
+    let folded = {
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { crate::log_fold::global().report_every_window(stop).await })
+    };
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -236,6 +266,9 @@ pub async fn serve(
     if let Some(auth) = &web.auth {
         auth.close();
     }
+    folded.abort();
+    // What was left out since the last report, before the process ends.
+    crate::log_fold::global().report();
     // Wait for open connections to finish their requests.
     let _ = tokio::time::timeout(REQUEST_TIMEOUT, tracker.drained()).await;
     if let Some(task) = reloader {
@@ -264,6 +297,7 @@ async fn connection(
     conn: Arc<ConnShared>,
     stop: watch::Receiver<bool>,
 ) {
+    let shared = conn.clone();
     let service =
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             let activity = conn.begin();
@@ -276,7 +310,7 @@ async fn connection(
             }
         });
     let Some(tls) = tls else {
-        return drive(http1(TokioIo::new(stream), service), stop).await;
+        return drive(http1(TokioIo::new(stream), service), stop, &shared).await;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
     let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -294,10 +328,11 @@ async fn connection(
         drive(
             builder.serve_connection(TokioIo::new(stream), service),
             stop,
+            &shared,
         )
         .await
     } else {
-        drive(http1(TokioIo::new(stream), service), stop).await
+        drive(http1(TokioIo::new(stream), service), stop, &shared).await
     }
 }
 
@@ -315,8 +350,11 @@ where
     builder.serve_connection(io, service)
 }
 
-/// Serves one connection, finishing gracefully when `stop` flips.
-async fn drive<C>(conn: C, mut stop: watch::Receiver<bool>)
+/// Serves one connection, finishing gracefully when `stop` flips or when
+/// it has used up its requests (see
+/// [`crate::conn_limit::MAX_REQUESTS_PER_CONNECTION`]): the request in
+/// progress is answered, pipelined ones after it are not.
+async fn drive<C>(conn: C, mut stop: watch::Receiver<bool>, shared: &ConnShared)
 where
     C: GracefulConnection,
     C::Error: std::fmt::Display,
@@ -332,6 +370,10 @@ where
                 return;
             }
             _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = shared.retired(), if !stopping => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
