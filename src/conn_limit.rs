@@ -119,16 +119,26 @@ impl ConnShared {
     pub fn begin(self: &Arc<Self>) -> Activity {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.started.store(true, Ordering::Release);
-        if self.requests.fetch_add(1, Ordering::AcqRel) + 1 == MAX_REQUESTS_PER_CONNECTION {
+        let nth = self.requests.fetch_add(1, Ordering::AcqRel) + 1;
+        if nth == MAX_REQUESTS_PER_CONNECTION {
             // A permit is kept if nobody waits yet.
             self.retire.notify_one();
         }
-        Activity(self.clone())
+        Activity(self.clone(), nth >= MAX_REQUESTS_PER_CONNECTION)
     }
 }
 
 /// A request in progress on a connection.
-pub struct Activity(Arc<ConnShared>);
+pub struct Activity(Arc<ConnShared>, bool);
+
+impl Activity {
+    /// Whether this request used up its connection's
+    /// [`MAX_REQUESTS_PER_CONNECTION`]: its answer says the connection
+    /// closes.
+    pub fn is_last(&self) -> bool {
+        self.1
+    }
+}
 
 impl Drop for Activity {
     fn drop(&mut self) {

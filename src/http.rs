@@ -6,9 +6,12 @@
 //! drive it with `oneshot` without a socket. The accept loop is ours rather
 //! than `axum::serve` because a monitoring endpoint must survive hostile or
 //! broken clients: connections are capped globally and per client address
-//! (closing idle ones first, see [`crate::conn_limit`]), a connection must
-//! deliver its first request head in time, and authentication runs inside
-//! the request deadline with bounded CPU (see [`crate::basic_auth`]).
+//! (closing idle ones first, and keeping a fair share per address, see
+//! [`crate::conn_limit`]), a connection must deliver its first request head
+//! in time and closes after a bounded number of requests, authentication
+//! runs inside the request deadline with bounded CPU and refuses at once
+//! what it could not check in time (see [`crate::basic_auth`]), and
+//! library warnings clients cause are folded (see [`crate::log_fold`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -240,7 +243,7 @@ pub async fn serve(
                     Refused::PerAddress => "per-address",
                     Refused::Full => "global",
                 };
-                tracing::debug!(%peer, limit = why, "connection limit reached, all busy; closing");
+                tracing::debug!(%peer, limit = why, "connection limit reached, no share to take; closing");
                 drop(stream);
                 continue;
             }
@@ -304,7 +307,16 @@ async fn connection(
             request.extensions_mut().insert(ConnectInfo(peer));
             let mut router = router.clone();
             async move {
-                let response = tower::Service::call(&mut router, request).await;
+                let mut response = tower::Service::call(&mut router, request).await;
+                if activity.is_last() {
+                    // HTTP/1.1 closes after this answer, and says so; HTTP/2
+                    // drops the header and closes by GOAWAY (see `drive`).
+                    if let Ok(response) = &mut response {
+                        response
+                            .headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                }
                 drop(activity);
                 response
             }

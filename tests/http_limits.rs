@@ -853,3 +853,49 @@ fn http2_rapid_resets_do_not_write_a_warning_each() {
         "{calmed} connections made the library warn, {suppressed} reported as left out:\n{log}"
     );
 }
+
+/// One connection pipelining requests 100 at a time gets 1000 answers,
+/// the last saying `Connection: close`, and is closed: no connection keeps
+/// its slot forever by never pausing. (A client that has sent more than the
+/// budget already sees the connection reset after the 1000th answer.)
+#[test]
+fn a_connection_closes_after_its_request_budget() {
+    let _heavy = heavy();
+    let exporter = Exporter::start_down(&[]);
+    let rt = runtime();
+    let (answers, closes, ended) = rt.block_on(async {
+        let Some(mut stream) = connect_from([127, 0, 0, 5].into(), target(&exporter)).await else {
+            return (0, 0, false);
+        };
+        let batch = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".repeat(100);
+        let (mut answers, mut closes, mut buf) = (0, 0, Vec::new());
+        'batches: for _ in 0..15 {
+            if stream.write_all(batch.as_bytes()).await.is_err() {
+                break;
+            }
+            for _ in 0..100 {
+                let answer = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    read_response(&mut stream, &mut buf),
+                )
+                .await;
+                let Ok(Some((status, close))) = answer else {
+                    break 'batches;
+                };
+                assert_eq!(status, 200);
+                answers += 1;
+                if close {
+                    closes += 1;
+                    break 'batches;
+                }
+            }
+        }
+        let mut rest = Vec::new();
+        let ended = matches!(
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await,
+            Ok(Ok(0))
+        );
+        (answers, closes, ended)
+    });
+    assert_eq!((answers, closes, ended), (1000, 1, true));
+}
