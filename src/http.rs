@@ -269,11 +269,11 @@ pub async fn serve(
     if let Some(auth) = &web.auth {
         auth.close();
     }
+    // Wait for open connections to finish their requests.
+    let _ = tokio::time::timeout(REQUEST_TIMEOUT, tracker.drained()).await;
     folded.abort();
     // What was left out since the last report, before the process ends.
     crate::log_fold::global().report();
-    // Wait for open connections to finish their requests.
-    let _ = tokio::time::timeout(REQUEST_TIMEOUT, tracker.drained()).await;
     if let Some(task) = reloader {
         task.abort();
     }
