@@ -6,10 +6,20 @@
 //! flood of silent sockets would then keep every legitimate scraper out:
 //! a connection that has not yet sent a complete request head is closed
 //! first (the oldest of them), then one idle between requests (the longest
-//! idle); only when every connection is busy with a request is the
-//! newcomer refused. At the per-address cap only that address's own
-//! connections are candidates, so a flooding client recycles its own
-//! sockets and nobody else's.
+//! idle). At the per-address cap only that address's own connections are
+//! candidates, so a flooding client recycles its own sockets and nobody
+//! else's. At the global cap, when every connection is busy (requests
+//! pipelined back to back, or waiting for something), the address holding
+//! the most connections gives one up, the one that has made the most
+//! requests, as long as it holds at least two more than the newcomer's
+//! address: every address keeps a fair share, whatever the others send.
+//! Only when no address holds more than its share is the newcomer refused.
+//!
+//! What one connection may queue is bounded too: HTTP/1.1 reads at most
+//! 16 KiB of pipelined requests ahead (the rest waits in the client's
+//! socket), HTTP/2 runs 32 streams at once, and after
+//! [`MAX_REQUESTS_PER_CONNECTION`] requests a connection is asked to close,
+//! so that none keeps its slot forever by never pausing.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -29,6 +39,12 @@ pub const MAX_HTTP_CONNECTIONS: usize = 512;
 /// others, while a NAT gateway, a proxy or a load test from one address can
 /// still run hundreds of concurrent scrapes.
 pub const MAX_HTTP_CONNECTIONS_PER_ADDRESS: usize = MAX_HTTP_CONNECTIONS / 4 * 3;
+
+/// Requests one connection serves before it is asked to close (HTTP/1.1
+/// `Connection: close`, HTTP/2 GOAWAY), as nginx's `keepalive_requests`:
+/// Prometheus reconnects once in hours, a connection pipelining without
+/// pause gives its slot back to the accept queue every few thousand.
+pub const MAX_REQUESTS_PER_CONNECTION: u64 = 1000;
 
 /// Where a client comes from, for the per-address cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,8 +88,12 @@ pub struct ConnShared {
     in_flight: AtomicUsize,
     /// Milliseconds since `accepted` of the last request's end.
     idle_since_ms: AtomicU64,
+    /// Requests started on this connection.
+    requests: AtomicU64,
     evicted: AtomicBool,
     evict: Notify,
+    /// Signalled once, at the [`MAX_REQUESTS_PER_CONNECTION`]th request.
+    retire: Notify,
 }
 
 impl ConnShared {
@@ -87,17 +107,38 @@ impl ConnShared {
         self.evict.notified().await;
     }
 
+    /// Resolves once the connection has started
+    /// [`MAX_REQUESTS_PER_CONNECTION`] requests: time to close it
+    /// gracefully (after the request in progress).
+    pub async fn retired(&self) {
+        self.retire.notified().await;
+    }
+
     /// Marks a request as started; the connection is busy until the
     /// returned guard drops.
     pub fn begin(self: &Arc<Self>) -> Activity {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.started.store(true, Ordering::Release);
-        Activity(self.clone())
+        let nth = self.requests.fetch_add(1, Ordering::AcqRel) + 1;
+        if nth == MAX_REQUESTS_PER_CONNECTION {
+            // A permit is kept if nobody waits yet.
+            self.retire.notify_one();
+        }
+        Activity(self.clone(), nth >= MAX_REQUESTS_PER_CONNECTION)
     }
 }
 
 /// A request in progress on a connection.
-pub struct Activity(Arc<ConnShared>);
+pub struct Activity(Arc<ConnShared>, bool);
+
+impl Activity {
+    /// Whether this request used up its connection's
+    /// [`MAX_REQUESTS_PER_CONNECTION`]: its answer says the connection
+    /// closes.
+    pub fn is_last(&self) -> bool {
+        self.1
+    }
+}
 
 impl Drop for Activity {
     fn drop(&mut self) {
@@ -154,7 +195,7 @@ impl ConnTracker {
             evict(&mut inner, victim);
         }
         if inner.conns.len() >= self.max_total {
-            let victim = pick_victim(&inner, |_| true).ok_or(Refused::Full)?;
+            let victim = pick_for_newcomer(&inner, key).ok_or(Refused::Full)?;
             evict(&mut inner, victim);
         }
         let id = inner.next_id;
@@ -164,8 +205,10 @@ impl ConnTracker {
             started: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             idle_since_ms: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
             evict: Notify::new(),
+            retire: Notify::new(),
         });
         inner.conns.insert(
             id,
@@ -244,12 +287,46 @@ fn pick_victim(inner: &Inner, eligible: impl Fn(&Entry) -> bool) -> Option<u64> 
     fresh.or(idle).map(|(_, id)| id)
 }
 
+/// The connection to close for a newcomer from `newcomer` at the global
+/// cap. If an address holds at least two more connections than the
+/// newcomer's (so that it keeps at least as many as the newcomer's will
+/// have), the one holding the most gives one up: a connection without a
+/// request yet, else the longest idle, else, all being busy, the one that
+/// has made the most requests (a pipelining or hammering client rather
+/// than a scrape that asks once per interval). Otherwise nobody holds more
+/// than a share, and only a connection without a request or an idle one
+/// may go, of the newcomer's own address or of one holding more than it:
+/// never a smaller address's, whose fresh connection may be the scrape
+/// it is about to send.
+fn pick_for_newcomer(inner: &Inner, newcomer: AddrKey) -> Option<u64> {
+    let held = |key: &AddrKey| inner.per_addr.get(key).copied().unwrap_or(0);
+    let mine = held(&newcomer);
+    let top = inner
+        .per_addr
+        .iter()
+        .filter(|(key, _)| **key != newcomer)
+        .max_by_key(|(_, n)| **n)
+        .filter(|(_, n)| **n >= mine + 2)
+        .map(|(key, _)| *key);
+    match top {
+        Some(top) => pick_victim(inner, |e| e.key == top).or_else(|| {
+            inner
+                .conns
+                .iter()
+                .filter(|(_, e)| e.key == top)
+                .max_by_key(|(id, e)| (e.shared.requests.load(Ordering::Acquire), **id))
+                .map(|(id, _)| *id)
+        }),
+        None => pick_victim(inner, |e| e.key == newcomer || held(&e.key) > mine),
+    }
+}
+
 fn evict(inner: &mut Inner, id: u64) {
     if let Some(entry) = inner.conns.remove(&id) {
         forget_addr(inner, entry.key);
         entry.shared.evicted.store(true, Ordering::Release);
         entry.shared.evict.notify_one();
-        tracing::debug!(addr = %entry.key.0, "connection limit reached; closing an idle connection");
+        tracing::debug!(addr = %entry.key.0, "connection limit reached; closing one of its connections");
     }
 }
 
@@ -340,14 +417,98 @@ mod tests {
     }
 
     #[test]
-    fn busy_connections_are_never_closed() {
+    fn busy_connections_of_a_fair_share_are_never_closed() {
         let t = ConnTracker::new(2, 2);
         let a = t.admit(ip("10.0.0.1")).ok();
         let b = t.admit(ip("10.0.0.2")).ok();
         let _ra = a.as_ref().map(|s| s.shared.begin());
         let _rb = b.as_ref().map(|s| s.shared.begin());
+        // One each: nobody holds more than a newcomer's share.
         assert_eq!(t.admit(ip("10.0.0.3")).err(), Some(Refused::Full));
         assert_eq!(t.admit(ip("10.0.0.1")).err(), Some(Refused::Full));
+    }
+
+    /// Every connection busy (pipelining, say), all from two addresses:
+    /// a third address still gets in, at the expense of the address that
+    /// holds the most, and of its connection that made the most requests.
+    #[test]
+    fn at_the_global_cap_the_biggest_address_gives_way() {
+        let t = ConnTracker::new(5, 5);
+        let mut held = Vec::new();
+        for (addr, n) in [("10.0.0.1", 3), ("10.0.0.2", 2)] {
+            for _ in 0..n {
+                let c = t.admit(ip(addr)).ok();
+                let busy = c.as_ref().map(|c| c.shared.begin());
+                held.push((c, busy));
+            }
+        }
+        // The second of 10.0.0.1's has made the most requests.
+        if let Some(c) = &held[1].0 {
+            for _ in 0..5 {
+                drop(c.shared.begin());
+            }
+        }
+        let newcomer = t.admit(ip("10.0.0.3"));
+        assert!(newcomer.is_ok());
+        let evicted: Vec<bool> = held
+            .iter()
+            .map(|(c, _)| {
+                c.as_ref()
+                    .is_some_and(|c| c.shared.evicted.load(Ordering::Acquire))
+            })
+            .collect();
+        assert_eq!(evicted, [false, true, false, false, false]);
+        // Now 2, 2, 1: 10.0.0.3 may not push anyone out for a second one,
+        // nor 10.0.0.1 for a third.
+        let _busy = newcomer.as_ref().map(|c| c.shared.begin());
+        assert_eq!(t.admit(ip("10.0.0.3")).err(), Some(Refused::Full));
+        assert_eq!(t.admit(ip("10.0.0.1")).err(), Some(Refused::Full));
+        // A fourth address may: 10.0.0.1 or .2 hold two more than it.
+        let fourth = t.admit(ip("10.0.0.4"));
+        assert!(fourth.is_ok());
+        assert_eq!(t.open(), 5);
+    }
+
+    /// An address reconnecting at the global cap recycles its own
+    /// connections, never the fresh one a smaller address is about to send
+    /// its scrape on.
+    #[test]
+    fn a_big_address_never_takes_a_smaller_ones_fresh_connection() {
+        let t = ConnTracker::new(4, 4);
+        let small = t.admit(ip("10.0.0.9")).ok();
+        let big: Vec<_> = (0..3).map(|_| t.admit(ip("10.0.0.1")).ok()).collect();
+        let mut busy: Vec<_> = big
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.shared.begin()))
+            .collect();
+        assert_eq!(t.admit(ip("10.0.0.1")).err(), Some(Refused::Full));
+        let evicted = |c: &Option<ConnPermit>| {
+            c.as_ref()
+                .is_some_and(|c| c.shared.evicted.load(Ordering::Acquire))
+        };
+        assert!(!evicted(&small));
+        // Once one of its own is idle, it recycles that one.
+        busy.remove(0);
+        let again = t.admit(ip("10.0.0.1"));
+        assert!(again.is_ok());
+        assert!(evicted(&big[0]) && !evicted(&small));
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_retired_after_its_request_budget() {
+        let t = ConnTracker::new(1, 1);
+        let Ok(c) = t.admit(ip("10.0.0.1")) else {
+            panic!("the first connection is admitted");
+        };
+        for _ in 0..MAX_REQUESTS_PER_CONNECTION - 1 {
+            drop(c.shared.begin());
+        }
+        let early =
+            tokio::time::timeout(std::time::Duration::from_millis(10), c.shared.retired()).await;
+        assert!(early.is_err(), "retired before its budget");
+        drop(c.shared.begin());
+        let due = tokio::time::timeout(std::time::Duration::from_secs(1), c.shared.retired()).await;
+        assert!(due.is_ok(), "not retired at its budget");
     }
 
     #[test]

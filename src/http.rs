@@ -6,9 +6,12 @@
 //! drive it with `oneshot` without a socket. The accept loop is ours rather
 //! than `axum::serve` because a monitoring endpoint must survive hostile or
 //! broken clients: connections are capped globally and per client address
-//! (closing idle ones first, see [`crate::conn_limit`]), a connection must
-//! deliver its first request head in time, and authentication runs inside
-//! the request deadline with bounded CPU (see [`crate::basic_auth`]).
+//! (closing idle ones first, and keeping a fair share per address, see
+//! [`crate::conn_limit`]), a connection must deliver its first request head
+//! in time and closes after a bounded number of requests, authentication
+//! runs inside the request deadline with bounded CPU and refuses at once
+//! what it could not check in time (see [`crate::basic_auth`]), and
+//! library warnings clients cause are folded (see [`crate::log_fold`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -145,7 +148,33 @@ async fn require_auth(
         Err(Unavailable::Closing) => {
             (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
         }
+        Err(Unavailable::AddressBusy { retry_after }) => refused_check(
+            StatusCode::TOO_MANY_REQUESTS,
+            retry_after,
+            "429 Too Many Requests: password checks from this address are already waiting\n",
+        ),
+        Err(Unavailable::Busy { retry_after }) => refused_check(
+            StatusCode::SERVICE_UNAVAILABLE,
+            retry_after,
+            "503 Service Unavailable: too many password checks are waiting\n",
+        ),
     }
+}
+
+/// A password check refused without waiting: with `Retry-After`, and the
+/// connection closed after the answer (HTTP/1.1), so that a client told
+/// to come back later does not keep a connection slot meanwhile.
+fn refused_check(status: StatusCode, retry_after: Duration, body: &'static str) -> Response {
+    let secs = HeaderValue::from(retry_after.as_secs().max(1));
+    (
+        status,
+        [
+            (header::RETRY_AFTER, secs),
+            (header::CONNECTION, HeaderValue::from_static("close")),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn rate_limited(
@@ -188,6 +217,10 @@ pub async fn serve(
         let stop = stop_rx.clone();
         tokio::spawn(async move { tls.watch_files(stop).await })
     });
+    let folded = {
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { crate::log_fold::global().report_every_window(stop).await })
+    };
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -210,7 +243,7 @@ pub async fn serve(
                     Refused::PerAddress => "per-address",
                     Refused::Full => "global",
                 };
-                tracing::debug!(%peer, limit = why, "connection limit reached, all busy; closing");
+                tracing::debug!(%peer, limit = why, "connection limit reached, no share to take; closing");
                 drop(stream);
                 continue;
             }
@@ -238,6 +271,9 @@ pub async fn serve(
     }
     // Wait for open connections to finish their requests.
     let _ = tokio::time::timeout(REQUEST_TIMEOUT, tracker.drained()).await;
+    folded.abort();
+    // What was left out since the last report, before the process ends.
+    crate::log_fold::global().report();
     if let Some(task) = reloader {
         task.abort();
     }
@@ -264,19 +300,29 @@ async fn connection(
     conn: Arc<ConnShared>,
     stop: watch::Receiver<bool>,
 ) {
+    let shared = conn.clone();
     let service =
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             let activity = conn.begin();
             request.extensions_mut().insert(ConnectInfo(peer));
             let mut router = router.clone();
             async move {
-                let response = tower::Service::call(&mut router, request).await;
+                let mut response = tower::Service::call(&mut router, request).await;
+                if activity.is_last() {
+                    // HTTP/1.1 closes after this answer, and says so; HTTP/2
+                    // drops the header and closes by GOAWAY (see `drive`).
+                    if let Ok(response) = &mut response {
+                        response
+                            .headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                }
                 drop(activity);
                 response
             }
         });
     let Some(tls) = tls else {
-        return drive(http1(TokioIo::new(stream), service), stop).await;
+        return drive(http1(TokioIo::new(stream), service), stop, &shared).await;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
     let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -294,10 +340,11 @@ async fn connection(
         drive(
             builder.serve_connection(TokioIo::new(stream), service),
             stop,
+            &shared,
         )
         .await
     } else {
-        drive(http1(TokioIo::new(stream), service), stop).await
+        drive(http1(TokioIo::new(stream), service), stop, &shared).await
     }
 }
 
@@ -315,8 +362,11 @@ where
     builder.serve_connection(io, service)
 }
 
-/// Serves one connection, finishing gracefully when `stop` flips.
-async fn drive<C>(conn: C, mut stop: watch::Receiver<bool>)
+/// Serves one connection, finishing gracefully when `stop` flips or when
+/// it has used up its requests (see
+/// [`crate::conn_limit::MAX_REQUESTS_PER_CONNECTION`]): the request in
+/// progress is answered, pipelined ones after it are not.
+async fn drive<C>(conn: C, mut stop: watch::Receiver<bool>, shared: &ConnShared)
 where
     C: GracefulConnection,
     C::Error: std::fmt::Display,
@@ -332,6 +382,10 @@ where
                 return;
             }
             _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = shared.retired(), if !stopping => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }

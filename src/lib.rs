@@ -33,7 +33,8 @@
 //! - [`http`]: `/metrics`, `/`, `/healthz`, `/-/reload`; it reads only the
 //!   snapshot. [`negotiate`] picks the format and compression from
 //!   `Accept` and `Accept-Encoding`; [`conn_limit`] caps connections
-//!   globally and per client address.
+//!   globally and per client address; [`log_fold`] folds the warnings
+//!   clients can make the HTTP and TLS libraries write.
 //! - [`web_config`]: `--web.config.file` in the exporter-toolkit format;
 //!   [`tls_server`] builds its TLS side (client certificates, versions,
 //!   suites, curves, certificate reloading), [`basic_auth`] checks
@@ -80,6 +81,7 @@ mod health;
 mod heartbeat_writer;
 mod http;
 mod lint;
+mod log_fold;
 pub mod logging;
 mod lsn;
 mod negotiate;

@@ -13,6 +13,8 @@ use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::{FmtSpan, FormatFields, Writer};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{LogFormat, LogLevel};
@@ -152,14 +154,25 @@ pub fn init(
         .with_writer(std::io::stderr)
         .with_span_events(FmtSpan::NONE)
         .with_target(false);
+    // Warnings clients can make the HTTP and TLS libraries write are
+    // folded (see `log_fold`), whatever the format.
     let result = match format {
         LogFormat::Text => builder
             .with_ansi(false)
             .fmt_fields(EscapedFields)
+            .finish()
+            .with(crate::log_fold::layer())
             .try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(crate::log_fold::layer())
+            .try_init(),
         LogFormat::Logfmt => builder
             .event_format(tracing_logfmt::EventsFormatter::default())
+            .finish()
+            .with(crate::log_fold::layer())
             .try_init(),
     };
     // A second init (tests) keeps the first subscriber.

@@ -634,6 +634,40 @@ fn bad_and_duplicate_users_are_refused_naming_the_user() {
     assert!(!err.contains(&good[7..]), "the hash is echoed: {err}");
 }
 
+/// Users hashed at different costs: an unknown name costs a check at the
+/// highest, so the cheaper users' names can be told by timing. Said at
+/// start, with the costs and without names or hashes.
+#[test]
+fn users_of_different_costs_are_warned_about() {
+    let scratch = Scratch::new("web-costs");
+    let (four, five) = (bcrypt::hash("x", 4).unwrap(), bcrypt::hash("y", 5).unwrap());
+    let web = scratch.path.join("costs.yml");
+    fs::write(
+        &web,
+        format!("basic_auth_users:\n  alice: {four}\n  bob: {five}\n"),
+    )
+    .unwrap();
+    let exporter = start(web.to_str().unwrap());
+    let log = exporter.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("different costs"))
+        .unwrap_or_else(|| panic!("no warning about the costs:\n{log}"));
+    assert!(line.contains("WARN") && line.contains("{4, 5}"), "{line}");
+    assert!(
+        !line.contains("alice") && !line.contains(&four[7..]),
+        "{line}"
+    );
+    let same = scratch.path.join("same.yml");
+    fs::write(
+        &same,
+        format!("basic_auth_users:\n  alice: {four}\n  bob: {four}\n"),
+    )
+    .unwrap();
+    let exporter = start(same.to_str().unwrap());
+    assert!(!exporter.log_text().contains("different costs"));
+}
+
 #[test]
 fn negotiation_honours_quality_values() {
     let exporter = Exporter::start_down(&[]);
