@@ -37,7 +37,7 @@ mkdir "$tmp/empty"
 git clone --quiet --no-local . "$tmp/empty/repo"
 echo "cloned $(git -C "$tmp/empty/repo" rev-parse --short HEAD) into an empty directory"
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}/standalone
-if ! (cd "$tmp/empty/repo" && CARGO_TARGET_DIR="$target_dir" cargo test --quiet --test static_assets --test docs_sync --test release_docs); then
+if ! (cd "$tmp/empty/repo" && CARGO_TARGET_DIR="$target_dir" cargo test --quiet --test it -- static_assets:: docs_sync:: release_docs::); then
     echo "FAIL the static tests fail in a plain clone" >&2
     fail=1
 fi

@@ -13,7 +13,7 @@ have promtool || want+=(prometheus)
 have prometheus-alertmanager || want+=(prometheus-alertmanager)
 have amtool || want+=(prometheus-alertmanager)
 have runuser || want+=(util-linux)
-# The documentation tests (tests/docs_exec.rs): the README's HAProxy example
+# The documentation tests (tests/it/docs_exec.rs): the README's HAProxy example
 # routes through a real HAProxy, and the migration guide's table is checked
 # against Debian's postgres_exporter.
 have haproxy || want+=(haproxy)

