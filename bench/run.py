@@ -380,7 +380,7 @@ def report() -> str:
     w("- Memory (`free -h`):\n\n```\n" + m["free"] + "\n```\n")
 
     w(f"## 1. `/metrics` throughput and latency (wrk, {DURATION} s per row)\n")
-    w("`-t1 -c16` is the issue's load: 16 concurrent clients, driven by one wrk thread so "
+    w("`-t1 -c16` is the main load: 16 concurrent clients, driven by one wrk thread so "
       "that on a 2-core machine wrk and the exporter (one worker thread by default, "
       "`--runtime.worker-threads`) have a core each. `-t2 -c16` is the same 16 clients with "
       "two wrk threads: three busy threads on two cores, so requests now and then wait out "

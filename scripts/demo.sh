@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make demo: a throwaway primary and streaming standby (as in the seed:
-# replication role, physical slot, pg_basebackup -R -X stream,
-# primary_slot_name), some WAL, and the exporter against both on :9839.
+# make demo: a throwaway primary and streaming standby (set up the way a
+# DBA sets up streaming replication: replication role, physical slot,
+# pg_basebackup -R -X stream, primary_slot_name), some WAL, and the
+# exporter against both on :9839.
 # Prometheus and Alertmanager join when their config is in alerts/.
 # Ctrl-C stops everything and removes the data.
 set -euo pipefail

@@ -381,7 +381,8 @@ fn no_error_echoes_the_value_that_caused_it() {
         needle: needle.into(),
     };
     let cases = vec![
-        // The reported case: an invalid escape on a line with a password.
+        // An invalid escape on a line with a password: the TOML error must
+        // point at the line and column without quoting it.
         case("toml_escape", &format!("[[targets]]\nname = \"p\"\ndsn = \"host=db1 password={CANARY}\\q\"\n"), "line 3, column"),
         case("toml_unterminated", &format!("[[targets]]\nname = \"p\"\ndsn = \"host=db1 password={CANARY}\n"), "line 3"),
         case("toml_bare_line", &format!("{TARGET}host=db1 password={CANARY}\n"), "invalid TOML"),
@@ -506,7 +507,8 @@ fn every_error_names_its_source_and_never_the_value() {
             )
         };
     let cases = vec![
-        // The reported case.
+        // An interval below the minimum, from the environment: the error
+        // names both the variable and the key.
         env("env_interval_range", vec![("PGREPL_COLLECT_INTERVAL", "50ms")], &["PGREPL_COLLECT_INTERVAL", "collect_interval"], "50ms"),
         env("env_timeout_range", vec![("PGREPL_COLLECT_TIMEOUT", "7h")], &["PGREPL_COLLECT_TIMEOUT"], "7h"),
         env("env_timeout_not_below", vec![("PGREPL_COLLECT_TIMEOUT", "9s")], &["PGREPL_COLLECT_TIMEOUT", "collect_interval"], "9s"),

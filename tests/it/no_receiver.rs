@@ -97,7 +97,7 @@ fn switch_lines(exporter: &Exporter, target: &str) -> Vec<String> {
         .collect()
 }
 
-/// Issue 19.3: primary P with standbys S1, S2; stop P, promote S1, re-point
+/// Primary P with standbys S1, S2; stop P, promote S1, re-point
 /// S2 at S1, stop S1. S2 follows timeline 2 and must read 2 although no
 /// WAL receiver runs any more and its last restartpoint (what
 /// `pg_control_checkpoint()` shows) is still on timeline 1: no phantom
@@ -178,7 +178,7 @@ fn a_follower_keeps_its_timeline_when_its_new_upstream_stops() {
     assert_eq!(timeline_changes(&m, "standby2"), Some(1.0));
 }
 
-/// Issue 19.4: in the one-server-per-exporter layout, a standby cut off from
+/// In the one-server-per-exporter layout, a standby cut off from
 /// its primary while 64 MB were written there must not pass
 /// `/replica?lag=16MB&max_delay=30s` with lag 0 (receive minus replay on the
 /// standby alone): its lag is unknown, and the check says so.
@@ -272,7 +272,7 @@ fn the_sidecar_replica_check_does_not_pass_a_cut_off_standby() {
     }));
 }
 
-/// Issue 19.5: a standby fed only from the WAL archive (restore_command, no
+/// A standby fed only from the WAL archive (restore_command, no
 /// primary_conninfo) has no WAL receiver, so `pg_last_wal_receive_lsn()` is
 /// NULL. On an idle primary it is fully caught up, yet the age of its last
 /// replayed commit grows: that must not read as a replay delay. With the
@@ -374,7 +374,7 @@ fn an_archive_fed_standby_on_an_idle_primary_is_not_delayed() {
     cluster.wait_for("caught up again", WAIT, |m| delay(m) == Some(0.0));
 }
 
-/// Issue 19.20: `pgrepl_standby_lag_seconds` is documented as 0 when the
+/// `pgrepl_standby_lag_seconds` is documented as 0 when the
 /// standby is caught up, but PostgreSQL keeps showing the last measured
 /// `replay_lag` for a while after the standby caught up (until a second
 /// reply reports it fully applied). With 0 bytes behind, it reads 0.
