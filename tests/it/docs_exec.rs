@@ -758,7 +758,7 @@ impl AutoConf {
 fn newer_server(major: u32) -> Option<(u32, PathBuf)> {
     (major..=18)
         .rev()
-        .find_map(|m| common::pg_binaries(m).map(|bin| (m, bin)))
+        .find_map(|m| common::pg_installed(m).map(|bin| (m, bin)))
 }
 
 fn server_major(pg: &Pg) -> u32 {
@@ -788,37 +788,46 @@ fn run_sql_blocks(pair: &Pair, blocks: &[&Block]) -> Vec<String> {
     failures
 }
 
+/// The SQL blocks Debian's PostgreSQL can run (all but those marked with
+/// a newer `pg>=N`), on it.
 #[test]
 fn sql_blocks_run_on_a_server_of_their_role() {
     let blocks = blocks_of("sql");
     assert!(blocks.len() >= 60, "too few SQL blocks: {}", blocks.len());
     let pair = Pair::start("docs-sql");
     let major = server_major(&pair.primary);
-    let (now, later): (Vec<&Block>, Vec<&Block>) = blocks
+    let now: Vec<&Block> = blocks
         .iter()
-        .partition(|b| b.marker.min_pg().is_none_or(|m| m <= major));
-    let mut failures = run_sql_blocks(&pair, &now);
-    drop(pair);
-    let needed = later.iter().filter_map(|b| b.marker.min_pg()).max();
-    if let Some(needed) = needed {
-        match newer_server(needed) {
-            Some((m, bin)) => {
-                let pair = Pair::start_cold_copy("docs-sql-new", &bin, m);
-                failures.extend(run_sql_blocks(&pair, &later));
-            }
-            None => {
-                let msg = format!(
-                    "{} SQL blocks need PostgreSQL {needed} or later, not installed: `scripts/pg-versions.sh {needed}`",
-                    later.len()
-                );
-                assert!(
-                    std::env::var_os("PGREPL_MATRIX_REQUIRED").is_none(),
-                    "{msg}"
-                );
-                eprintln!("docs_exec: skipped: {msg}");
-            }
-        }
-    }
+        .filter(|b| b.marker.min_pg().is_none_or(|m| m <= major))
+        .collect();
+    let failures = run_sql_blocks(&pair, &now);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The SQL blocks marked `pg>=N`, on the newest PostgreSQL of the version
+/// cache (at least the highest N): those Debian's server may be too old
+/// for run here.
+#[test]
+#[ignore = "needs the newest PostgreSQL from scripts/pg-versions.sh: make test-matrix"]
+fn sql_blocks_for_newer_majors_run_on_them() {
+    let blocks = blocks_of("sql");
+    let versioned: Vec<&Block> = blocks
+        .iter()
+        .filter(|b| b.marker.min_pg().is_some())
+        .collect();
+    let needed = versioned
+        .iter()
+        .filter_map(|b| b.marker.min_pg())
+        .max()
+        .expect("no SQL block is marked pg>=N: nothing for this test to run");
+    let (m, bin) = newer_server(needed).unwrap_or_else(|| {
+        panic!(
+            "{} SQL blocks need PostgreSQL {needed} or later, not installed: run `scripts/pg-versions.sh {needed}`",
+            versioned.len()
+        )
+    });
+    let pair = Pair::start_cold_copy("docs-sql-new", &bin, m);
+    let failures = run_sql_blocks(&pair, &versioned);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 

@@ -380,19 +380,16 @@ fn wait_replayed(primary: &common::Pg, count: usize) {
             .is_ok_and(|v| v == count.to_string())
     });
     assert!(caught_up, "{count} standbys did not catch up");
-    // One more status round so that the lag columns settle.
+    // Deliberately one more status round (a standby reports at least every
+    // `wal_receiver_status_interval`, and nothing says when it did on
+    // PostgreSQL 10 and 11), so that the lag columns settle.
     std::thread::sleep(Duration::from_secs(2));
-}
-
-fn binaries(major: u32) -> PathBuf {
-    common::pg_binaries(major)
-        .unwrap_or_else(|| panic!("PostgreSQL {major}: run `scripts/pg-versions.sh {major}`"))
 }
 
 /// `cascade`: a primary, standby1 and standby2 cascaded from it, one commit
 /// waiting for a quorum that cannot be met.
 #[test]
-#[ignore]
+#[ignore = "recaptures the fixtures from real servers: make golden-capture"]
 fn capture_cascade() {
     use common::{StandbySpec, Topology};
     let topo = Topology::start(
@@ -407,7 +404,13 @@ fn capture_cascade() {
     topo.primary
         .set_synchronous_standby_names("ANY 2 (standby1, nobody)");
     let mut waiting = topo.primary.spawn_psql("INSERT INTO golden VALUES (1)");
-    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        common::wait_until(Duration::from_secs(30), || topo
+            .primary
+            .try_psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")
+            .is_ok_and(|v| v == "1")),
+        "the commit does not wait for the quorum"
+    );
     let members: Vec<&common::Pg> = std::iter::once(&topo.primary)
         .chain(topo.standbys.iter())
         .collect();
@@ -420,7 +423,7 @@ fn capture_cascade() {
 /// primary through their slots, and the slot of a standby that is gone,
 /// inactive, holding the WAL written since.
 #[test]
-#[ignore]
+#[ignore = "recaptures the fixtures from real servers: make golden-capture"]
 fn capture_primary_two_standbys() {
     use common::{StandbySpec, Topology};
     let topo = Topology::start(
@@ -444,9 +447,9 @@ fn capture_primary_two_standbys() {
 /// `pg10`: a PostgreSQL 10 primary and its standby (cold copy, as the
 /// version matrix builds them).
 #[test]
-#[ignore]
+#[ignore = "recaptures the fixtures from real servers: make golden-capture"]
 fn capture_pg10() {
-    let pair = common::Pair::start_cold_copy("golden-pg10", &binaries(10), 10);
+    let pair = common::Pair::start_cold_copy("golden-pg10", &common::pg_binaries(10), 10);
     pair.primary.write_wal(100);
     wait_replayed(&pair.primary, 1);
     write_fixture("pg10", &pair.scratch.path, &[&pair.primary, &pair.standby]);
@@ -456,10 +459,10 @@ fn capture_pg10() {
 /// created with `failover => true` and synchronized to the standby (the
 /// setup of `tests/it/failover_slots.rs`).
 #[test]
-#[ignore]
+#[ignore = "recaptures the fixtures from real servers: make golden-capture"]
 fn capture_pg17_failover() {
     const SLOT: &str = "subscriber_slot";
-    let pair = common::failover_slot_pair_17("golden-pg17", &binaries(17), SLOT);
+    let pair = common::failover_slot_pair_17("golden-pg17", &common::pg_binaries(17), SLOT);
     wait_replayed(&pair.primary, 1);
     write_fixture(
         "pg17-failover",

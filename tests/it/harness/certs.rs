@@ -1,7 +1,9 @@
 //! Test certificates made with openssl: a self-signed CA and leaves signed by
 //! it, for the TLS server and client-certificate tests.
 
-use super::*;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
 
 /// Runs `openssl args` in `dir`; fails with openssl's stderr if it fails.
 pub fn openssl(dir: &Path, args: &[&str]) {

@@ -2,7 +2,9 @@
 //! socket for malformed ones, and curl for what ureq does not do (client
 //! certificates, custom CAs, bare methods).
 
-use super::*;
+use std::io::Read;
+use std::process::Command;
+use std::time::Duration;
 
 /// A ureq agent for loopback requests: 5 s deadline, statuses as values.
 pub fn http_agent() -> ureq::Agent {

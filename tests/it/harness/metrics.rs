@@ -2,7 +2,7 @@
 //! check that what a real server emits matches the family descriptors
 //! `docs/metrics.md` is generated from.
 
-use super::*;
+use std::collections::BTreeMap;
 
 /// One sample of the text exposition.
 #[derive(Debug, Clone)]

@@ -30,23 +30,18 @@ pub use pg::*;
 pub use scenarios::*;
 pub use topologies::*;
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-pub const REPL_PASSWORD: &str = "repl-Secret-4711";
-pub const MONITOR_PASSWORD: &str = "monitor-Secret-0815";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Environment of the test harness and scripts (`PGREPL_TEST_PGBIN`,
-/// `PGREPL_TEST_KEEP`, `PGREPL_MATRIX_REQUIRED`, `PGREPL_PG_CACHE`, ...),
-/// kept away from the exporter binary.
+/// `PGREPL_TEST_KEEP`, `PGREPL_PG_CACHE`, ...; `PGREPL_MATRIX_*`, which
+/// older Makefiles set), kept away from the exporter binary.
 pub const HARNESS_ENV_PREFIXES: [&str; 3] = ["PGREPL_TEST_", "PGREPL_MATRIX_", "PGREPL_PG_"];
 
 /// Removes the harness's own variables from `cmd`'s environment: they share

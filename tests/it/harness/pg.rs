@@ -5,7 +5,17 @@
 //! `pg_basebackup`, by a cold copy of the stopped primary; and the waits
 //! until one server streams to another.
 
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
 use super::*;
+
+/// Password of the `repl` role the primary streams to its standbys with.
+pub const REPL_PASSWORD: &str = "repl-Secret-4711";
+/// Password of the `monitor` role (`pg_monitor`) the exporter connects as.
+pub const MONITOR_PASSWORD: &str = "monitor-Secret-0815";
 
 /// Directory with initdb, pg_ctl, postgres, pg_basebackup: `PGREPL_TEST_PGBIN`,
 /// else the newest Debian `/usr/lib/postgresql/*/bin`.
@@ -508,29 +518,33 @@ pub fn wait_streams_to(upstream: &Pg, standby: &Pg) {
     );
 }
 
-/// The bin directory of a PostgreSQL `major` installed by
-/// `scripts/pg-versions.sh` (under `PGREPL_PG_CACHE`), or `None` after
-/// saying so, to skip. With `PGREPL_MATRIX_REQUIRED` set (as `make
-/// test-matrix` does) a missing major fails instead.
-pub fn pg_binaries(major: u32) -> Option<PathBuf> {
+/// Where `scripts/pg-versions.sh` installs PostgreSQL `major`
+/// (`PGREPL_PG_CACHE`, by default /var/cache/pgrepl-pg): its bin directory.
+fn pg_cache_bin(major: u32) -> PathBuf {
     let cache = std::env::var("PGREPL_PG_CACHE").unwrap_or_else(|_| "/var/cache/pgrepl-pg".into());
-    let bin = PathBuf::from(cache).join(major.to_string()).join("bin");
-    if ["initdb", "pg_ctl", "postgres"]
+    PathBuf::from(cache).join(major.to_string()).join("bin")
+}
+
+/// The bin directory of PostgreSQL `major` when `scripts/pg-versions.sh`
+/// installed it, `None` when not.
+pub fn pg_installed(major: u32) -> Option<PathBuf> {
+    let bin = pg_cache_bin(major);
+    ["initdb", "pg_ctl", "postgres"]
         .iter()
         .all(|t| bin.join(t).is_file())
-    {
-        return Some(bin);
-    }
-    let msg = format!(
-        "PostgreSQL {major} binaries not found in {}: run `scripts/pg-versions.sh {major}`",
-        bin.display()
-    );
-    if std::env::var_os("PGREPL_MATRIX_REQUIRED").is_some() {
-        panic!("{msg} (PGREPL_MATRIX_REQUIRED is set)");
-    }
-    // Straight to the process's stderr: libtest would swallow `eprintln!`
-    // of a passing test, and a skip must be visible.
-    let line = format!("SKIPPED: {msg}\n");
-    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
-    None
+        .then_some(bin)
+}
+
+/// The bin directory of PostgreSQL `major` installed by
+/// `scripts/pg-versions.sh`, or a panic that says how to install it. The
+/// tests that call this are `#[ignore]`d with the major they need and run
+/// by `make test-matrix`, which installs every major first: a test asked
+/// to run without its server build fails, it never passes unrun.
+pub fn pg_binaries(major: u32) -> PathBuf {
+    pg_installed(major).unwrap_or_else(|| {
+        panic!(
+            "PostgreSQL {major} binaries not found in {}: run `scripts/pg-versions.sh {major}` (make test-matrix does)",
+            pg_cache_bin(major).display()
+        )
+    })
 }

@@ -2,6 +2,8 @@
 //! matrix: the values a healthy pair reports, a standby that stops, and
 //! replay paused while the primary writes.
 
+use std::time::Duration;
+
 use super::*;
 
 /// What [`pause_and_outgrow`] saw.

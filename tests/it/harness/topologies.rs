@@ -2,6 +2,9 @@
 //! primary with standbys and cascades ([`Topology`]), and a PostgreSQL 17
 //! pair with a failover logical slot synchronized to the standby.
 
+use std::path::Path;
+use std::time::Duration;
+
 use super::*;
 
 /// A primary and one streaming standby (`standby1`, slot `standby1_slot`).
