@@ -282,7 +282,9 @@ fn alerts_reach_alertmanager() {
     );
 
     // 1. A healthy pair pages nothing: over 10 s (5 times the `for:` of the
-    //    fast rules), Alertmanager receives no alert at all.
+    //    fast rules), Alertmanager receives no alert at all. The 4 s before
+    //    are deliberate: time for a wrong alert to go from pending to firing
+    //    and reach Alertmanager before the watch starts.
     std::thread::sleep(Duration::from_secs(4));
     let healthy_until = Instant::now() + Duration::from_secs(10);
     while Instant::now() < healthy_until {

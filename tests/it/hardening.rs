@@ -305,22 +305,31 @@ fn concurrent_scrapes_cause_no_database_work() {
         })
         .collect();
     let ok: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    let elapsed = started.elapsed().as_secs_f64();
-    // Stats reach pg_stat_database after a short delay.
-    std::thread::sleep(Duration::from_millis(1500));
-    let after = xacts();
     assert_eq!(ok, 1500, "every scrape answered");
-    let cycles = (elapsed + 1.5).ceil() + 2.0;
-    assert!(
-        after - before <= cycles,
-        "{} transactions for {ok} scrapes in {elapsed:.1}s; at most {cycles} collections expected",
-        after - before
-    );
     assert_eq!(
         exporter
             .metrics()
             .get("pgrepl_collect_errors_total", &[("target", "primary")]),
         errors_before
+    );
+    // A session writes its statistics to pg_stat_database when it ends (a
+    // live one only now and then): stop the exporter and wait until its
+    // sessions are gone, so that every transaction it made is counted.
+    exporter.signal("TERM");
+    assert!(
+        common::wait_until(WAIT, || pair.primary.exporter_sessions() == 0),
+        "the exporter's sessions did not end after SIGTERM"
+    );
+    let elapsed = started.elapsed().as_secs_f64();
+    let after = xacts();
+    // One transaction per collection cycle, plus two for the cycles at the
+    // edges and one for statistics a session had not yet written when
+    // `before` was read.
+    let cycles = elapsed.ceil() + 3.0;
+    assert!(
+        after - before <= cycles,
+        "{} transactions for {ok} scrapes in {elapsed:.1}s; at most {cycles} collections expected",
+        after - before
     );
 }
 
@@ -360,15 +369,22 @@ fn hostile_http_clients_are_cut_off() {
     let idle: Vec<TcpStream> = (0..600)
         .filter_map(|_| TcpStream::connect(("127.0.0.1", exporter.port)).ok())
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    let mut closed = 0;
-    for mut s in idle.iter() {
+    for s in idle.iter() {
         s.set_nonblocking(true).unwrap();
-        let mut b = [0u8; 1];
-        if let Ok(0) = s.read(&mut b) {
-            closed += 1;
-        }
     }
+    // Polled: each connection found closed (EOF) stays counted.
+    let mut is_closed = vec![false; idle.len()];
+    let mut closed = 0;
+    common::wait_until(Duration::from_secs(10), || {
+        for (mut s, seen) in idle.iter().zip(is_closed.iter_mut()) {
+            let mut b = [0u8; 1];
+            if !*seen && matches!(s.read(&mut b), Ok(0)) {
+                *seen = true;
+                closed += 1;
+            }
+        }
+        closed >= 600 - 512 - 5
+    });
     assert!(
         closed >= 600 - 512 - 5,
         "only {closed} of 600 idle connections closed"
@@ -408,9 +424,9 @@ fn reload_applies_valid_and_refuses_invalid_config() {
         .log_text()
         .contains("configuration reload refused")));
     assert!(exporter.log_text().contains("bogus_key"));
-    std::thread::sleep(Duration::from_secs(2));
-    let m = exporter.metrics();
-    assert_eq!(up(&m, "standby1"), Some(1.0));
+    exporter.through_cycles("standby1", 2.0, WAIT, |m| {
+        assert_eq!(up(m, "standby1"), Some(1.0));
+    });
 
     // POST /-/reload back to one target; counters of kept targets carry over.
     std::fs::write(&exporter.config, &original).unwrap();

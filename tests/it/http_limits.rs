@@ -139,13 +139,25 @@ async fn password_flood(
 }
 
 /// Waits (10 s at most) for a [`silent_flood`] to have made `sockets`
-/// connections, then half a second more.
+/// connections, then half a second more: deliberately, for the server to
+/// accept them, which the client side cannot see.
 fn let_flood_reach(connects: &AtomicUsize, sockets: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while connects.load(Ordering::Relaxed) < sockets && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
+}
+
+/// Waits (30 s at most) until a flood has had `n` answers: it has reached
+/// the password checks (the first wrong password was checked), or every one
+/// of its connections has been answered once, and it keeps the server busy
+/// from then on.
+fn let_flood_answer(answers: impl Fn() -> usize, n: usize) {
+    assert!(
+        common::wait_until(Duration::from_secs(30), || answers() >= n),
+        "the flood had fewer than {n} answers in 30 s"
+    );
 }
 
 fn target(exporter: &Exporter) -> SocketAddr {
@@ -272,7 +284,7 @@ fn wrong_password_flood_does_not_stop_a_correct_scrape() {
         stop.clone(),
         refused.clone(),
     ));
-    std::thread::sleep(Duration::from_secs(3));
+    let_flood_answer(|| refused.load(Ordering::Relaxed), 1);
     let url = exporter.url("/metrics");
     // Neither password has been checked before: each costs a real check,
     // queued behind the flood's.
@@ -309,7 +321,7 @@ fn sigterm_during_a_password_flood_stops_promptly() {
         stop.clone(),
         refused.clone(),
     ));
-    std::thread::sleep(Duration::from_secs(3));
+    let_flood_answer(|| refused.load(Ordering::Relaxed), 1);
     let sent = Instant::now();
     exporter.signal("TERM");
     let stopped = common::wait_until(Duration::from_secs(30), || !exporter.is_running());
@@ -487,7 +499,8 @@ fn password_checks_waiting_do_not_hold_every_connection() {
         stop.clone(),
         tally.clone(),
     ));
-    std::thread::sleep(Duration::from_secs(3));
+    // As many answers as the flood has connections.
+    let_flood_answer(|| tally.lock().map(|t| t.values().sum()).unwrap_or(0), 512);
     let statuses = scrapes_from("127.0.0.4", &url, &creds, 20);
     stop.store(true, Ordering::Relaxed);
     let _ = rt.block_on(flood);
@@ -526,7 +539,8 @@ fn many_addresses_do_not_queue_checks_past_the_deadline() {
         stop.clone(),
         tally.clone(),
     ));
-    std::thread::sleep(Duration::from_secs(3));
+    // As many answers as the flood has connections.
+    let_flood_answer(|| tally.lock().map(|t| t.values().sum()).unwrap_or(0), 200);
     let url = exporter.url("/metrics");
     let out = std::process::Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-D", "-", "--max-time", "15"])

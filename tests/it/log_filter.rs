@@ -74,7 +74,9 @@ impl Run {
     }
 
     /// After "target is down" has been logged, a few retries pass; then
-    /// `line` must not be in the log.
+    /// `line` must not be in the log. The wait is deliberate: what is
+    /// checked is that nothing is logged, and with the line filtered out no
+    /// log line marks the retries.
     fn expect_none_after_retries(&self, line: &str) {
         self.expect("target is down");
         std::thread::sleep(Duration::from_secs(2));

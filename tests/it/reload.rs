@@ -63,7 +63,7 @@ fn refused_reloads_keep_collecting_and_say_so() {
         .expect("reload timestamp at start");
     let original = std::fs::read_to_string(&exporter.config).unwrap();
 
-    // The reported case (a panic in the supervisor, then pgrepl_up 1 with a
+    // A value that once panicked the supervisor (then pgrepl_up 1 with a
     // frozen timestamp forever), a duration past the kernel's socket
     // timeout, and a file that is not TOML.
     for bad in [
@@ -88,7 +88,6 @@ fn refused_reloads_keep_collecting_and_say_so() {
     }
 
     // Fixed: the next reload takes, and says so.
-    std::thread::sleep(Duration::from_millis(1100));
     std::fs::write(&exporter.config, &original).unwrap();
     exporter.signal("HUP");
     let m = exporter.wait_for("reload reported as successful", WAIT, |m| {
@@ -240,7 +239,11 @@ fn reload_flood_coalesces_and_opens_no_sessions() {
         })
         .collect();
     let first = last_success(&exporter.metrics(), "primary");
-    std::thread::sleep(Duration::from_secs(5));
+    // The flood goes on until three more seconds of collections happened
+    // (or WAIT passes: then collection stalled, asserted below).
+    common::wait_until(WAIT, || {
+        last_success(&exporter.metrics(), "primary") >= first + 3.0
+    });
     let during = last_success(&exporter.metrics(), "primary");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for c in clients {

@@ -146,11 +146,12 @@ fn a_task_that_is_never_restarted_reads_down() {
             <= frozen + 2.0
     );
     assert_eq!(restarts(&m, "standby1"), 0.0);
-    // It stays down: nothing vouches for it.
-    std::thread::sleep(Duration::from_secs(3));
-    let m = exporter.metrics();
-    assert_eq!(up(&m, "standby1"), Some(0.0));
-    assert_eq!(up(&m, "primary"), Some(1.0));
+    // It stays down while the primary is collected for three more
+    // seconds: nothing vouches for it.
+    exporter.through_cycles("primary", 3.0, WAIT, |m| {
+        assert_eq!(up(m, "standby1"), Some(0.0));
+        assert_eq!(up(m, "primary"), Some(1.0));
+    });
     // The topology API and the routing checks see the same.
     let health = common::curl_status(&[&exporter.url("/health?target=standby1")]);
     assert_eq!(health, "503");

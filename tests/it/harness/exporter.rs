@@ -2,6 +2,12 @@
 //! configuration file, waited for, scraped, stopped; and its `status`
 //! subcommand.
 
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
 use super::*;
 
 /// A target nothing listens on: the exporter runs and reports it down.
@@ -131,6 +137,43 @@ impl Exporter {
                     self.log_text()
                 );
             }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Scrapes until `target` has been collected successfully for `span`
+    /// more seconds (its `pgrepl_last_collect_success_timestamp_seconds`
+    /// moved that far), handing every scrape to `check`: what must keep
+    /// holding, cycle after cycle. Counting collections rather than
+    /// sleeping keeps the check meaningful on a loaded machine, where a
+    /// fixed sleep may cover no collection at all. Returns the last scrape.
+    pub fn through_cycles(
+        &self,
+        target: &str,
+        span: f64,
+        timeout: Duration,
+        check: impl Fn(&Metrics),
+    ) -> Metrics {
+        let collected_at = |m: &Metrics| {
+            m.get(
+                "pgrepl_last_collect_success_timestamp_seconds",
+                &[("target", target)],
+            )
+            .unwrap_or(0.0)
+        };
+        let first = collected_at(&self.metrics());
+        let deadline = Instant::now() + timeout;
+        loop {
+            let m = self.metrics();
+            check(&m);
+            if collected_at(&m) >= first + span {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{target} was not collected for {span} s within {timeout:?}; exporter log:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
