@@ -12,6 +12,7 @@
         rules:
           (import 'health.libsonnet')(c)
           + standby.rules
+          + (import 'freshness.libsonnet')(c)
           + (import 'slots.libsonnet')(c)
           + (import 'sync.libsonnet')(c)
           + standby.paused

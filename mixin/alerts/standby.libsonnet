@@ -1,16 +1,38 @@
 // A standby's lag and replay delay, standbys that went away, its WAL
 // receiver; replay paused.
 local u = import '../lib/utils.libsonnet';
+local promql = import '../lib/promql.libsonnet';
 
 function(c)
   local a = (import 'common.libsonnet')(c);
   local h = a.h, sel = a.sel, q = a.q, server = a.server, alert = a.alert, section = a.section;
 
-  local lagDesc(severity, threshold, extra) = |||
+  local lagDesc = |||
     Standby {{ $labels.application_name }} ({{ $labels.client_addr }}) of {{ $labels.target }}
     has replayed {{ $value | humanize1024 }}B less WAL than the primary has written
-    (%(severity)s above %(threshold)s for %(for)s).%(extra)s
-  ||| % { severity: severity, threshold: u.humanBytes(threshold), 'for': h(c.lagBytesFor), extra: extra };
+    (warning above %(threshold)s for %(for)s)
+    {{- with %(catchup)s | query }};
+    at its current pace it catches up in {{ . | first | value | humanizeDuration }}{{ end }}.
+  ||| % {
+    threshold: u.humanBytes(c.lagBytesWarning),
+    'for': h(c.lagBytesFor),
+    catchup: q('pgrepl:standby_catchup_seconds:deriv5m', ['target', 'application_name', 'client_addr', 'slot_name']),
+  };
+
+  // Walsenders in state catchup that have not been in it for
+  // catchupTimeout: a standby that has just attached replays what it
+  // missed, its lag is expected to be large. In catchup for the whole
+  // timeout (and already 15 minutes ago, as `offset` tells) is no longer
+  // "just attached".
+  local catchupYoung = |||
+    (%(state)s == 1)
+    unless
+    (
+      (min_over_time(%(state)s[%(timeout)s]) == 1)
+      and
+      (%(state)s offset %(timeout)s == 1)
+    )
+  ||| % { state: sel('pgrepl_standby_state', 'state="catchup"'), timeout: c.catchupTimeout };
 
   local replayDelayExpr(threshold) = |||
     %(delay)s
@@ -66,19 +88,54 @@ function(c)
       alert(
         'PgReplStandbyLagBytesHigh',
         'warning',
-        '%s > %s' % [sel('pgrepl_standby_lag_bytes', 'stage="replay"'), u.bytesExpr(c.lagBytesWarning)],
+        |||
+          (%(lag)s > %(threshold)s)
+          unless ignoring (stage, state)
+          (
+            %(young)s
+          )
+        ||| % {
+          lag: sel('pgrepl_standby_lag_bytes', 'stage="replay"'),
+          threshold: u.bytesExpr(c.lagBytesWarning),
+          young: std.rstripChars(promql.indent(catchupYoung, 2), '\n'),
+        },
         'A standby replays WAL far behind its primary.',
-        lagDesc('warning', c.lagBytesWarning, ''),
+        lagDesc,
         c.lagBytesFor,
-        section('Lag of a standby, seen from its primary (pg_stat_replication)'),
+        section('Lag of a standby, seen from its primary (pg_stat_replication)', |||
+          Warnings: a standby's lag pages through the freshness SLO
+          (PgReplFreshnessBudgetBurn). A walsender in state catchup is not
+          judged for %(timeout)s: a standby that has just attached replays what
+          it missed.
+        ||| % { timeout: h(c.catchupTimeout) }),
       ),
       alert(
-        'PgReplStandbyLagBytesHigh',
-        'critical',
-        '%s > %s' % [sel('pgrepl_standby_lag_bytes', 'stage="replay"'), u.bytesExpr(c.lagBytesCritical)],
-        'A standby replays WAL far behind its primary.',
-        lagDesc('critical', c.lagBytesCritical, ' A failover to it now would lose or delay that much data.'),
-        c.lagBytesFor,
+        'PgReplStandbyFallingBehind',
+        'warning',
+        |||
+          (pgrepl:standby_lag_bytes:deriv5m > 0)
+          and
+          (%(lag)s > %(min)s)
+        ||| % {
+          lag: sel('pgrepl_standby_lag_bytes', 'stage="replay"'),
+          min: u.bytesExpr(c.standbyFallingBehindMinBytes),
+        },
+        'A standby falls further behind its primary.',
+        |||
+          The replay lag of standby {{ $labels.application_name }} ({{ $labels.client_addr }}) of {{ $labels.target }}
+          has grown for %(for)s, now by {{ $value | humanize1024 }}B/s
+          {{- with %(lag)s | query }} to {{ . | first | value | humanize1024 }}B{{ end }}:
+          it replays more slowly than the primary writes WAL and does not catch up at this pace.
+        ||| % {
+          'for': h(c.standbyFallingBehindFor),
+          lag: q('pgrepl_standby_lag_bytes', ['target', 'application_name', 'client_addr', 'slot_name', 'stage']),
+        },
+        c.standbyFallingBehindFor,
+        |||
+          The 5-minute derivative of the replay lag stays above 0 (the lag
+          grows at every evaluation) while the lag is above %(min)s, for
+          %(for)s: not a burst, a standby that cannot keep up.
+        ||| % { min: u.humanBytes(c.standbyFallingBehindMinBytes), 'for': h(c.standbyFallingBehindFor) },
       ),
 
       // ------------------------------------------------------------------
@@ -98,16 +155,9 @@ function(c)
           standby has every transaction the primary completed), absent when
           nothing tells (no receiver and no primary to compare with), so an
           idle primary never makes it grow. A delayed standby is judged
-          against recovery_min_apply_delay plus the threshold.
+          against recovery_min_apply_delay plus the threshold. A warning:
+          the freshness SLO pages.
         |||),
-      ),
-      alert(
-        'PgReplStandbyReplayDelayHigh',
-        'critical',
-        replayDelayExpr(c.replayDelayCriticalSeconds),
-        'A standby applies WAL with a long delay.',
-        replayDelayDesc('critical', c.replayDelayCriticalSeconds),
-        c.replayDelayFor,
       ),
 
       // ------------------------------------------------------------------

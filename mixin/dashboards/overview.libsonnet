@@ -1,6 +1,7 @@
 // The overview dashboard: every monitored server, topology, lag, synchronous
 // replication, slots, WAL archiving and exporter health.
 local u = import '../lib/utils.libsonnet';
+local promql = import '../lib/promql.libsonnet';
 
 function(c)
   local d = (import 'common.libsonnet')(c);
@@ -16,6 +17,10 @@ function(c)
         dashboardsLink = d.dashboardsLink, standbyLink = d.standbyLink;
 
   local S = G + ', application_name=~"$standby"';
+  // Freshness SLI series: a target's, or a cluster view's expected standby
+  // (no target label), so not filtered on $target.
+  local FS = FC;
+  local budget = '(1 - %s)' % u.num(c.freshnessObjective);
   local lagBytes = timeseries(
     'Replay lag per standby (bytes)',
     "Primary's current WAL position minus the replay position of each connected standby "
@@ -24,7 +29,7 @@ function(c)
     'bytes',
     runbook(['PgReplStandbyLagBytesHigh']),
     minimum=0,
-    thresholds=steps([['green', null], ['orange', c.lagBytesWarning], ['red', c.lagBytesCritical]]),
+    thresholds=steps([['green', null], ['orange', c.lagBytesWarning]]),
   ) { fieldConfig+: { defaults+: { links: [{ title: 'Standby drill-down', url: standbyLink }] } } };
   local lagSeconds = timeseries(
     'Replay lag per standby (seconds)',
@@ -198,15 +203,97 @@ function(c)
               '{{target}} pid {{pid}}')],
       'percentunit',
       minimum=0,
-    ), 12, 6),
+    ), 24, 6),
+
+    // ------------------------------------------------------------ freshness
+    row('Replica freshness (SLO) and heartbeat'),
+    at(stat(
+      'Standbys not fresh',
+      'Standbys whose freshness SLI reads 0 at the last evaluation: down, unknown, or '
+      + 'their heartbeat lag (else replay delay) more than %s beyond '
+      % u.humanSeconds(c.freshnessThresholdSeconds)
+      + 'recovery_min_apply_delay (pgrepl:standby_freshness:sli).',
+      'count(pgrepl:standby_freshness:sli{%s} == 0) or vector(0)' % FS,
+      'none',
+      steps([['green', null], ['orange', 1]]),
+      runbook(['PgReplFreshnessBudgetBurn']),
+    ), 6, 4),
+    at(stat(
+      'Lowest error budget left (30 days)',
+      'The least error budget any standby has left of its %s freshness objective over '
+      % (u.num(c.freshnessObjective * 100) + ' %')
+      + '30 days: 1 - error ratio / %s. Below 0 the objective is missed.' % budget,
+      'min(1 - pgrepl:standby_freshness:error_ratio30d{%s} / %s)' % [FS, budget],
+      'percentunit',
+      steps([['blue', null]]),
+      colorMode='value',
+      noValue='no standby',
+    ), 6, 4),
+    at(stat(
+      'Heartbeat writers failing',
+      'Clusters whose heartbeat writer refuses its table, never wrote, or last wrote more '
+      + 'than %s ago: their heartbeat lag says nothing then.' % u.humanSeconds(c.heartbeatWriterStaleSeconds),
+      // The alert's expression, on the series the dashboard's variables select.
+      'count(%s) or vector(0)'
+      % std.strReplace(std.rstripChars(promql.heartbeatWriterFailing(c { pgreplSelector: FC }), '\n'), '\n', ' '),
+      'none',
+      steps([['green', null], ['orange', 1]]),
+      runbook(['PgReplHeartbeatWriterFailing']),
+    ), 6, 4),
+    at(stat(
+      'Heartbeats rejected',
+      'Standbys whose heartbeat is rejected (clock ahead of theirs, untrusted table).',
+      'count(pgrepl_heartbeat_rejected{%s} == 1) or vector(0)' % G,
+      'none',
+      steps([['green', null], ['orange', 1]]),
+      runbook(['PgReplHeartbeatUnavailable']),
+    ), 6, 4),
+    at(timeseries(
+      'Error ratio per standby',
+      'Share of the rule evaluations of the last hour (and 6 hours) in which each standby '
+      + 'was not fresh. The dashed line is 14.4 times the allowed %s: above it over the '
+      % (u.num((1 - c.freshnessObjective) * 100) + ' %')
+      + 'hour and the last 5 minutes, PgReplFreshnessBudgetBurn pages.',
+      [
+        target('pgrepl:standby_freshness:error_ratio1h{%s}' % FS, '{{target}}{{standby}} 1h', 'A'),
+        target('pgrepl:standby_freshness:error_ratio6h{%s}' % FS, '{{target}}{{standby}} 6h', 'B'),
+      ],
+      'percentunit',
+      runbook(['PgReplFreshnessBudgetBurn']),
+      minimum=0,
+      thresholds=steps([['green', null], ['red', 14.4 * (1 - c.freshnessObjective)]]),
+    ), 12, 7),
+    at(timeseries(
+      'Error budget left per standby (30 days)',
+      'Error budget of the freshness SLO each standby has left: 1 - its error ratio over '
+      + '30 days / %s. 100 %% untouched, 0 used up.' % budget,
+      [target('1 - pgrepl:standby_freshness:error_ratio30d{%s} / %s' % [FS, budget], '{{target}}{{standby}}')],
+      'percentunit',
+      runbook(['PgReplFreshnessBudgetBurn']),
+      thresholds=steps([['red', null], ['green', 0]]),
+    ), 12, 7),
+    at(timeseries(
+      'Staleness per standby',
+      'How old the data of each standby is: its heartbeat lag where a heartbeat is '
+      + 'configured and written, else its replay delay, beyond recovery_min_apply_delay '
+      + '(pgrepl:standby_staleness:seconds). Above the dashed line it is not fresh.',
+      [target('pgrepl:standby_staleness:seconds{%s}' % G, '{{target}}')],
+      's',
+      runbook(['PgReplFreshnessBudgetBurn']),
+      minimum=0,
+      thresholds=steps([['green', null], ['red', c.freshnessThresholdSeconds]]),
+    ), 12, 7),
     at(timeseries(
       'Heartbeat lag',
       'End-to-end lag measured by the optional heartbeat writer (a row written on the '
-      + 'primary, read on each standby).',
+      + 'primary every second, read on each standby); it includes recovery_min_apply_delay. '
+      + 'Dashed: the thresholds of PgReplHeartbeatLagHigh beyond that delay.',
       [target('pgrepl_heartbeat_lag_seconds{%s}' % G, '{{target}}')],
       's',
+      runbook(['PgReplHeartbeatLagHigh', 'PgReplHeartbeatWriterFailing', 'PgReplHeartbeatUnavailable']),
       minimum=0,
-    ), 12, 6),
+      thresholds=steps([['green', null], ['orange', c.heartbeatLagWarningSeconds], ['red', c.heartbeatLagCriticalSeconds]]),
+    ), 12, 7),
 
     // ------------------------------------------------------------ lag
     row('Replication lag'),
@@ -216,7 +303,7 @@ function(c)
       + 'standbys, as seen by the primary.',
       'max(pgrepl_standby_lag_bytes{stage="replay", %s})' % G,
       'bytes',
-      steps([['green', null], ['orange', c.lagBytesWarning], ['red', c.lagBytesCritical]]),
+      steps([['green', null], ['orange', c.lagBytesWarning]]),
       runbook(['PgReplStandbyLagBytesHigh']),
     ), 6, 4),
     at(stat(
@@ -226,7 +313,7 @@ function(c)
       + 'standby delayed on purpose counts only what exceeds its delay, as the alert does.',
       'max(%s)' % beyondDelay(G),
       's',
-      steps([['green', null], ['orange', c.replayDelayWarningSeconds], ['red', c.replayDelayCriticalSeconds]]),
+      steps([['green', null], ['orange', c.replayDelayWarningSeconds]]),
       runbook(['PgReplStandbyReplayDelayHigh']),
     ), 6, 4),
     at(stat(
@@ -273,6 +360,22 @@ function(c)
       's',
       minimum=0,
     ), 12, 8),
+    at(timeseries(
+      'Time to catch up per standby',
+      'At its current pace (the last 5 minutes), the time each lagging standby needs to '
+      + 'replay what it is behind. None while it is caught up or does not catch up.',
+      [target('pgrepl:standby_catchup_seconds:deriv5m{%s}' % G, '{{target}} → {{application_name}}')],
+      's',
+      minimum=0,
+    ), 12, 7),
+    at(timeseries(
+      'Replay lag growth per standby',
+      'How fast the replay lag of each standby grows (above 0: it falls further behind) or '
+      + 'shrinks (below 0: it catches up), per second over 5 minutes.',
+      [target('pgrepl:standby_lag_bytes:deriv5m{%s}' % G, '{{target}} → {{application_name}}')],
+      'Bps',
+      runbook(['PgReplStandbyFallingBehind']),
+    ), 12, 7),
 
     at(timeseries(
       'Replay delay (standby side)',
@@ -282,7 +385,7 @@ function(c)
       's',
       runbook(['PgReplStandbyReplayDelayHigh']),
       minimum=0,
-      thresholds=steps([['green', null], ['orange', c.replayDelayWarningSeconds], ['red', c.replayDelayCriticalSeconds]]),
+      thresholds=steps([['green', null], ['orange', c.replayDelayWarningSeconds]]),
     ), 8, 7),
     at(timeseries(
       'Replay backlog (standby side)',
@@ -308,7 +411,7 @@ function(c)
       [target(beyondDelay(G), '{{target}}')],
       's',
       runbook(['PgReplStandbyReplayDelayHigh']),
-      thresholds=steps([['green', null], ['orange', c.replayDelayWarningSeconds], ['red', c.replayDelayCriticalSeconds]]),
+      thresholds=steps([['green', null], ['orange', c.replayDelayWarningSeconds]]),
     ), 12, 7),
     at(stateTimeline(
       'Standbys waiting on recovery_min_apply_delay',
@@ -428,7 +531,17 @@ function(c)
       'none',
       steps([['green', null], ['orange', 1]]),
       runbook(['PgReplSlotInactive']),
-    ), 6, 4),
+    ), 4, 4),
+    at(stat(
+      'Slots running out of WAL',
+      'Slots whose safe_wal_size is used up within %s at the rate of the last 5 minutes '
+      % u.humanSeconds(c.slotRunwayCriticalSeconds)
+      + '(pgrepl:slot_runway_seconds:rate5m): their WAL is lost unless the consumer comes back.',
+      'count(pgrepl:slot_runway_seconds:rate5m{%s} < %s) or vector(0)' % [G, u.num(c.slotRunwayCriticalSeconds)],
+      'none',
+      steps([['green', null], ['red', 1]]),
+      runbook(['PgReplSlotWillBeLost']),
+    ), 4, 4),
     at(stat(
       'Max retained WAL by a slot',
       'Largest amount of WAL a slot keeps on disk (position minus restart_lsn).',
@@ -455,7 +568,7 @@ function(c)
       'none',
       steps([['green', null], ['red', 1]]),
       runbook(['PgReplSlotWalAtRisk']),
-    ), 6, 4),
+    ), 5, 4),
     at(stat(
       'Lost slots',
       'Slots whose WAL was removed: their standby needs a new base backup.',
@@ -463,7 +576,7 @@ function(c)
       'none',
       steps([['green', null], ['red', 1]]),
       runbook(['PgReplSlotLost']),
-    ), 6, 4),
+    ), 5, 4),
 
     at(timeseries(
       'Retained WAL per slot vs max_slot_wal_keep_size',
@@ -486,6 +599,21 @@ function(c)
       'bytes',
       runbook(['PgReplSlotWalAtRisk']),
     ), 12, 8),
+    at(timeseries(
+      'Time until a slot loses its WAL',
+      "Runway of each slot whose safe_wal_size is being used up: safe_wal_size at the rate "
+      + 'it shrinks (at least the WAL rate of its server when no consumer is connected), '
+      + 'over 5 minutes and 1 hour. Dashed: the critical and warning runways of '
+      + 'PgReplSlotWillBeLost.',
+      [
+        target('pgrepl:slot_runway_seconds:rate5m{%s}' % G, '{{target}}/{{slot_name}} 5m', 'A'),
+        target('pgrepl:slot_runway_seconds:rate1h{%s}' % G, '{{target}}/{{slot_name}} 1h', 'B'),
+      ],
+      's',
+      runbook(['PgReplSlotWillBeLost']),
+      minimum=0,
+      thresholds=steps([['red', null], ['orange', c.slotRunwayCriticalSeconds], ['green', c.slotRunwayWarningSeconds]]),
+    ), 12, 8),
     at(stateTimeline(
       'wal_status per slot',
       'reserved / extended / unreserved / lost (PostgreSQL 13+).',
@@ -493,7 +621,7 @@ function(c)
       '{{target}}/{{slot_name}}',
       WAL_STATUS_MAP,
       runbook(['PgReplSlotWalAtRisk', 'PgReplSlotLost']),
-    ), 8, 7),
+    ), 12, 8),
     at(stateTimeline(
       'Slot active',
       'Whether a consumer is connected to each slot.',
@@ -501,15 +629,19 @@ function(c)
       '{{target}}/{{slot_name}}',
       ACTIVE_MAP,
       runbook(['PgReplSlotInactive']),
-    ), 8, 7),
+    ), 12, 7),
     at(timeseries(
       'Slot xmin age',
       "Age in transactions of the slot's xmin or catalog_xmin (with hot_standby_feedback "
-      + 'a standby holds back VACUUM on the primary).',
+      + 'a standby holds back VACUUM on the primary). Dashed: the thresholds of '
+      + 'PgReplXminHeldBack; PostgreSQL stops assigning transaction IDs about 2.1 billion '
+      + 'behind.',
       [target('pgrepl_slot_xmin_age_xids{%s}' % G, '{{target}}/{{slot_name}}')],
       'short',
+      runbook(['PgReplXminHeldBack']),
       minimum=0,
-    ), 8, 7),
+      thresholds=steps([['green', null], ['orange', c.xminAgeWarning], ['red', c.xminAgeCritical]]),
+    ), 12, 7),
     at(table(
       'Slots',
       'One row per replication slot.',

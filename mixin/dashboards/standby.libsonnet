@@ -1,4 +1,6 @@
 // The standby dashboard: one standby seen by its primary and by itself.
+local u = import '../lib/utils.libsonnet';
+
 function(c)
   local d = (import 'common.libsonnet')(c);
   local g = d.g, row = d.row, at = d.at, target = d.target, steps = d.steps, stat = d.stat,
@@ -19,7 +21,7 @@ function(c)
       "WAL between the primary and the standby's replay position.",
       'max(pgrepl_standby_lag_bytes{stage="replay", %s})' % P,
       'bytes',
-      steps([['green', null], ['orange', c.lagBytesWarning], ['red', c.lagBytesCritical]]),
+      steps([['green', null], ['orange', c.lagBytesWarning]]),
       runbook(['PgReplStandbyLagBytesHigh']),
     ), 6, 4),
     at(stat(
@@ -27,7 +29,7 @@ function(c)
       'replay_lag of pg_stat_replication.',
       'max(pgrepl_standby_lag_seconds{stage="replay", %s})' % P,
       's',
-      steps([['green', null], ['orange', c.replayDelayWarningSeconds], ['red', c.replayDelayCriticalSeconds]]),
+      steps([['green', null], ['orange', c.replayDelayWarningSeconds]]),
       runbook(['PgReplStandbyReplayDelayHigh']),
     ), 6, 4),
     at(stat(
@@ -89,8 +91,50 @@ function(c)
       minimum=0,
       overrides=[ov('max_slot_wal_keep_size', g.pDashed())],
     ), 12, 7),
+    at(timeseries(
+      'Time to catch up',
+      'At its current pace (the last 5 minutes), the time the standby needs to replay '
+      + 'what it is behind. None while it is caught up or does not catch up.',
+      [target('pgrepl:standby_catchup_seconds:deriv5m{%s}' % P, '{{application_name}}')],
+      's',
+      minimum=0,
+    ), 12, 7),
+    at(timeseries(
+      'Replay lag growth',
+      'How fast the replay lag grows (above 0: falling further behind) or shrinks (below 0: '
+      + 'catching up), per second over 5 minutes.',
+      [target('pgrepl:standby_lag_bytes:deriv5m{%s}' % P, '{{application_name}}')],
+      'Bps',
+      runbook(['PgReplStandbyFallingBehind']),
+    ), 12, 7),
 
     row('Standby server $replica'),
+    at(timeseries(
+      'Freshness',
+      'How old the data of the standby is (its heartbeat lag where configured, else its '
+      + 'replay delay, beyond recovery_min_apply_delay), against the %s of its freshness SLO '
+      % u.humanSeconds(c.freshnessThresholdSeconds)
+      + '(dashed).',
+      [target('pgrepl:standby_staleness:seconds{%s}' % R, 'staleness')],
+      's',
+      runbook(['PgReplFreshnessBudgetBurn', 'PgReplHeartbeatLagHigh']),
+      minimum=0,
+      thresholds=steps([['green', null], ['red', c.freshnessThresholdSeconds]]),
+    ), 12, 6),
+    at(timeseries(
+      'Freshness SLO',
+      'Share of the evaluations of the last hour and 6 hours in which the standby was not '
+      + 'fresh, and the error budget it has left of its %s objective over 30 days.'
+      % (u.num(c.freshnessObjective * 100) + ' %'),
+      [
+        target('pgrepl:standby_freshness:error_ratio1h{%s}' % R, 'error ratio 1h', 'A'),
+        target('pgrepl:standby_freshness:error_ratio6h{%s}' % R, 'error ratio 6h', 'B'),
+        target('1 - pgrepl:standby_freshness:error_ratio30d{%s} / (1 - %s)' % [R, u.num(c.freshnessObjective)],
+               'budget left (30 days)', 'C'),
+      ],
+      'percentunit',
+      runbook(['PgReplFreshnessBudgetBurn']),
+    ), 12, 6),
     at(stateTimeline(
       'WAL receiver status',
       'status of pg_stat_wal_receiver (stopped when no row).',
@@ -138,7 +182,7 @@ function(c)
       's',
       runbook(['PgReplStandbyReplayDelayHigh']),
       minimum=0,
-      thresholds=steps([['green', null], ['orange', c.replayDelayWarningSeconds], ['red', c.replayDelayCriticalSeconds]]),
+      thresholds=steps([['green', null], ['orange', c.replayDelayWarningSeconds]]),
     ), 8, 7),
     at(timeseries(
       'Replay backlog',
