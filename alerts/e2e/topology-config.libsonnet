@@ -5,6 +5,5 @@
 // page within seconds.
 {
   replayDelayWarningSeconds: 10,
-  replayDelayCriticalSeconds: 20,
   commitsBlockedSeconds: 5,
 }

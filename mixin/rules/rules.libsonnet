@@ -1,3 +1,7 @@
+// Recording rules, in one group: the server identities and roles here,
+// WAL rates, slot runways and catch-up times in runway.libsonnet, the
+// replica freshness SLO in freshness.libsonnet. A rule may read the rules
+// above it: Prometheus evaluates a group's rules in order.
 local u = import '../lib/utils.libsonnet';
 
 {
@@ -59,7 +63,9 @@ local u = import '../lib/utils.libsonnet';
               )
             ||| % p,
           },
-        ],
+        ]
+        + (import 'runway.libsonnet')(c)
+        + (import 'freshness.libsonnet')(c),
       },
     ],
   },

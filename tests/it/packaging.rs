@@ -383,14 +383,14 @@ impl Drop for DebianCluster {
 }
 
 /// The SQL the README tells a DBA to run for the package: the fenced
-/// `sql` block after the `<!-- package-sql` marker, so the test runs what
+/// `sql` block after the `(package-sql` doctest marker, so the test runs what
 /// the README says, word for word.
 fn readme_package_sql() -> String {
     let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md");
     let after = readme
-        .split_once("<!-- package-sql")
-        .expect("README.md has no <!-- package-sql --> marker before the package's SQL")
+        .split_once("(package-sql")
+        .expect("README.md has no (package-sql doctest marker before the package's SQL")
         .1;
     let block = after
         .split_once("```sql\n")
