@@ -68,11 +68,11 @@ struct RawHttp {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRateLimit {
-    interval: Option<serde_yaml::Value>,
+    interval: Option<yaml_serde::Value>,
     burst: Option<u32>,
 }
 
-/// A YAML mapping of strings whose keys must be unique: serde_yaml lets
+/// A YAML mapping of strings whose keys must be unique: YAML parsers let
 /// a repeated key silently replace the first, and for `basic_auth_users`
 /// that would drop a user without a word. Values that are not strings are
 /// refused without being echoed (they may be secrets).
@@ -94,12 +94,12 @@ impl<'de> Deserialize<'de> for UniqueMap {
                 use serde::de::Error;
                 let mut out: Vec<(String, String)> = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    let value: serde_yaml::Value = map.next_value()?;
+                    let value: yaml_serde::Value = map.next_value()?;
                     let shown = key.escape_debug().to_string();
                     if out.iter().any(|(k, _)| *k == key) {
                         return Err(A::Error::custom(format!("duplicate entry \"{shown}\"")));
                     }
-                    let serde_yaml::Value::String(value) = value else {
+                    let yaml_serde::Value::String(value) = value else {
                         return Err(A::Error::custom(format!(
                             "the value of \"{shown}\" is not a string"
                         )));
@@ -215,7 +215,7 @@ impl WebConfig {
         let raw: RawWebConfig = if text.trim().is_empty() {
             RawWebConfig::default()
         } else {
-            serde_yaml::from_str(&text).map_err(|e| err(without_values(&e.to_string())))?
+            yaml_serde::from_str(&text).map_err(|e| err(without_values(&e.to_string())))?
         };
         let base = path.parent().unwrap_or(Path::new("."));
 
@@ -290,8 +290,8 @@ fn rate_limit(r: RawRateLimit) -> Result<Option<RateLimit>, String> {
     // Go's durations ("100ms", "1m30s"); a bare 0 turns the limiter off.
     let interval = match r.interval {
         None => Duration::ZERO,
-        Some(serde_yaml::Value::Number(n)) if n.as_u64() == Some(0) => Duration::ZERO,
-        Some(serde_yaml::Value::String(s)) => humantime::parse_duration(&s).map_err(|e| {
+        Some(yaml_serde::Value::Number(n)) if n.as_u64() == Some(0) => Duration::ZERO,
+        Some(yaml_serde::Value::String(s)) => humantime::parse_duration(&s).map_err(|e| {
             format!(
                 "rate_limit.interval: \"{}\" is not a duration: {e}",
                 s.escape_debug()
@@ -316,7 +316,7 @@ mod tests {
     fn yaml_errors_do_not_quote_values() {
         let hash = "$2y$10$abcdefghijklmnopqrstuuMfLzR1nJY5Zb0Wj2lV0f2e8xS7yK4uG";
         let text = format!("basic_auth_users:\n  prom:{hash}\n");
-        let e = serde_yaml::from_str::<super::RawWebConfig>(&text)
+        let e = yaml_serde::from_str::<super::RawWebConfig>(&text)
             .expect_err("a string where a mapping belongs");
         let shown = super::without_values(&e.to_string());
         assert!(!shown.contains("abcdefgh"), "{shown}");

@@ -61,7 +61,7 @@ fn usage() -> Usage {
     rule_files.sort();
     for file in rule_files {
         let text = std::fs::read_to_string(&file).unwrap();
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let doc: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
         for group in doc["groups"].as_sequence().into_iter().flatten() {
             for rule in group["rules"].as_sequence().into_iter().flatten() {
                 let expr = rule["expr"].as_str().unwrap_or("").to_string();
