@@ -77,7 +77,7 @@ const CACHE_ENTRIES: usize = 4096;
 /// Threads checking passwords at once: half the cores, at least one and at
 /// most four, leaving the rest to the exporter and the database it watches.
 pub fn verifier_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     (cores / 2).clamp(1, 4)
 }
 
@@ -484,7 +484,9 @@ fn retry_after(wait: Duration) -> Duration {
 /// Every holder leaves the guarded data consistent (a few plain
 /// assignments), so a poisoned lock is used as is.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A hash of `cost` that no password matches in practice; checking it

@@ -546,8 +546,8 @@ fn tree(members: &[MemberView]) -> Vec<TreeNode> {
 fn member_view(
     m: &TargetSnapshot,
     index: usize,
-    links: &Links,
-    reference: &Reference,
+    links: &Links<'_>,
+    reference: &Reference<'_>,
 ) -> MemberView {
     let Some(s) = m.sample.as_deref() else {
         return MemberView {
@@ -708,7 +708,7 @@ fn member_view(
         privileges_missing: s
             .privileges
             .as_ref()
-            .map(|p| p.missing())
+            .map(super::collector::privileges::Privileges::missing)
             .unwrap_or_default(),
     }
 }
@@ -799,7 +799,7 @@ pub const FAMILIES: &[Family] = &[
     CLUSTER_STANDBY_LAG_BYTES,
 ];
 
-pub fn encode(clusters: &[ClusterView], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(clusters: &[ClusterView], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let named = || clusters.iter().filter(|c| !c.name.is_empty());
     emit(
         enc,

@@ -357,7 +357,7 @@ impl TargetCollector {
                 "the heartbeat table is not read: the role may not read it (GRANT SELECT ON it, \
                  and USAGE on its schema, TO pg_monitor)"),
             Verdict::Ok if self.heartbeat_verdict.is_some() => {
-                tracing::info!(target_name = %self.target.name, %table, "the heartbeat table is read")
+                tracing::info!(target_name = %self.target.name, %table, "the heartbeat table is read");
             }
             Verdict::Ok | Verdict::Missing => {}
         }

@@ -182,7 +182,9 @@ impl ConnTracker {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // The map stays consistent even if a holder panicked: every update
         // is a few plain assignments.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Admits a connection from `ip`, closing an idle one if a cap is

@@ -124,7 +124,7 @@ struct ViewCollector {
 }
 
 impl Collector for ViewCollector {
-    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
         let view = &*self.view;
         match self.only {
             None => encode_families(view, &view.clusters, true, &mut enc),
@@ -154,12 +154,12 @@ fn encode_families(
     view: &View,
     lint_clusters: &[ClusterView],
     cluster_view: bool,
-    enc: &mut DescriptorEncoder,
+    enc: &mut DescriptorEncoder<'_>,
 ) -> fmt::Result {
     let snaps = &view.targets;
     // The collectors render what the targets that are up read; which
     // targets are up (fresh, reachable) is decided in the view.
-    let up: Vec<collector::Up> = up_samples(snaps).collect();
+    let up: Vec<collector::Up<'_>> = up_samples(snaps).collect();
     crate::health::encode(view, enc)?;
     collector::server::encode(&up, enc)?;
     collector::replication::encode(&up, enc)?;

@@ -212,7 +212,7 @@ impl Family {
 }
 
 /// Writes a family from its descriptor, or nothing when it has no series.
-pub fn emit<L, I>(enc: &mut DescriptorEncoder, family: &Family, series: I) -> fmt::Result
+pub fn emit<L, I>(enc: &mut DescriptorEncoder<'_>, family: &Family, series: I) -> fmt::Result
 where
     L: EncodeLabelSet,
     I: IntoIterator<Item = (L, f64)>,

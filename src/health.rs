@@ -116,7 +116,7 @@ pub const FAMILIES: &[Family] = &[
     EXPORTER_BUILD_INFO,
 ];
 
-pub fn encode(view: &View, enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(view: &View, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let snaps = &view.targets;
     let per_target = |f: fn(&crate::snapshot::TargetSnapshot) -> Option<f64>| {
         snaps

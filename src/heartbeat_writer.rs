@@ -406,7 +406,7 @@ fn first_column(messages: &[SimpleQueryMessage]) -> Option<String> {
     })
 }
 
-async fn connect(dsn: &Dsn, deadline: Duration) -> Result<tokio_postgres::Client, String> {
+async fn connect(dsn: &Dsn, deadline: Duration) -> Result<Client, String> {
     let mut config = pool::session_config(dsn, deadline, Access::HeartbeatWriter);
     config.application_name(APPLICATION_NAME);
     // Reading certificates (the whole system store for

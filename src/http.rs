@@ -287,7 +287,7 @@ async fn first_request_overdue(conn: &ConnShared) {
     if conn.is_fresh() {
         return;
     }
-    std::future::pending::<()>().await
+    std::future::pending::<()>().await;
 }
 
 /// One connection: the TLS handshake when configured, then HTTP/1.1, or
@@ -342,9 +342,9 @@ async fn connection(
             stop,
             &shared,
         )
-        .await
+        .await;
     } else {
-        drive(http1(TokioIo::new(stream), service), stop, &shared).await
+        drive(http1(TokioIo::new(stream), service), stop, &shared).await;
     }
 }
 

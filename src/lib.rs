@@ -60,6 +60,25 @@
 // The layout above is for whoever works on the crate, private modules
 // included (`cargo doc --document-private-items`).
 #![allow(rustdoc::private_intra_doc_links)]
+// Beyond the `[lints]` of Cargo.toml, which tests share: the shipped code
+// never unwraps (errors are typed and carried, see the module docs) and
+// writes to the terminal only where it means to (`status`, start-up errors).
+#![warn(rust_2018_idioms, unused_qualifications)]
+#![warn(
+    clippy::cast_lossless,
+    clippy::manual_let_else,
+    clippy::redundant_closure_for_method_calls,
+    clippy::semicolon_if_nothing_returned
+)]
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::print_stdout,
+        clippy::print_stderr
+    )
+)]
 
 mod basic_auth;
 mod build_info;

@@ -234,7 +234,7 @@ fn primary_checks(s: &Sample, out: &mut Vec<(&'static str, bool)>) {
 pub fn encode(
     snaps: &[Arc<TargetSnapshot>],
     clusters: &[ClusterView],
-    enc: &mut DescriptorEncoder,
+    enc: &mut DescriptorEncoder<'_>,
 ) -> fmt::Result {
     let cluster_of = |s: &TargetSnapshot| {
         clusters

@@ -90,7 +90,9 @@ impl Fold {
     fn kinds(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Kind>> {
         // Every update is a few plain assignments: consistent even if a
         // holder panicked.
-        self.kinds.lock().unwrap_or_else(|e| e.into_inner())
+        self.kinds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether `event` is written: anything but a peer-facing library's

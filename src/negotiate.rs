@@ -142,7 +142,7 @@ fn best_match(ranges: &[Range], ty: &str, subty: &str, version: &str) -> Option<
 
 /// The `q` parameter as thousandths, `None` when it is not a valid qvalue
 /// (RFC 9110, 12.4.2: `0`, `0.x` to three digits, `1`, `1.000`).
-fn quality(media: &MediaType) -> Option<Quality> {
+fn quality(media: &MediaType<'_>) -> Option<Quality> {
     let Some(q) = media.get_param(mediatype::names::Q) else {
         return Some(1000);
     };

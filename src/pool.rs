@@ -112,7 +112,7 @@ mod tests {
     fn extreme_deadlines_build() -> Result<(), Box<dyn std::error::Error>> {
         let target = Target {
             name: "t".into(),
-            dsn: crate::dsn::Dsn::parse("host=127.0.0.1 user=x")?,
+            dsn: Dsn::parse("host=127.0.0.1 user=x")?,
             cluster: None,
         };
         for d in [

@@ -185,7 +185,7 @@ pub fn judge(view: &View, snap: &TargetSnapshot, check: Check) -> Verdict {
         target: snap.name.clone(),
         ok: reason.is_none(),
         role,
-        timeline: sample.and_then(|s| s.timeline()),
+        timeline: sample.and_then(super::collector::Sample::timeline),
         lag_bytes,
         replay_delay_seconds,
         wal_receiver_status: member.and_then(|m| m.wal_receiver_status.clone()),

@@ -797,7 +797,7 @@ mod tests {
 
     #[test]
     fn cipher_suites_map_go_names() {
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let names = |v: &[&str]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
         let s = cipher_suites(&names(&[
             "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
             "TLS_AES_128_GCM_SHA256",
@@ -837,7 +837,7 @@ mod tests {
 
     #[test]
     fn curves_map_go_names() {
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let names = |v: &[&str]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
         let c = curves(&names(&["CurveP384", "X25519"])).unwrap_or_default();
         let got: Vec<String> = c.iter().map(|g| format!("{:?}", g.name())).collect();
         assert_eq!(got, ["secp384r1", "X25519"]);

@@ -84,7 +84,7 @@ impl<'de> Deserialize<'de> for UniqueMap {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = UniqueMap;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a mapping of names to strings")
             }
             fn visit_unit<E: serde::de::Error>(self) -> Result<UniqueMap, E> {
@@ -174,7 +174,10 @@ impl RateLimit {
 
     /// Takes a token if there is one.
     pub fn allow(&self) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         let refill = now.duration_since(state.1).as_secs_f64() / self.interval.as_secs_f64();
         state.0 = (state.0 + refill).min(f64::from(self.burst));
@@ -316,22 +319,19 @@ mod tests {
     fn yaml_errors_do_not_quote_values() {
         let hash = "$2y$10$abcdefghijklmnopqrstuuMfLzR1nJY5Zb0Wj2lV0f2e8xS7yK4uG";
         let text = format!("basic_auth_users:\n  prom:{hash}\n");
-        let e = yaml_serde::from_str::<super::RawWebConfig>(&text)
+        let e = yaml_serde::from_str::<RawWebConfig>(&text)
             .expect_err("a string where a mapping belongs");
-        let shown = super::without_values(&e.to_string());
+        let shown = without_values(&e.to_string());
         assert!(!shown.contains("abcdefgh"), "{shown}");
         assert!(
             shown.contains("basic_auth_users") && shown.contains("a string"),
             "{shown}"
         );
         assert_eq!(
-            super::without_values(r#"x: invalid type: string "a\"b", expected y"#),
+            without_values(r#"x: invalid type: string "a\"b", expected y"#),
             "x: invalid type: a string, expected y"
         );
-        assert_eq!(
-            super::without_values(r#"cut: string "open"#),
-            "cut: a string"
-        );
+        assert_eq!(without_values(r#"cut: string "open"#), "cut: a string");
     }
     use super::*;
 

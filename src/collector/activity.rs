@@ -79,7 +79,7 @@ pub const FAMILIES: &[Family] = &[
     REPLAY_APPLY_DELAY_WAITING,
 ];
 
-pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let rows = |standby: bool| {
         up.iter()
             .copied()

@@ -112,7 +112,7 @@ pub const FAMILIES: &[Family] = &[
     ARCHIVER_OLDEST_PENDING_TIMESTAMP_SECONDS,
 ];
 
-pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let rows = || {
         up.iter()
             .copied()

@@ -74,7 +74,7 @@ pub const FAMILIES: &[Family] = &[
     BASEBACKUP_PHASE,
 ];
 
-pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let rows: Vec<(&str, &Progress, String)> = up
         .iter()
         .copied()

@@ -81,7 +81,7 @@ pub enum Owners<'a> {
 /// trusted, worded to follow "the table ...". Catalog reads only, by the
 /// table's schema and name (`to_regclass` would fail outright without
 /// `USAGE` on the schema); every function and type schema-qualified.
-pub fn verdict_sql(table: &str, owners: Owners, check_select: bool) -> String {
+pub fn verdict_sql(table: &str, owners: Owners<'_>, check_select: bool) -> String {
     let (schema, name) = split(table);
     let (owner_ok, whom) = match owners {
         Owners::CurrentUser => (
@@ -383,9 +383,9 @@ pub const FAMILIES: &[Family] = &[
 ];
 
 pub fn encode(
-    up: &[Up],
+    up: &[Up<'_>],
     writers: &BTreeMap<String, WriterStatus>,
-    enc: &mut DescriptorEncoder,
+    enc: &mut DescriptorEncoder<'_>,
 ) -> fmt::Result {
     let shown: Vec<(&str, Shown)> = up
         .iter()

@@ -94,7 +94,7 @@ pub const PRIVILEGE_MISSING: Family = Family::gauge(
 
 pub const FAMILIES: &[Family] = &[PRIVILEGE_MISSING];
 
-pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     emit(
         enc,
         &PRIVILEGE_MISSING,

@@ -290,8 +290,8 @@ pub fn lag_seconds(sample: &Sample, w: &Walsender) -> [(&'static str, Option<f64
     ]
 }
 
-pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
-    let per_target: Vec<(&Sample, Vec<Identity>)> = up
+pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    let per_target: Vec<(&Sample, Vec<Identity<'_>>)> = up
         .iter()
         .copied()
         .map(|(t, s)| (s, identities(t, &s.replication)))

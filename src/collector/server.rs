@@ -140,7 +140,7 @@ pub const FAMILIES: &[Family] = &[
     RECOVERY_CONFLICTS,
 ];
 
-pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     emit(
         enc,
         &SERVER_INFO,

@@ -226,7 +226,7 @@ pub const FAMILIES: &[Family] = &[
     SETTINGS_INFO,
 ];
 
-pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     type Getter = fn(&Settings) -> Option<f64>;
     let numeric: [(&Family, Getter); 8] = [
         (&MAX_WAL_SENDERS, |s| s.number("max_wal_senders")),

@@ -225,7 +225,7 @@ fn rows<'a>(up: &'a [Up<'a>]) -> impl Iterator<Item = (&'a str, &'a Sample, &'a 
         .flat_map(|(t, s)| s.slots.iter().map(move |slot| (t, s, slot)))
 }
 
-pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     emit(
         enc,
         &SLOT_RETAINED_WAL_BYTES,

@@ -277,9 +277,9 @@ pub fn upstream_lag(s: &Sample, max_delay: Option<f64>) -> Result<f64, String> {
 /// `replay_delay` gives each target's delay as the view computed it
 /// ([`replay_delay`], with the cluster's primary when there is one).
 pub fn encode(
-    up: &[Up],
+    up: &[Up<'_>],
     replay_delay: &dyn Fn(&str) -> Option<f64>,
-    enc: &mut DescriptorEncoder,
+    enc: &mut DescriptorEncoder<'_>,
 ) -> fmt::Result {
     emit(
         enc,

@@ -62,7 +62,7 @@ pub const WAL_DIRECTORY_FILES: Family = Family::gauge(
 
 pub const FAMILIES: &[Family] = &[WAL_DIRECTORY_BYTES, WAL_DIRECTORY_FILES];
 
-pub fn encode(up: &[Up], enc: &mut DescriptorEncoder) -> fmt::Result {
+pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let rows = || {
         up.iter()
             .copied()
