@@ -250,30 +250,3 @@ pub fn state_set<'a>(
         .iter()
         .map(move |s| (*s, if Some(*s) == current { 1.0 } else { 0.0 }))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_unique_and_follow_the_conventions() {
-        let mut seen = std::collections::HashSet::new();
-        for (module, families) in crate::exposition::families() {
-            for f in families {
-                assert!(seen.insert(f.name), "{} declared twice", f.name);
-                assert!(f.name.starts_with("pgrepl_"), "{module}: {}", f.name);
-                assert!(!f.name.ends_with("_total"), "{module}: {}", f.name);
-                assert!(f.help.ends_with('.'), "{}: help must end with '.'", f.name);
-                assert!(f.help_es.ends_with('.'), "{}: help_es", f.name);
-                assert!(f.since >= 10, "{}", f.name);
-                assert_eq!(f.when.is_some(), f.when_es.is_some(), "{}", f.name);
-                let target = f.labels.iter().any(|l| l.name == "target");
-                match f.scope {
-                    Scope::Exporter => {}
-                    Scope::Cluster => assert!(f.labels[0].name == "cluster", "{}", f.name),
-                    _ => assert!(target, "{} lacks the target label", f.name),
-                }
-            }
-        }
-    }
-}

@@ -80,40 +80,44 @@
     )
 )]
 
-mod basic_auth;
+mod app;
 mod build_info;
-pub mod cli;
-mod cluster;
-mod collection;
-pub mod collector;
-pub mod config;
-mod conn_limit;
-mod dsn;
-mod error_chain;
-mod escape;
-pub mod exporter;
-pub mod exposition;
-pub mod family;
-mod fault;
-mod file_read;
-mod health;
-mod heartbeat_writer;
+mod collect;
+mod config;
+mod family;
 mod http;
-mod lint;
-mod log_fold;
-pub mod logging;
-mod lsn;
-mod negotiate;
-mod pgpass;
-mod pool;
-mod reload;
-mod role;
-mod routing;
-pub mod snapshot;
-mod sql;
-pub mod status;
-mod sync_names;
-mod tls;
-mod tls_server;
-pub mod view;
-pub mod web_config;
+mod model;
+mod render;
+mod sources;
+
+pub use app::main;
+
+/// What the integration tests and the render benchmark reach inside the
+/// crate. Not an API: it follows whatever the tests need.
+#[doc(hidden)]
+pub mod testing {
+    /// The family descriptors `docs/metrics.md` is generated from.
+    pub mod family {
+        pub use crate::family::{Family, Kind, Label, Scope, Values};
+    }
+
+    /// The collection statement and what it returns.
+    pub mod sources {
+        pub use crate::sources::{
+            build_query, capabilities_sql, parse, parse_capabilities, Capabilities, Sample,
+        };
+
+        pub mod heartbeat {
+            pub use crate::sources::heartbeat::{verdict_sql, Owners};
+        }
+    }
+
+    pub use crate::model::snapshot::{ReloadStatus, TargetSnapshot};
+    pub use crate::model::view::View;
+    pub use crate::render::exposition::{families, render, render_view, Format};
+
+    /// What `status` prints of a view.
+    pub mod status {
+        pub use crate::render::status::{exit_code, render_table, report};
+    }
+}

@@ -402,7 +402,7 @@ fn migration_guide_names_real_families_and_alerts_alike_in_both_languages() {
 #[test]
 fn manifests_set_only_variables_the_exporter_reads() {
     let literals = source_literals();
-    let config = read("src/config.rs");
+    let config = read("src/config/mod.rs");
     let reads = |name: &str| {
         name == "RUST_LOG"
             || literals.contains(name)
