@@ -131,7 +131,10 @@ fn spanish_runbooks_have_the_same_sections_in_the_same_order() {
 #[test]
 fn every_lint_check_is_documented() {
     let checks = lint_checks();
-    assert!(!checks.is_empty(), "no checks parsed from src/model/lint.rs");
+    assert!(
+        !checks.is_empty(),
+        "no checks parsed from src/model/lint.rs"
+    );
     let headings = h2_headings(&read("docs/config-lint.md"));
     let missing: Vec<&String> = checks.iter().filter(|c| !headings.contains(c)).collect();
     assert!(

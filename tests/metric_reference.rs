@@ -182,8 +182,8 @@ fn section_title(module: &str, lang: Lang) -> &'static str {
             "What the monitoring role may read (privileges)",
             "Qué puede leer el rol de monitoreo (privilegios)",
         ),
-        "model::cluster" => ("Cluster view", "Vista de clúster"),
-        "model::lint" => ("Configuration lint", "Revisión de configuración"),
+        "render::cluster" => ("Cluster view", "Vista de clúster"),
+        "render::lint" => ("Configuration lint", "Revisión de configuración"),
         other => panic!("no section title for module {other}"),
     };
     if lang == Lang::En {

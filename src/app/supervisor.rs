@@ -93,7 +93,7 @@ pub async fn run(
     }
     let (reloader, reload_rx) = Reloader::channel();
     let state = AppState {
-        published: Arc::new(crate::render::exposition::Published::new(store.clone())),
+        published: Arc::new(crate::render::exposition::Served::new(store.clone())),
         telemetry_path: config.telemetry_path.clone(),
         reload: runtime.lifecycle.then(|| reloader.clone()),
     };

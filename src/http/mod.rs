@@ -41,7 +41,7 @@ use crate::http::security::basic_auth::{BasicAuth, Unavailable};
 use crate::http::security::conn_limit::{ConnShared, ConnTracker, Refused};
 use crate::http::security::web_config::{RateLimit, WebConfig};
 use crate::render::exposition::Format;
-use crate::render::exposition::Published;
+use crate::render::exposition::Served;
 use routing::{Check, RequestError};
 
 /// How long one request may take end to end, authentication included; a
@@ -72,7 +72,7 @@ pub const MAX_HTTP2_STREAMS: u32 = 32;
 #[derive(Clone)]
 pub struct AppState {
     /// The view and its renderings: all a handler reads.
-    pub published: Arc<Published>,
+    pub published: Arc<Served>,
     pub telemetry_path: String,
     /// Runs a reload for `POST /-/reload`; `None` unless
     /// `--web.enable-lifecycle` turned the endpoint on.
@@ -571,7 +571,7 @@ mod tests {
 
     use super::{app, landing_page, AppState};
     use crate::model::snapshot::{Store, TargetSnapshot};
-    use crate::render::exposition::Published;
+    use crate::render::exposition::Served;
 
     /// One target that has never answered, as right after start-up.
     fn state() -> AppState {
@@ -580,7 +580,7 @@ mod tests {
             BTreeMap::new(),
         ));
         AppState {
-            published: Arc::new(Published::new(store)),
+            published: Arc::new(Served::new(store)),
             telemetry_path: "/metrics".into(),
             reload: None,
         }

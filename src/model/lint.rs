@@ -2,25 +2,42 @@
 //! advice DBAs follow. Each check is documented with its fix in
 //! `docs/config-lint.md`.
 //!
-//! `pgrepl_config_issue{target, check}` is 1 when the risk is present, 0
-//! when the check ran and found nothing; checks that do not apply to the
-//! server's role are absent.
+//! [`evaluate`] gives, per target, the checks that apply to its role and
+//! settings with their outcome; `pgrepl_config_issue{target, check}`
+//! (rendered in `crate::render::lint`) and `status` both show it.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::encoding::DescriptorEncoder;
-
-use crate::family::{emit, flag, Family, Label, Scope, TARGET};
 use crate::model::cluster::ClusterView;
 use crate::model::role::Role;
 use crate::model::snapshot::TargetSnapshot;
 use crate::sources::sync_names;
 use crate::sources::Sample;
 
-/// Every check, in the order they are reported.
+/// A check of the configuration lint: a setting (or a combination) that
+/// puts replication at risk. `docs/config-lint.md` has a section for each,
+/// with its fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    WalLevelMinimal,
+    MaxWalSendersNearlyUsed,
+    MaxReplicationSlotsNearlyUsed,
+    PgRewindImpossible,
+    SlotWalUnlimited,
+    HotStandbyOff,
+    SyncStandbyNotConnected,
+    SynchronousCommitOffWithSyncStandbys,
+    ArchiveCommandFailing,
+    StandbyWithoutSlotOrWalKeep,
+    HotStandbyFeedbackOffWithConflicts,
+    SystemIdentifierMismatch,
+}
+
+/// The `check` label of each [`Check`], in the order of [`Check::ALL`]
+/// (the order they are reported in).
 pub const CHECKS: [&str; 12] = [
     "wal_level_minimal",
     "max_wal_senders_nearly_used",
@@ -36,37 +53,53 @@ pub const CHECKS: [&str; 12] = [
     "system_identifier_mismatch",
 ];
 
-/// Checks that advise rather than warn: a setting a DBA may keep on
-/// purpose (no `max_slot_wal_keep_size`, so that a slow standby is never
-/// cut off; `synchronous_commit` off for speed) or PostgreSQL's default
-/// that only costs a rebuild after a failover (no `wal_log_hints` nor
-/// checksums). `status` lists them under ISSUES; every other finding is a
-/// warning that makes it degraded (exit code 1), since it puts replication
-/// at risk now.
-pub const ADVICE: [&str; 3] = [
-    "pg_rewind_impossible",
-    "slot_wal_unlimited",
-    "synchronous_commit_off_with_sync_standbys",
-];
+impl Check {
+    /// Every check, in the order they are reported.
+    pub const ALL: [Check; 12] = [
+        Check::WalLevelMinimal,
+        Check::MaxWalSendersNearlyUsed,
+        Check::MaxReplicationSlotsNearlyUsed,
+        Check::PgRewindImpossible,
+        Check::SlotWalUnlimited,
+        Check::HotStandbyOff,
+        Check::SyncStandbyNotConnected,
+        Check::SynchronousCommitOffWithSyncStandbys,
+        Check::ArchiveCommandFailing,
+        Check::StandbyWithoutSlotOrWalKeep,
+        Check::HotStandbyFeedbackOffWithConflicts,
+        Check::SystemIdentifierMismatch,
+    ];
 
-/// Whether a finding of `check` makes `status` degraded (see [`ADVICE`]).
-pub fn warns(check: &str) -> bool {
-    !ADVICE.contains(&check)
+    /// Checks that advise rather than warn: a setting a DBA may keep on
+    /// purpose (no `max_slot_wal_keep_size`, so that a slow standby is never
+    /// cut off; `synchronous_commit` off for speed) or PostgreSQL's default
+    /// that only costs a rebuild after a failover (no `wal_log_hints` nor
+    /// checksums). `status` lists them under ISSUES; every other finding is
+    /// a warning that makes it degraded (exit code 1), since it puts
+    /// replication at risk now.
+    pub const ADVICE: [Check; 3] = [
+        Check::PgRewindImpossible,
+        Check::SlotWalUnlimited,
+        Check::SynchronousCommitOffWithSyncStandbys,
+    ];
+
+    /// The `check` label, and the anchor of its section in
+    /// `docs/config-lint.md`.
+    pub fn as_str(self) -> &'static str {
+        CHECKS[self as usize]
+    }
+
+    /// Whether a finding makes `status` degraded (see [`Check::ADVICE`]).
+    pub fn warns(self) -> bool {
+        !Check::ADVICE.contains(&self)
+    }
 }
 
-pub const CONFIG_ISSUE: Family = Family::gauge(
-    "pgrepl_config_issue",
-    "1 when a setting puts replication at risk (see docs/config-lint.md for each check and its fix), 0 when the check passed.",
-    "1 cuando un parámetro pone en riesgo la replicación (ver docs/config-lint.md para cada chequeo y su arreglo), 0 cuando el chequeo pasó.",
-    &[TARGET, Label::one_of("check", &CHECKS)],
-    Scope::Server,
-)
-.when(
-    "for the checks that apply to the server's role and settings",
-    "para los chequeos que aplican al rol y los parámetros del servidor",
-);
-
-pub const FAMILIES: &[Family] = &[CONFIG_ISSUE];
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How far back `hot_standby_feedback_off_with_conflicts` looks for
 /// recovery conflicts: the check clears an hour after the last one.
@@ -129,7 +162,7 @@ fn on(value: Option<&str>) -> bool {
 }
 
 /// The checks that apply to this target, with their outcome.
-pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(&'static str, bool)> {
+pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(Check, bool)> {
     let Some(s) = snap.sample.as_deref() else {
         // A standby with hot_standby = off refuses every connection; the
         // only trace of the setting is the error it answers with.
@@ -138,7 +171,7 @@ pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(&'
             .as_deref()
             .is_some_and(|e| e.to_lowercase().contains("hot standby mode is disabled"));
         return if hot_standby_off {
-            vec![("hot_standby_off", true)]
+            vec![(Check::HotStandbyOff, true)]
         } else {
             Vec::new()
         };
@@ -146,23 +179,23 @@ pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(&'
     let mut out = Vec::with_capacity(CHECKS.len());
     let settings = &s.settings;
     if let Some(level) = settings.text("wal_level") {
-        out.push(("wal_level_minimal", level == "minimal"));
+        out.push((Check::WalLevelMinimal, level == "minimal"));
     }
     if let Some(v) = nearly_used(s.replication.len(), settings.number("max_wal_senders")) {
-        out.push(("max_wal_senders_nearly_used", v));
+        out.push((Check::MaxWalSendersNearlyUsed, v));
     }
     if let Some(v) = nearly_used(s.slots.len(), settings.number("max_replication_slots")) {
-        out.push(("max_replication_slots_nearly_used", v));
+        out.push((Check::MaxReplicationSlotsNearlyUsed, v));
     }
     if settings.text("wal_log_hints").is_some() {
         out.push((
-            "pg_rewind_impossible",
+            Check::PgRewindImpossible,
             !on(settings.text("wal_log_hints")) && !on(settings.text("data_checksums")),
         ));
     }
     if settings.text("max_slot_wal_keep_size").is_some() {
         out.push((
-            "slot_wal_unlimited",
+            Check::SlotWalUnlimited,
             !s.slots.is_empty() && settings.bytes("max_slot_wal_keep_size").is_none(),
         ));
     }
@@ -172,15 +205,15 @@ pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(&'
         primary_checks(s, &mut out);
     }
     if let Some(member) = cluster.and_then(|c| c.member(&snap.name)) {
-        out.push(("system_identifier_mismatch", member.foreign));
+        out.push((Check::SystemIdentifierMismatch, member.foreign));
     }
     out
 }
 
-fn standby_checks(s: &Sample, recent_conflicts: Option<f64>, out: &mut Vec<(&'static str, bool)>) {
+fn standby_checks(s: &Sample, recent_conflicts: Option<f64>, out: &mut Vec<(Check, bool)>) {
     let settings = &s.settings;
     out.push((
-        "hot_standby_off",
+        Check::HotStandbyOff,
         settings.text("hot_standby") == Some("off"),
     ));
     // Conflicts counted over the last hour the exporter watched, not the
@@ -188,23 +221,23 @@ fn standby_checks(s: &Sample, recent_conflicts: Option<f64>, out: &mut Vec<(&'st
     // cause is fixed (absent until two collections give an increase).
     if let Some(recent) = recent_conflicts {
         out.push((
-            "hot_standby_feedback_off_with_conflicts",
+            Check::HotStandbyFeedbackOffWithConflicts,
             !on(settings.text("hot_standby_feedback")) && recent > 0.0,
         ));
     }
 }
 
-fn primary_checks(s: &Sample, out: &mut Vec<(&'static str, bool)>) {
+fn primary_checks(s: &Sample, out: &mut Vec<(Check, bool)>) {
     let settings = &s.settings;
     let names = settings.text("synchronous_standby_names").unwrap_or("");
     let listed = sync_names::listed(names);
     let connected = |name: &str| s.replication.iter().any(|w| w.serves(&[name]));
     out.push((
-        "sync_standby_not_connected",
+        Check::SyncStandbyNotConnected,
         listed.iter().any(|n| !connected(n)),
     ));
     out.push((
-        "synchronous_commit_off_with_sync_standbys",
+        Check::SynchronousCommitOffWithSyncStandbys,
         !names.trim().is_empty()
             && matches!(settings.text("synchronous_commit"), Some("off" | "local")),
     ));
@@ -215,14 +248,14 @@ fn primary_checks(s: &Sample, out: &mut Vec<(&'static str, bool)>) {
             (Some(_), None) => true,
             _ => false,
         };
-        out.push(("archive_command_failing", archiving && failing));
+        out.push((Check::ArchiveCommandFailing, archiving && failing));
     }
     // Without a slot, only wal_keep_size keeps WAL for a standby; less than
     // one checkpoint's worth (max_wal_size) can be recycled under it.
     let keep = settings.wal_keep_bytes().unwrap_or(0.0);
     let enough = settings.bytes("max_wal_size").unwrap_or(f64::MAX);
     out.push((
-        "standby_without_slot_or_wal_keep",
+        Check::StandbyWithoutSlotOrWalKeep,
         s.replication.iter().any(|w| {
             w.state.as_deref() != Some("backup")
                 && w.slot_name.as_deref().unwrap_or("").is_empty()
@@ -231,33 +264,10 @@ fn primary_checks(s: &Sample, out: &mut Vec<(&'static str, bool)>) {
     ));
 }
 
-pub fn encode(
-    snaps: &[Arc<TargetSnapshot>],
-    clusters: &[ClusterView],
-    enc: &mut DescriptorEncoder<'_>,
-) -> fmt::Result {
-    let cluster_of = |s: &TargetSnapshot| {
-        clusters
-            .iter()
-            .find(|c| !c.name.is_empty() && Some(&c.name) == s.cluster.as_ref())
-    };
-    let rows: Vec<(&str, Vec<(&'static str, bool)>)> = snaps
-        .iter()
-        .map(|s| (s.name.as_str(), evaluate(s, cluster_of(s))))
-        .collect();
-    emit(
-        enc,
-        &CONFIG_ISSUE,
-        rows.iter().flat_map(|(t, checks)| {
-            checks
-                .iter()
-                .map(move |(check, found)| ([("target", *t), ("check", *check)], flag(*found)))
-        }),
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -289,7 +299,7 @@ mod tests {
     fn sync_missing(snap: &TargetSnapshot) -> Option<bool> {
         evaluate(snap, None)
             .into_iter()
-            .find(|(check, _)| *check == "sync_standby_not_connected")
+            .find(|(check, _)| *check == Check::SyncStandbyNotConnected)
             .map(|(_, v)| v)
     }
 
@@ -311,7 +321,7 @@ mod tests {
     fn feedback_check(snap: &TargetSnapshot) -> Option<bool> {
         evaluate(snap, None)
             .into_iter()
-            .find(|(check, _)| *check == "hot_standby_feedback_off_with_conflicts")
+            .find(|(check, _)| *check == Check::HotStandbyFeedbackOffWithConflicts)
             .map(|(_, v)| v)
     }
 

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod lint;
+pub mod published;
 pub mod role;
 pub mod snapshot;
 pub mod view;

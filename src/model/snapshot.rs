@@ -4,7 +4,7 @@
 //!
 //! Readers never wait on a collection: each target's snapshot is swapped
 //! atomically when its cycle ends, and readers (see
-//! `exposition::Published`) derive what they show at most once per
+//! `crate::model::published`) derive what they show at most once per
 //! generation.
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
-//! Rendering the view as Prometheus text or OpenMetrics, and [`Published`],
-//! the view and its renderings cached per version of the snapshot: what
-//! every HTTP handler reads.
+//! Rendering the view as Prometheus text or OpenMetrics, and the
+//! [`Renderings`] kept with each view (`crate::model::published`), so that
+//! a view is rendered at most once per format.
 //!
 //! prometheus-client's `Collector::encode` is synchronous, which suits us:
 //! it only ever reads the last completed snapshot of each target, never the
@@ -11,18 +11,18 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::OnceCell;
 
 use crate::config::ClusterConfig;
 use crate::family::Family;
 use crate::model::cluster::ClusterView;
-use crate::model::snapshot::{up_samples, ReloadStatus, Store, TargetSnapshot};
+use crate::model::published::{PerView, Published};
+use crate::model::snapshot::{up_samples, ReloadStatus, TargetSnapshot};
 use crate::model::view::View;
 use crate::sources;
 
@@ -181,9 +181,9 @@ fn encode_families(
     sources::activity::encode(&up, enc)?;
     sources::privileges::encode(&up, enc)?;
     if cluster_view {
-        crate::model::cluster::encode(&view.clusters, enc)?;
+        crate::render::cluster::encode(&view.clusters, enc)?;
     }
-    crate::model::lint::encode(snaps, lint_clusters, enc)?;
+    crate::render::lint::encode(snaps, lint_clusters, enc)?;
     Ok(())
 }
 
@@ -203,91 +203,42 @@ pub fn families() -> Vec<(&'static str, &'static [Family])> {
         ("sources::heartbeat", sources::heartbeat::FAMILIES),
         ("sources::activity", sources::activity::FAMILIES),
         ("sources::privileges", sources::privileges::FAMILIES),
-        ("model::cluster", crate::model::cluster::FAMILIES),
-        ("model::lint", crate::model::lint::FAMILIES),
+        ("render::cluster", crate::render::cluster::FAMILIES),
+        ("render::lint", crate::render::lint::FAMILIES),
     ]
 }
 
-/// The view of the store and its renderings, computed at most once per
-/// generation of the store (and again when a target turns stale): concurrent
-/// scrapes share one render and one compression, and the topology API and
-/// routing checks the same view. Checking that the cache holds costs an
-/// atomic load and a clock read, whatever the number of targets; the lock
-/// is held for that check and for building a new view, never while
-/// rendering, so a health check never waits behind a scrape's render.
-pub struct Published {
-    store: Arc<Store>,
-    current: Mutex<Option<Arc<Generation>>>,
-}
-
-/// Everything derived from one generation of the store: the view, and each
-/// rendering once the first reader asks for it.
-struct Generation {
-    generation: u64,
-    view: Arc<View>,
+/// What the exposition keeps per view: each rendering, made by the first
+/// reader that asks for it, so that concurrent scrapes share one render and
+/// one compression.
+pub struct Renderings {
     /// Prometheus, OpenMetrics, then the same gzipped.
-    renderings: [OnceCell<Bytes>; 4],
+    metrics: [OnceCell<Bytes>; 4],
     /// `/probe?target=NAME`: per target of the view (same index), the
     /// Prometheus and OpenMetrics renderings. Sized once from the view, so
     /// requests for unknown names cannot grow it.
     probes: Vec<[OnceCell<Bytes>; 2]>,
 }
 
-impl Generation {
-    fn new(generation: u64, view: Arc<View>) -> Generation {
-        let probes = view.targets.iter().map(|_| Default::default()).collect();
-        Generation {
-            generation,
-            view,
-            renderings: Default::default(),
-            probes,
+impl PerView for Renderings {
+    fn for_view(view: &View) -> Renderings {
+        Renderings {
+            metrics: Default::default(),
+            probes: view.targets.iter().map(|_| Default::default()).collect(),
         }
     }
 }
 
-impl Published {
-    pub fn new(store: Arc<Store>) -> Published {
-        Published {
-            store,
-            current: Mutex::new(None),
-        }
-    }
+/// The view and its renderings: what every HTTP handler reads.
+pub type Served = Published<Renderings>;
 
-    /// The view every reader shares, computed at most once per version.
-    pub async fn view(&self) -> Arc<View> {
-        self.current().await.view.clone()
-    }
-
-    async fn current(&self) -> Arc<Generation> {
-        let mut current = self.current.lock().await;
-        let generation = self.store.generation();
-        let now = Instant::now();
-        if let Some(g) = current.as_ref() {
-            if g.generation == generation && g.view.holds_at(now) {
-                return g.clone();
-            }
-        }
-        // One instant for the staleness of every target and for how long
-        // the view holds: a target turning stale in between cannot be shown
-        // fresh past its limit.
-        let mut view = View::build_at(
-            self.store.all_at(now),
-            &self.store.cluster_config(),
-            self.store.reload_status(),
-            now,
-        );
-        view.heartbeat_writers = self.store.heartbeat_writers();
-        let g = Arc::new(Generation::new(generation, Arc::new(view)));
-        *current = Some(g.clone());
-        g
-    }
-
+impl Published<Renderings> {
     /// The exposition in this format, rendered at most once per view.
     pub async fn exposition(&self, format: Format, gzip: bool) -> Bytes {
         let g = self.current().await;
         let plain = match format {
-            Format::Prometheus => &g.renderings[0],
-            Format::OpenMetrics => &g.renderings[1],
+            Format::Prometheus => &g.kept.metrics[0],
+            Format::OpenMetrics => &g.kept.metrics[1],
         };
         let body = plain
             .get_or_init(|| async { Bytes::from(render_view(&g.view, format)) })
@@ -297,8 +248,8 @@ impl Published {
             return body;
         }
         let zipped = match format {
-            Format::Prometheus => &g.renderings[2],
-            Format::OpenMetrics => &g.renderings[3],
+            Format::Prometheus => &g.kept.metrics[2],
+            Format::OpenMetrics => &g.kept.metrics[3],
         };
         zipped
             .get_or_init(|| async { Bytes::from(compress(&body)) })
@@ -312,7 +263,7 @@ impl Published {
     pub async fn probe(&self, name: &str, format: Format) -> Option<Bytes> {
         let g = self.current().await;
         let index = g.view.targets.iter().position(|t| t.name == name)?;
-        let cell = &g.probes.get(index)?[match format {
+        let cell = &g.kept.probes.get(index)?[match format {
             Format::Prometheus => 0,
             Format::OpenMetrics => 1,
         }];
@@ -342,17 +293,17 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use super::{families, Format, Published};
+    use super::{families, Format, Served};
     use crate::family::Scope;
     use crate::model::snapshot::{Store, TargetSnapshot};
     use crate::sources::Sample;
 
-    fn published() -> (Arc<Store>, Published) {
+    fn published() -> (Arc<Store>, Served) {
         let store = Arc::new(Store::new(
             vec![TargetSnapshot::initial("db1", None)],
             BTreeMap::new(),
         ));
-        (store.clone(), Published::new(store))
+        (store.clone(), Served::new(store))
     }
 
     /// db1 answered as a primary just now, fresh for `fresh_for`.
@@ -439,7 +390,7 @@ mod tests {
     /// A real capture of a primary and its streaming standby (PostgreSQL
     /// 10, `tests/fixtures/golden/pg10.json`), both members of cluster
     /// `main`, answered just now.
-    fn healthy_pair() -> (Arc<Store>, Published) {
+    fn healthy_pair() -> (Arc<Store>, Served) {
         let fixture: serde_json::Value =
             serde_json::from_str(include_str!("../../tests/fixtures/golden/pg10.json"))
                 .expect("fixture JSON");
@@ -458,7 +409,7 @@ mod tests {
             })
             .collect();
         let store = Arc::new(Store::new(members, BTreeMap::new()));
-        (store.clone(), Published::new(store))
+        (store.clone(), Served::new(store))
     }
 
     /// `/probe` of one member never publishes a cluster judgement: alone,

@@ -9,7 +9,7 @@ use std::io::IsTerminal;
 use serde::Serialize;
 
 use crate::model::cluster::{ClusterView, MemberView};
-use crate::model::lint;
+use crate::model::lint::{self, Check};
 use crate::model::role::Role;
 use crate::model::view::View;
 use crate::render::escape;
@@ -58,11 +58,11 @@ pub struct Report {
     /// One line per problem found now, empty when healthy.
     pub problems: Vec<String>,
     /// One line per risk that needs a DBA: configuration issues that are
-    /// not mere advice ([`lint::ADVICE`]), slots nothing consumes.
+    /// not mere advice ([`Check::ADVICE`]), slots nothing consumes.
     pub warnings: Vec<String>,
     pub clusters: Vec<ClusterView>,
     /// Configuration issues per target (`pgrepl_config_issue` = 1).
-    pub config_issues: Vec<(String, &'static str)>,
+    pub config_issues: Vec<(String, Check)>,
 }
 
 /// Judges the view of the collected snapshots, the same view `/metrics`
@@ -141,7 +141,7 @@ pub fn report(view: &View) -> Report {
         for (check, found) in lint::evaluate(s, cluster) {
             if found {
                 config_issues.push((s.name.clone(), check));
-                if lint::warns(check) {
+                if check.warns() {
                     warnings.push(format!(
                         "{label}{}: configuration issue {check} (docs/config-lint.md#{check})",
                         s.name
