@@ -241,12 +241,43 @@ pub fn flag(on: bool) -> f64 {
     f64::from(u8::from(on))
 }
 
-/// The series of a state set: one per possible state, 1 for the current.
-pub fn state_set<'a>(
-    states: &'a [&'a str],
-    current: Option<&'a str>,
-) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+/// The series of a state set: one per possible state, 1 for the current
+/// (none when the current state is not among them: a value PostgreSQL
+/// added after this build is shown nowhere rather than as another).
+pub fn state_set(
+    states: &'static [&'static str],
+    current: Option<&str>,
+) -> impl Iterator<Item = (&'static str, f64)> + use<> {
+    let at = current.and_then(|c| states.iter().position(|s| *s == c));
     states
         .iter()
-        .map(move |s| (*s, if Some(*s) == current { 1.0 } else { 0.0 }))
+        .enumerate()
+        .map(move |(i, s)| (*s, flag(Some(i) == at)))
+}
+
+/// One section of the metric reference (`docs/metrics.md`): the families
+/// one module renders, under a title in each language.
+#[derive(Debug, Clone, Copy)]
+pub struct Section {
+    /// The module that renders them, as `sources::slots` (the reference
+    /// links its file).
+    pub module: &'static str,
+    pub title: &'static str,
+    pub title_es: &'static str,
+    pub families: &'static [Family],
+}
+
+impl Section {
+    pub const fn new(
+        module: &'static str,
+        [title, title_es]: [&'static str; 2],
+        families: &'static [Family],
+    ) -> Section {
+        Section {
+            module,
+            title,
+            title_es,
+            families,
+        }
+    }
 }

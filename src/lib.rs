@@ -98,7 +98,7 @@ pub use app::main;
 pub mod testing {
     /// The family descriptors `docs/metrics.md` is generated from.
     pub mod family {
-        pub use crate::family::{Family, Kind, Label, Scope, Values};
+        pub use crate::family::{Family, Kind, Label, Scope, Section, Values};
     }
 
     /// The collection statement and what it returns.
@@ -114,7 +114,7 @@ pub mod testing {
 
     pub use crate::model::snapshot::{ReloadStatus, TargetSnapshot};
     pub use crate::model::view::View;
-    pub use crate::render::exposition::{families, render, render_view, Format};
+    pub use crate::render::exposition::{families, render, render_view, sections, Format};
 
     /// What `status` prints of a view.
     pub mod status {

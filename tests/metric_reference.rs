@@ -141,55 +141,17 @@ enum Lang {
     Es,
 }
 
+/// The title of a module's section, as the exporter's list of sources
+/// (and its own sections) gives it.
 fn section_title(module: &str, lang: Lang) -> &'static str {
-    let (en, es) = match module {
-        "render::health" => ("Exporter health", "Salud del exporter"),
-        "sources::server" => (
-            "Server identity, role and WAL position",
-            "Identidad, rol y posición de WAL del servidor",
-        ),
-        "sources::replication" => (
-            "Standbys seen from their upstream (`pg_stat_replication`)",
-            "Réplicas vistas desde su origen (`pg_stat_replication`)",
-        ),
-        "sources::slots" => (
-            "Replication slots (`pg_replication_slots`)",
-            "Slots de replicación (`pg_replication_slots`)",
-        ),
-        "sources::wal_receiver" => (
-            "The standby's own view (`pg_stat_wal_receiver`, replay)",
-            "La vista de la propia réplica (`pg_stat_wal_receiver`, replay)",
-        ),
-        "sources::archiver" => (
-            "WAL archiving (`pg_stat_archiver`)",
-            "Archivado de WAL (`pg_stat_archiver`)",
-        ),
-        "sources::waldir" => ("The `pg_wal` directory", "El directorio `pg_wal`"),
-        "sources::settings" => (
-            "Replication settings (`pg_settings`)",
-            "Parámetros de replicación (`pg_settings`)",
-        ),
-        "sources::basebackups" => (
-            "Base backups in progress (`pg_stat_progress_basebackup`)",
-            "Copias base en curso (`pg_stat_progress_basebackup`)",
-        ),
-        "sources::heartbeat" => ("Heartbeat", "Latido (heartbeat)"),
-        "sources::activity" => (
-            "Waiting backends (`pg_stat_activity`)",
-            "Backends en espera (`pg_stat_activity`)",
-        ),
-        "sources::privileges" => (
-            "What the monitoring role may read (privileges)",
-            "Qué puede leer el rol de monitoreo (privilegios)",
-        ),
-        "render::cluster" => ("Cluster view", "Vista de clúster"),
-        "render::lint" => ("Configuration lint", "Revisión de configuración"),
-        other => panic!("no section title for module {other}"),
-    };
+    let section = pg_replication_exporter::testing::sections()
+        .into_iter()
+        .find(|s| s.module == module)
+        .unwrap_or_else(|| panic!("no section for module {module}"));
     if lang == Lang::En {
-        en
+        section.title
     } else {
-        es
+        section.title_es
     }
 }
 

@@ -57,7 +57,7 @@ pub struct TargetCollector {
     /// noticed at the next one.
     heartbeat: Option<HeartbeatRead>,
     /// The heartbeat table's last verdict, to log a change once.
-    heartbeat_verdict: Option<String>,
+    heartbeat_verdict: Option<Verdict>,
     /// Recent readings of the standby's recovery-conflict counter.
     conflicts: crate::model::lint::ConflictWindow,
     /// The session whose last statement did not answer in time: if it
@@ -336,12 +336,12 @@ impl TargetCollector {
     /// statement reads the table only while it is trusted, and a change is
     /// logged once.
     fn heartbeat_verdict_seen(&mut self, reading: &Reading) {
-        let verdict = reading.verdict();
-        let ready = verdict == Verdict::Ok;
+        let verdict = &reading.verdict;
+        let ready = *verdict == Verdict::Ok;
         if self.heartbeat_names_table() != ready {
             self.set_heartbeat_ready(ready);
         }
-        if self.heartbeat_verdict.as_deref() == Some(reading.table.as_str()) {
+        if self.heartbeat_verdict.as_ref() == Some(verdict) {
             return;
         }
         let table = self
@@ -349,7 +349,7 @@ impl TargetCollector {
             .as_ref()
             .map(|h| h.table.as_str())
             .unwrap_or("");
-        match &verdict {
+        match verdict {
             Verdict::Untrusted(why) => tracing::warn!(target_name = %self.target.name, %table,
                 "the heartbeat table is not read: it {why}; whatever it runs would run with the \
                  privileges of whoever writes into it, and its owner decides what it says"),
@@ -361,7 +361,7 @@ impl TargetCollector {
             }
             Verdict::Ok | Verdict::Missing => {}
         }
-        self.heartbeat_verdict = Some(reading.table.clone());
+        self.heartbeat_verdict = Some(verdict.clone());
     }
 }
 

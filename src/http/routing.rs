@@ -15,7 +15,7 @@ use crate::model::cluster::MemberView;
 use crate::model::role::Role;
 use crate::model::snapshot::TargetSnapshot;
 use crate::model::view::View;
-use crate::sources::wal_receiver;
+use crate::sources::wal_receiver::{LagUnknown, WalReceiverStatus};
 
 /// What the caller asks about the target.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,7 +45,7 @@ pub struct Verdict {
     pub lag_bytes: Option<f64>,
     /// The view's replay delay; `None` when unknown.
     pub replay_delay_seconds: Option<f64>,
-    pub wal_receiver_status: Option<String>,
+    pub wal_receiver_status: Option<WalReceiverStatus>,
     /// Why the check failed; absent when it passed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -153,8 +153,8 @@ pub fn judge(view: &View, snap: &TargetSnapshot, check: Check) -> Verdict {
     let lag = match member.and_then(|m| m.lag_bytes) {
         Some(l) => Ok(l),
         None => standby
-            .map(|s| wal_receiver::upstream_lag(s, max_delay_seconds))
-            .unwrap_or_else(|| Err("not a standby".to_string())),
+            .map(|s| s.upstream_lag(max_delay_seconds))
+            .unwrap_or(Err(LagUnknown::NotAStandby)),
     };
     let lag_bytes = lag.as_ref().ok().copied();
     let replay_delay_seconds = standby.and(member).and_then(|m| m.replay_delay_seconds);

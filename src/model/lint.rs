@@ -13,7 +13,6 @@ use std::time::Duration;
 use crate::model::cluster::ClusterView;
 use crate::model::role::Role;
 use crate::model::snapshot::TargetSnapshot;
-use crate::sources::sync_names;
 use crate::sources::Sample;
 
 /// A check of the configuration lint: a setting (or a combination) that
@@ -157,10 +156,6 @@ fn nearly_used(used: usize, max: Option<f64>) -> Option<bool> {
     Some(free < 2.0 || free / max <= 0.2)
 }
 
-fn on(value: Option<&str>) -> bool {
-    matches!(value, Some("on" | "true" | "yes" | "1"))
-}
-
 /// The checks that apply to this target, with their outcome.
 pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(Check, bool)> {
     let Some(s) = snap.sample.as_deref() else {
@@ -178,25 +173,25 @@ pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(Ch
     };
     let mut out = Vec::with_capacity(CHECKS.len());
     let settings = &s.settings;
-    if let Some(level) = settings.text("wal_level") {
+    if let Some(level) = settings.wal_level() {
         out.push((Check::WalLevelMinimal, level == "minimal"));
     }
-    if let Some(v) = nearly_used(s.replication.len(), settings.number("max_wal_senders")) {
+    if let Some(v) = nearly_used(s.replication.len(), settings.max_wal_senders()) {
         out.push((Check::MaxWalSendersNearlyUsed, v));
     }
-    if let Some(v) = nearly_used(s.slots.len(), settings.number("max_replication_slots")) {
+    if let Some(v) = nearly_used(s.slots.len(), settings.max_replication_slots()) {
         out.push((Check::MaxReplicationSlotsNearlyUsed, v));
     }
-    if settings.text("wal_log_hints").is_some() {
+    if let Some(hints) = settings.wal_log_hints() {
         out.push((
             Check::PgRewindImpossible,
-            !on(settings.text("wal_log_hints")) && !on(settings.text("data_checksums")),
+            !hints && settings.data_checksums() != Some(true),
         ));
     }
-    if settings.text("max_slot_wal_keep_size").is_some() {
+    if let Some(limit) = settings.max_slot_wal_keep_size_bytes() {
         out.push((
             Check::SlotWalUnlimited,
-            !s.slots.is_empty() && settings.bytes("max_slot_wal_keep_size").is_none(),
+            !s.slots.is_empty() && limit.is_none(),
         ));
     }
     if Role::of(snap) == Role::Standby {
@@ -212,25 +207,22 @@ pub fn evaluate(snap: &TargetSnapshot, cluster: Option<&ClusterView>) -> Vec<(Ch
 
 fn standby_checks(s: &Sample, recent_conflicts: Option<f64>, out: &mut Vec<(Check, bool)>) {
     let settings = &s.settings;
-    out.push((
-        Check::HotStandbyOff,
-        settings.text("hot_standby") == Some("off"),
-    ));
+    out.push((Check::HotStandbyOff, settings.hot_standby() == Some(false)));
     // Conflicts counted over the last hour the exporter watched, not the
     // total since the statistics were reset: the check clears once the
     // cause is fixed (absent until two collections give an increase).
     if let Some(recent) = recent_conflicts {
         out.push((
             Check::HotStandbyFeedbackOffWithConflicts,
-            !on(settings.text("hot_standby_feedback")) && recent > 0.0,
+            settings.hot_standby_feedback() != Some(true) && recent > 0.0,
         ));
     }
 }
 
 fn primary_checks(s: &Sample, out: &mut Vec<(Check, bool)>) {
     let settings = &s.settings;
-    let names = settings.text("synchronous_standby_names").unwrap_or("");
-    let listed = sync_names::listed(names);
+    let names = settings.synchronous_standby_names();
+    let listed = names.listed();
     let connected = |name: &str| s.replication.iter().any(|w| w.serves(&[name]));
     out.push((
         Check::SyncStandbyNotConnected,
@@ -238,11 +230,10 @@ fn primary_checks(s: &Sample, out: &mut Vec<(Check, bool)>) {
     ));
     out.push((
         Check::SynchronousCommitOffWithSyncStandbys,
-        !names.trim().is_empty()
-            && matches!(settings.text("synchronous_commit"), Some("off" | "local")),
+        names.is_set() && matches!(settings.synchronous_commit(), Some("off" | "local")),
     ));
     if let Some(archiver) = &s.archiver {
-        let archiving = matches!(settings.text("archive_mode"), Some("on" | "always"));
+        let archiving = matches!(settings.archive_mode(), Some("on" | "always"));
         let failing = match (archiver.last_failed_time, archiver.last_archived_time) {
             (Some(failed), Some(archived)) => failed > archived,
             (Some(_), None) => true,
@@ -253,13 +244,11 @@ fn primary_checks(s: &Sample, out: &mut Vec<(Check, bool)>) {
     // Without a slot, only wal_keep_size keeps WAL for a standby; less than
     // one checkpoint's worth (max_wal_size) can be recycled under it.
     let keep = settings.wal_keep_bytes().unwrap_or(0.0);
-    let enough = settings.bytes("max_wal_size").unwrap_or(f64::MAX);
+    let enough = settings.max_wal_size_bytes().unwrap_or(f64::MAX);
     out.push((
         Check::StandbyWithoutSlotOrWalKeep,
         s.replication.iter().any(|w| {
-            w.state.as_deref() != Some("backup")
-                && w.slot_name.as_deref().unwrap_or("").is_empty()
-                && keep < enough
+            !w.is_backup() && w.slot_name.as_deref().unwrap_or("").is_empty() && keep < enough
         }),
     ));
 }

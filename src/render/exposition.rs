@@ -8,7 +8,7 @@
 //! version or role that cannot provide a family shows nothing rather than
 //! an empty HELP block.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::OnceCell;
 
 use crate::config::ClusterConfig;
-use crate::family::Family;
+use crate::family::{Family, Section};
 use crate::model::cluster::ClusterView;
 use crate::model::published::{PerView, Published};
 use crate::model::snapshot::{up_samples, ReloadStatus, TargetSnapshot};
@@ -157,55 +157,66 @@ fn encode_families(
     enc: &mut DescriptorEncoder<'_>,
 ) -> fmt::Result {
     let snaps = &view.targets;
-    // The collectors render what the targets that are up read; which
-    // targets are up (fresh, reachable) is decided in the view.
-    let up: Vec<sources::Up<'_>> = up_samples(snaps).collect();
-    crate::render::health::encode(view, enc)?;
-    sources::server::encode(&up, enc)?;
-    sources::replication::encode(&up, enc)?;
-    sources::slots::encode(&up, enc)?;
-    // The replay delay as the view computed it (against the cluster's
+    // The sources render what the targets that are up read (which targets
+    // are up, fresh and reachable, is decided in the view), with each
+    // one's replay delay as the view computed it (against the cluster's
     // primary when there is one), so that /metrics, /probe, the topology
     // API, the routing checks and `status` show one value.
-    let delays: std::collections::HashMap<&str, f64> = lint_clusters
+    let delays: HashMap<&str, f64> = lint_clusters
         .iter()
         .flat_map(|c| &c.members)
         .filter_map(|m| Some((m.target.as_str(), m.replay_delay_seconds?)))
         .collect();
-    sources::wal_receiver::encode(&up, &|t| delays.get(t).copied(), enc)?;
-    sources::archiver::encode(&up, enc)?;
-    sources::waldir::encode(&up, enc)?;
-    sources::settings::encode(&up, enc)?;
-    sources::basebackups::encode(&up, enc)?;
-    sources::heartbeat::encode(&up, &view.heartbeat_writers, enc)?;
-    sources::activity::encode(&up, enc)?;
-    sources::privileges::encode(&up, enc)?;
+    let up: Vec<sources::Up<'_>> = up_samples(snaps)
+        .map(|(target, sample)| sources::Up {
+            target,
+            sample,
+            replay_delay: delays.get(target).copied(),
+        })
+        .collect();
+    let scrape = sources::Scrape {
+        up: &up,
+        heartbeat_writers: &view.heartbeat_writers,
+    };
+    super::health::encode(view, enc)?;
+    sources::render(&scrape, enc)?;
     if cluster_view {
-        crate::render::cluster::encode(&view.clusters, enc)?;
+        super::cluster::encode(&view.clusters, enc)?;
     }
-    crate::render::lint::encode(snaps, lint_clusters, enc)?;
+    super::lint::encode(snaps, lint_clusters, enc)?;
     Ok(())
+}
+
+/// Every section of the metric reference, in the order of the exposition:
+/// the exporter's health, the sources (in the order of their list), the
+/// cluster view, the lint.
+pub fn sections() -> Vec<Section> {
+    let mut all = vec![Section::new(
+        "render::health",
+        ["Exporter health", "Salud del exporter"],
+        super::health::FAMILIES,
+    )];
+    all.extend(sources::sections());
+    all.push(Section::new(
+        "render::cluster",
+        ["Cluster view", "Vista de clúster"],
+        super::cluster::FAMILIES,
+    ));
+    all.push(Section::new(
+        "render::lint",
+        ["Configuration lint", "Revisión de configuración"],
+        super::lint::FAMILIES,
+    ));
+    all
 }
 
 /// Every family, grouped by the module that renders it, in the order of the
 /// exposition: what `docs/metrics.md` is generated from.
 pub fn families() -> Vec<(&'static str, &'static [Family])> {
-    vec![
-        ("render::health", crate::render::health::FAMILIES),
-        ("sources::server", sources::server::FAMILIES),
-        ("sources::replication", sources::replication::FAMILIES),
-        ("sources::slots", sources::slots::FAMILIES),
-        ("sources::wal_receiver", sources::wal_receiver::FAMILIES),
-        ("sources::archiver", sources::archiver::FAMILIES),
-        ("sources::waldir", sources::waldir::FAMILIES),
-        ("sources::settings", sources::settings::FAMILIES),
-        ("sources::basebackups", sources::basebackups::FAMILIES),
-        ("sources::heartbeat", sources::heartbeat::FAMILIES),
-        ("sources::activity", sources::activity::FAMILIES),
-        ("sources::privileges", sources::privileges::FAMILIES),
-        ("render::cluster", crate::render::cluster::FAMILIES),
-        ("render::lint", crate::render::lint::FAMILIES),
-    ]
+    sections()
+        .into_iter()
+        .map(|s| (s.module, s.families))
+        .collect()
 }
 
 /// What the exposition keeps per view: each rendering, made by the first

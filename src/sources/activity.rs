@@ -13,7 +13,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::{Capabilities, Up};
+use super::{Capabilities, Extra, Scrape, Source};
 use crate::family::{emit, flag, Family, Scope, TARGET};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -28,7 +28,7 @@ pub struct Activity {
 }
 
 /// `None` without `pg_read_all_stats`: the wait events would read NULL.
-pub fn sql(caps: &Capabilities) -> Option<String> {
+fn sql(caps: &Capabilities) -> Option<String> {
     caps.read_all_stats.then(|| {
         "SELECT json_build_object(\
            'sync_waiting', count(*) FILTER (WHERE wait_event = 'SyncRep'), \
@@ -79,12 +79,37 @@ pub const FAMILIES: &[Family] = &[
     REPLAY_APPLY_DELAY_WAITING,
 ];
 
-pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+impl Activity {
+    /// Seconds the oldest commit has waited for a synchronous standby; 0
+    /// when none waits.
+    pub fn oldest_commit_wait(&self) -> f64 {
+        self.sync_oldest_wait.unwrap_or(0.0).max(0.0)
+    }
+}
+
+impl Source for Activity {
+    type Rows = Option<Activity>;
+    const TITLE: [&'static str; 2] = [
+        "Waiting backends (`pg_stat_activity`)",
+        "Backends en espera (`pg_stat_activity`)",
+    ];
+    const FAMILIES: &'static [Family] = FAMILIES;
+
+    fn sql(caps: &Capabilities, _: Extra<'_>) -> Option<String> {
+        sql(caps)
+    }
+
+    fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        render(scrape, enc)
+    }
+}
+
+fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let rows = |standby: bool| {
-        up.iter()
-            .copied()
-            .filter(move |(_, s)| s.server.in_recovery == standby)
-            .filter_map(|(t, s)| Some((t, s.activity.as_ref()?)))
+        scrape
+            .servers()
+            .filter(move |u| u.sample.server.in_recovery == standby)
+            .filter_map(|u| Some((u.target, u.sample.activity.as_ref()?)))
     };
     emit(
         enc,
@@ -94,11 +119,48 @@ pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     emit(
         enc,
         &SYNC_COMMIT_OLDEST_WAIT_SECONDS,
-        rows(false).map(|(t, a)| ([("target", t)], a.sync_oldest_wait.unwrap_or(0.0).max(0.0))),
+        rows(false).map(|(t, a)| ([("target", t)], a.oldest_commit_wait())),
     )?;
     emit(
         enc,
         &REPLAY_APPLY_DELAY_WAITING,
         rows(true).map(|(t, a)| ([("target", t)], flag(a.apply_delay_waiting))),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Activity;
+    use crate::sources::testing::{render, sample};
+
+    /// The `cascade` capture: a commit waiting on the primary for a quorum
+    /// that cannot be met, and standby2 delayed on purpose.
+    #[test]
+    fn waits_render_on_the_role_they_belong_to() {
+        let primary = sample(json!({
+            "server": {"in_recovery": false, "version": "15.18", "now": 0.0},
+            "activity": {"apply_delay_waiting": false, "sync_oldest_wait": 3.025604, "sync_waiting": 1}
+        }));
+        let standby = sample(json!({
+            "server": {"in_recovery": true, "version": "15.18", "now": 0.0},
+            "activity": {"apply_delay_waiting": true, "sync_oldest_wait": null, "sync_waiting": 0}
+        }));
+        let idle = sample(json!({
+            "server": {"in_recovery": false, "version": "15.18", "now": 0.0},
+            "activity": {"apply_delay_waiting": false, "sync_oldest_wait": null, "sync_waiting": 0}
+        }));
+        let text = render::<Activity>(&[("p", &primary), ("s2", &standby), ("q", &idle)]);
+        for line in [
+            r#"pgrepl_sync_commits_waiting{target="p"} 1.0"#,
+            r#"pgrepl_sync_commit_oldest_wait_seconds{target="p"} 3.025604"#,
+            r#"pgrepl_sync_commit_oldest_wait_seconds{target="q"} 0.0"#,
+            r#"pgrepl_replay_apply_delay_waiting{target="s2"} 1.0"#,
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "no {line} in\n{text}");
+        }
+        assert!(!text.contains(r#"pgrepl_sync_commits_waiting{target="s2"}"#));
+        assert!(!text.contains(r#"pgrepl_replay_apply_delay_waiting{target="p"}"#));
+    }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::{Capabilities, Up};
+use super::{Capabilities, Extra, Scrape, Source};
 use crate::family::{emit, Family, Scope, TARGET};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -20,7 +20,7 @@ pub struct Archiver {
     pub oldest_pending: Option<f64>,
 }
 
-pub fn sql(caps: &Capabilities) -> String {
+fn sql(caps: &Capabilities) -> String {
     let pending = if caps.ls_archive_status {
         "(SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready') AS pending, \
          (SELECT EXTRACT(EPOCH FROM min(modification))::float8 FROM pg_ls_archive_statusdir() \
@@ -112,11 +112,28 @@ pub const FAMILIES: &[Family] = &[
     ARCHIVER_OLDEST_PENDING_TIMESTAMP_SECONDS,
 ];
 
-pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+impl Source for Archiver {
+    type Rows = Option<Archiver>;
+    const TITLE: [&'static str; 2] = [
+        "WAL archiving (`pg_stat_archiver`)",
+        "Archivado de WAL (`pg_stat_archiver`)",
+    ];
+    const FAMILIES: &'static [Family] = FAMILIES;
+
+    fn sql(caps: &Capabilities, _: Extra<'_>) -> Option<String> {
+        Some(sql(caps))
+    }
+
+    fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        render(scrape, enc)
+    }
+}
+
+fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let rows = || {
-        up.iter()
-            .copied()
-            .filter_map(|(t, s)| Some((t, s.archiver.as_ref()?)))
+        scrape
+            .servers()
+            .filter_map(|u| Some((u.target, u.sample.archiver.as_ref()?)))
     };
     emit(
         enc,
@@ -148,4 +165,48 @@ pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
         &ARCHIVER_OLDEST_PENDING_TIMESTAMP_SECONDS,
         rows().filter_map(|(t, a)| Some(([("target", t)], a.oldest_pending?))),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Archiver;
+    use crate::sources::testing::{render, sample};
+
+    /// The primary of the `cascade` capture, with an archive_command that
+    /// failed since, and 2 segments waiting.
+    #[test]
+    fn the_archiver_renders_counts_times_and_what_waits() {
+        let s = sample(json!({
+            "server": {"in_recovery": false, "version": "15.18", "now": 1795905587.6},
+            "archiver": {"archived_count": 3, "failed_count": 1,
+                "last_archived_time": 1795905582.946135, "last_failed_time": 1795905586.5,
+                "oldest_pending": 1795905583.25, "pending": 2}
+        }));
+        let text = render::<Archiver>(&[("p", &s)]);
+        for line in [
+            "# TYPE pgrepl_archiver_archived_total counter",
+            r#"pgrepl_archiver_archived_total{target="p"} 3.0"#,
+            r#"pgrepl_archiver_failed_total{target="p"} 1.0"#,
+            r#"pgrepl_archiver_last_archived_timestamp_seconds{target="p"} 1795905582.946135"#,
+            r#"pgrepl_archiver_last_failed_timestamp_seconds{target="p"} 1795905586.5"#,
+            r#"pgrepl_archiver_pending_wal_files{target="p"} 2.0"#,
+            r#"pgrepl_archiver_oldest_pending_timestamp_seconds{target="p"} 1795905583.25"#,
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "no {line} in\n{text}");
+        }
+        // Never archived, nothing failed, no pg_monitor: only the counters.
+        let quiet = sample(json!({
+            "server": {"in_recovery": true, "version": "10.23", "now": 0.0},
+            "archiver": {"archived_count": 0, "failed_count": 0, "last_archived_time": null,
+                "last_failed_time": null, "oldest_pending": null, "pending": null}
+        }));
+        let text = render::<Archiver>(&[("s", &quiet)]);
+        assert_eq!(
+            text.lines().filter(|l| !l.starts_with('#')).count(),
+            2,
+            "{text}"
+        );
+    }
 }

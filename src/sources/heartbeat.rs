@@ -28,16 +28,15 @@
 //! `pgrepl_heartbeat_writer_last_success_timestamp_seconds` (per cluster
 //! with a heartbeat).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::Up;
+use super::sql::literal;
+use super::{Capabilities, Extra, Scrape, Source};
 use crate::config::{Config, Target};
 use crate::family::{emit, flag, Family, Label, Scope, CLUSTER, TARGET};
-use crate::sources::sql::literal;
 
 /// A heartbeat up to this far in the future is clock skew between primary
 /// and standby, read as a lag of 0; beyond, it is rejected.
@@ -276,11 +275,18 @@ pub fn sql(read: &HeartbeatRead, ready: bool) -> String {
     )
 }
 
+impl<'de> Deserialize<'de> for Verdict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Verdict, D::Error> {
+        String::deserialize(d).map(|text| Verdict::parse(&text))
+    }
+}
+
 /// What one collection read of the heartbeat.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Reading {
-    /// The table's verdict (see [`Verdict`]).
-    pub table: String,
+    /// The table's verdict, checked in every collection.
+    #[serde(rename = "table")]
+    pub verdict: Verdict,
     /// Seconds since the row was written, as replayed here (negative: from
     /// the future); only from a table found trusted, `None` without a row.
     #[serde(default)]
@@ -298,12 +304,8 @@ pub enum Shown {
 }
 
 impl Reading {
-    pub fn verdict(&self) -> Verdict {
-        Verdict::parse(&self.table)
-    }
-
     pub fn shown(&self) -> Shown {
-        match (self.verdict(), self.age) {
+        match (&self.verdict, self.age) {
             (Verdict::Untrusted(_), _) => Shown::Rejected(REASON_UNTRUSTED),
             (Verdict::Ok, Some(age)) if age.is_nan() => Shown::Nothing,
             (Verdict::Ok, Some(age)) if age < -FUTURE_TOLERANCE_SECONDS => {
@@ -382,16 +384,31 @@ pub const FAMILIES: &[Family] = &[
     HEARTBEAT_WRITER_LAST_SUCCESS,
 ];
 
-pub fn encode(
-    up: &[Up<'_>],
-    writers: &BTreeMap<String, WriterStatus>,
-    enc: &mut DescriptorEncoder<'_>,
-) -> fmt::Result {
-    let shown: Vec<(&str, Shown)> = up
-        .iter()
-        .copied()
-        .filter(|(_, s)| s.server.in_recovery)
-        .filter_map(|(t, s)| Some((t, s.heartbeat.as_ref()?.shown())))
+impl Source for Reading {
+    type Rows = Option<Reading>;
+    const TITLE: [&'static str; 2] = ["Heartbeat", "Latido (heartbeat)"];
+    const FAMILIES: &'static [Family] = FAMILIES;
+
+    /// Asked only by a target whose cluster has a heartbeat.
+    fn sql(caps: &Capabilities, extra: Extra<'_>) -> Option<String> {
+        Some(sql(extra.heartbeat?, caps.heartbeat_table))
+    }
+
+    /// Whether the table may be read yet (`Capabilities::heartbeat_table`).
+    fn probe(extra: Extra<'_>) -> Option<(&'static str, String)> {
+        Some(("heartbeat_table", probe_sql(extra.heartbeat?)))
+    }
+
+    fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        render(scrape, enc)
+    }
+}
+
+fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    let writers = scrape.heartbeat_writers;
+    let shown: Vec<(&str, Shown)> = scrape
+        .standbys()
+        .filter_map(|u| Some((u.target, u.sample.heartbeat.as_ref()?.shown())))
         .collect();
     emit(
         enc,
@@ -431,7 +448,7 @@ mod tests {
 
     fn reading(table: &str, age: Option<f64>) -> Reading {
         Reading {
-            table: table.into(),
+            verdict: Verdict::parse(table),
             age,
         }
     }
@@ -492,5 +509,44 @@ mod tests {
         assert!(sql.contains("o.rolname IN ('o''brien')"), "{sql}");
         let none = verdict_sql("public.hb", Owners::Named(&[]), true);
         assert!(none.contains("OR false)"), "{none}");
+    }
+
+    /// Standbys reading the heartbeat (one caught up, one with a row from
+    /// the future), and the cluster's writer, as `/metrics` shows them.
+    #[test]
+    fn readings_and_the_writer_render_per_target_and_cluster() {
+        use std::collections::BTreeMap;
+
+        use crate::sources::testing::{render_up, sample};
+
+        let standby = |table: &str, age: f64| {
+            sample(serde_json::json!({
+                "server": {"in_recovery": true, "version": "17.0", "now": 0.0},
+                "heartbeat": {"table": table, "age": age}
+            }))
+        };
+        let up = vec![
+            ("s1".to_string(), standby("ok", 1.25), None),
+            ("s2".to_string(), standby("ok", -30.0), None),
+            ("s3".to_string(), standby("has rule r", 0.5), None),
+        ];
+        let writers = BTreeMap::from([(
+            "main".to_string(),
+            WriterStatus {
+                refusing: false,
+                last_success: Some(1_800_000_000.5),
+            },
+        )]);
+        let text = render_up::<Reading>(up, writers);
+        for line in [
+            r#"pgrepl_heartbeat_lag_seconds{target="s1"} 1.25"#,
+            r#"pgrepl_heartbeat_rejected{target="s2",reason="future"} 1.0"#,
+            r#"pgrepl_heartbeat_rejected{target="s3",reason="untrusted_table"} 1.0"#,
+            r#"pgrepl_heartbeat_writer_refusing{cluster="main"} 0.0"#,
+            r#"pgrepl_heartbeat_writer_last_success_timestamp_seconds{cluster="main"} 1800000000.5"#,
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "no {line} in\n{text}");
+        }
+        assert_eq!(text.matches("pgrepl_heartbeat_lag_seconds{").count(), 1);
     }
 }

@@ -1,12 +1,37 @@
-//! One module per PostgreSQL source. Each holds, in one place, the SQL it
-//! runs (version-aware), the row it reads back and the metric families it
-//! renders, so the origin of any `pgrepl_*` family is one file away.
+//! One file per PostgreSQL source, and the list of them.
 //!
-//! The collection query is assembled from every module's fragment into a
-//! single `SELECT json_build_object(...)`: one statement, one round trip,
-//! one consistent snapshot of the server per cycle. Each fragment returns
-//! JSON, which lets the row types absorb columns that older versions lack
-//! (they deserialize as `None` and the family is then absent).
+//! A source is what one fragment of the collection statement reads: its SQL
+//! (version-aware), the row it decodes into, and the metric families it
+//! renders from it, with their descriptors (`crate::family`), in one file,
+//! so that the origin of any `pgrepl_*` family is one file away. Its row
+//! type implements [`Source`].
+//!
+//! The list at the end of this file (`sources! { key: Row; ... }`) is the
+//! only other place a source is named. From its one line come:
+//!
+//! - the field `key` of [`Sample`], which is also the fragment's key in the
+//!   JSON document the statement returns;
+//! - the collection statement ([`build_query`]), `SELECT
+//!   json_build_object('key', (fragment), ...)` in the order of the list:
+//!   one statement, one round trip, one consistent snapshot of the server
+//!   per cycle. Each fragment returns JSON, which lets the rows absorb
+//!   columns that older versions lack (they decode as `None`, and the
+//!   family is then absent);
+//! - what it adds to the capability probe, if anything ([`capabilities_sql`]);
+//! - the order of the exposition and of the generated metric reference
+//!   (`docs/metrics.md`): [`render`] and [`sections`].
+//!
+//! So adding a source is a file beside this one (its row implementing
+//! [`Source`], a unit test beside it) and its line in the list, with its
+//! `mod` line next to the others: a module declared inside a macro would
+//! escape rustfmt, and one left out of the list is reported unused by the
+//! compiler.
+//!
+//! Rows are decoded once into numbers and enums ([`lsn::Lsn`], the states of
+//! [`state`]); what is derived from them (lags per stage, retained WAL, the
+//! replay delay) is a method on the row or on [`Sample`], which `/metrics`,
+//! the cluster view, the topology API, the routing checks and `status` all
+//! call.
 
 pub mod activity;
 pub mod archiver;
@@ -19,11 +44,59 @@ pub mod server;
 pub mod settings;
 pub mod slots;
 pub mod sql;
+pub mod state;
 pub mod sync_names;
 pub mod wal_receiver;
 pub mod waldir;
 
+#[cfg(test)]
+pub mod testing;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use prometheus_client::encoding::DescriptorEncoder;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
+
+use crate::family::{Family, Section};
+use heartbeat::{HeartbeatRead, WriterStatus};
+use lsn::Lsn;
+
+/// What a source provides, implemented by its row type.
+pub trait Source {
+    /// What its fragment decodes into, as [`Sample`] holds it: one row, a
+    /// list of rows, or a row that may be absent.
+    type Rows: DeserializeOwned + Clone + fmt::Debug;
+
+    /// The title of its section in the metric reference: English, Spanish.
+    const TITLE: [&'static str; 2];
+
+    /// Its families, in the order it renders them.
+    const FAMILIES: &'static [Family];
+
+    /// Its fragment of the collection statement for a server with these
+    /// capabilities; `None` when it cannot be asked there (a view the
+    /// version lacks, a function the role may not run): its families are
+    /// then absent.
+    fn sql(caps: &Capabilities, extra: Extra<'_>) -> Option<String>;
+
+    /// A key and expression it adds to the capability probe, to learn once
+    /// per connection what its fragment needs.
+    fn probe(_extra: Extra<'_>) -> Option<(&'static str, String)> {
+        None
+    }
+
+    /// Renders its families from the targets that answered.
+    fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result;
+}
+
+/// What a target asks of its server beyond what every target asks: the
+/// heartbeat its cluster writes, when it has one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extra<'a> {
+    pub heartbeat: Option<&'a HeartbeatRead>,
+}
 
 /// What the connected server can answer, learned once per connection epoch
 /// (first cycle, and again after any failure) so that the steady state is a
@@ -55,7 +128,7 @@ impl Capabilities {
 /// Asked once per connection epoch; written to work on every version from
 /// 10. Like the collection statement it answers one JSON document, read by
 /// key into [`Capabilities`].
-pub fn capabilities_sql(heartbeat: Option<&heartbeat::HeartbeatRead>) -> String {
+pub fn capabilities_sql(heartbeat: Option<&HeartbeatRead>) -> String {
     let mut sql = String::from(
         "SELECT json_build_object(\
          'version_num', current_setting('server_version_num')::int, \
@@ -65,9 +138,8 @@ pub fn capabilities_sql(heartbeat: Option<&heartbeat::HeartbeatRead>) -> String 
               ELSE has_function_privilege(to_regprocedure('pg_catalog.pg_ls_archive_statusdir()'), 'EXECUTE') END, \
          'read_all_stats', pg_has_role('pg_read_all_stats', 'USAGE')",
     );
-    if let Some(read) = heartbeat {
-        sql.push_str(", 'heartbeat_table', ");
-        sql.push_str(&heartbeat::probe_sql(read));
+    for (key, probe) in probes(Extra { heartbeat }) {
+        sql.push_str(&format!(", '{key}', {probe}"));
     }
     sql.push_str(")::text");
     sql
@@ -78,71 +150,9 @@ pub fn parse_capabilities(json: &str) -> Result<Capabilities, serde_json::Error>
     serde_json::from_str(json)
 }
 
-/// A target that answered its last collection: its name and what it read.
-/// The renderers of this module see nothing else: whether a target is up,
-/// stale or down is decided before, in the snapshot and the view.
-pub type Up<'a> = (&'a str, &'a Sample);
-
-/// Everything one cycle read from one server.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Sample {
-    pub server: server::Server,
-    #[serde(default)]
-    pub replication: Vec<replication::Walsender>,
-    #[serde(default)]
-    pub slots: Vec<slots::ReplicationSlot>,
-    #[serde(default)]
-    pub wal_receiver: Option<wal_receiver::WalReceiver>,
-    #[serde(default)]
-    pub archiver: Option<archiver::Archiver>,
-    #[serde(default)]
-    pub waldir: Option<waldir::WalDir>,
-    #[serde(default)]
-    pub settings: settings::Settings,
-    #[serde(default)]
-    pub basebackups: Vec<basebackups::Progress>,
-    /// Absent without `pg_read_all_stats`.
-    #[serde(default)]
-    pub activity: Option<activity::Activity>,
-    /// The heartbeat table's verdict and the age of the row, as replayed here.
-    #[serde(default)]
-    pub heartbeat: Option<heartbeat::Reading>,
-    /// The timeline the exporter last read on this same run of the server
-    /// (same `system_identifier`, same postmaster start), set by the
-    /// collection loop, never by the database: a standby's timeline does not
-    /// go down within one run, so a lower reading is a stale source.
-    #[serde(skip)]
-    pub timeline_seen: Option<u32>,
-    /// What the monitoring role may read (absent from samples recorded
-    /// before it was asked).
-    #[serde(default)]
-    pub privileges: Option<privileges::Privileges>,
-}
-
 /// The single collection statement for a server with these capabilities.
-pub fn build_query(caps: &Capabilities, heartbeat: Option<&heartbeat::HeartbeatRead>) -> String {
-    let mut parts: Vec<(&str, String)> = vec![
-        ("server", server::sql(caps)),
-        ("replication", replication::sql(caps)),
-        ("slots", slots::sql(caps)),
-        ("wal_receiver", wal_receiver::sql(caps)),
-        ("archiver", archiver::sql(caps)),
-        ("settings", settings::sql(caps)),
-        ("privileges", privileges::sql(caps)),
-    ];
-    if let Some(sql) = waldir::sql(caps) {
-        parts.push(("waldir", sql));
-    }
-    if let Some(sql) = basebackups::sql(caps) {
-        parts.push(("basebackups", sql));
-    }
-    if let Some(sql) = activity::sql(caps) {
-        parts.push(("activity", sql));
-    }
-    if let Some(read) = heartbeat {
-        parts.push(("heartbeat", heartbeat::sql(read, caps.heartbeat_table)));
-    }
-    let body: Vec<String> = parts
+pub fn build_query(caps: &Capabilities, heartbeat: Option<&HeartbeatRead>) -> String {
+    let body: Vec<String> = fragments(caps, Extra { heartbeat })
         .into_iter()
         .map(|(key, sql)| format!("'{key}', ({sql})"))
         .collect();
@@ -154,20 +164,57 @@ pub fn parse(json: &str) -> Result<Sample, serde_json::Error> {
     serde_json::from_str(json)
 }
 
-/// Values the renderer derives from a sample and needs in several modules.
+/// What the sources render from: the targets that answered their last
+/// collection (whether a target is up, stale or down is decided before, in
+/// the snapshot and the view), and what the view judged across them.
+#[derive(Debug, Clone, Copy)]
+pub struct Scrape<'a> {
+    pub up: &'a [Up<'a>],
+    /// What each cluster's heartbeat writer last did (empty for `/probe`).
+    pub heartbeat_writers: &'a BTreeMap<String, WriterStatus>,
+}
+
+/// A target that answered its last collection.
+#[derive(Debug, Clone, Copy)]
+pub struct Up<'a> {
+    /// Its `target` label.
+    pub target: &'a str,
+    pub sample: &'a Sample,
+    /// Its replay delay as the view computed it (against its cluster's
+    /// primary when there is one, see [`Sample::replay_delay`]): one value
+    /// for `/metrics`, `/probe`, the topology API, the routing checks and
+    /// `status`.
+    pub replay_delay: Option<f64>,
+}
+
+impl<'a> Scrape<'a> {
+    /// The targets that answered, primaries and standbys.
+    pub fn servers(&self) -> impl Iterator<Item = &'a Up<'a>> + 'a {
+        self.up.iter()
+    }
+
+    /// The targets that answered as standbys (in recovery).
+    pub fn standbys(&self) -> impl Iterator<Item = &'a Up<'a>> + 'a {
+        self.up.iter().filter(|u| u.sample.server.in_recovery)
+    }
+
+    /// The targets that answered as primaries.
+    pub fn primaries(&self) -> impl Iterator<Item = &'a Up<'a>> + 'a {
+        self.up.iter().filter(|u| !u.sample.server.in_recovery)
+    }
+}
+
+/// Values derived from several sources of one sample.
 impl Sample {
     /// The position lags are measured against: the primary's current WAL
     /// position, or on a (cascading) standby what it has received (falling
     /// back to what it has replayed when it streams nothing).
-    pub fn reference_lsn(&self) -> Option<u64> {
+    pub fn reference_lsn(&self) -> Option<Lsn> {
         let s = &self.server;
         if s.in_recovery {
-            s.receive_lsn
-                .as_deref()
-                .and_then(lsn::parse)
-                .max(s.replay_lsn.as_deref().and_then(lsn::parse))
+            s.receive_lsn.max(s.replay_lsn)
         } else {
-            s.current_lsn.as_deref().and_then(lsn::parse)
+            s.current_lsn
         }
     }
 
@@ -216,11 +263,99 @@ impl Sample {
     }
 }
 
+/// Declares the list: the fields of [`Sample`], the statement's fragments
+/// and probes, and the order of rendering and of the reference. The first
+/// source is the server's own, required in every document: every other
+/// one is judged against it (role, clock, WAL position).
+macro_rules! sources {
+    ($first:ident: $first_row:ty; $($key:ident: $row:ty),+ $(,)?) => {
+        /// Everything one cycle read from one server: what each source's
+        /// fragment returned, under its key.
+        #[derive(Debug, Clone, Deserialize)]
+        pub struct Sample {
+            pub $first: <$first_row as Source>::Rows,
+            $(
+                #[serde(default)]
+                pub $key: <$row as Source>::Rows,
+            )+
+            /// The timeline the exporter last read on this same run of the
+            /// server (same `system_identifier`, same postmaster start), set
+            /// by the collection loop, never by the database: a standby's
+            /// timeline does not go down within one run, so a lower reading
+            /// is a stale source.
+            #[serde(skip)]
+            pub timeline_seen: Option<u32>,
+        }
+
+        /// Each source's fragment for this server, in the order of the list.
+        fn fragments(caps: &Capabilities, extra: Extra<'_>) -> Vec<(&'static str, String)> {
+            let mut parts = Vec::new();
+            if let Some(sql) = <$first_row as Source>::sql(caps, extra) {
+                parts.push((stringify!($first), sql));
+            }
+            $(
+                if let Some(sql) = <$row as Source>::sql(caps, extra) {
+                    parts.push((stringify!($key), sql));
+                }
+            )+
+            parts
+        }
+
+        /// What the sources add to the capability probe.
+        fn probes(extra: Extra<'_>) -> Vec<(&'static str, String)> {
+            let mut probes: Vec<(&'static str, String)> = Vec::new();
+            probes.extend(<$first_row as Source>::probe(extra));
+            $( probes.extend(<$row as Source>::probe(extra)); )+
+            probes
+        }
+
+        /// Each source's section of the metric reference, in the order of
+        /// the exposition.
+        pub fn sections() -> Vec<Section> {
+            vec![
+                Section::new(
+                    concat!("sources::", stringify!($first)),
+                    <$first_row as Source>::TITLE,
+                    <$first_row as Source>::FAMILIES,
+                ),
+                $(
+                    Section::new(
+                        concat!("sources::", stringify!($key)),
+                        <$row as Source>::TITLE,
+                        <$row as Source>::FAMILIES,
+                    ),
+                )+
+            ]
+        }
+
+        /// Renders every source's families, in the order of the list.
+        pub fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+            <$first_row as Source>::render(scrape, enc)?;
+            $( <$row as Source>::render(scrape, enc)?; )+
+            Ok(())
+        }
+    };
+}
+
+sources! {
+    server: server::Server;
+    replication: replication::Walsender,
+    slots: slots::ReplicationSlot,
+    wal_receiver: wal_receiver::WalReceiver,
+    archiver: archiver::Archiver,
+    waldir: waldir::WalDir,
+    settings: settings::Settings,
+    basebackups: basebackups::BaseBackup,
+    heartbeat: heartbeat::Reading,
+    activity: activity::Activity,
+    privileges: privileges::Privileges,
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
-    use super::{capabilities_sql, parse_capabilities, Capabilities, Sample};
+    use super::{capabilities_sql, parse_capabilities, sections, Capabilities, Sample};
 
     /// A standby whose last restartpoint is on timeline 1 and whose pg_wal
     /// holds WAL of `waldir` (when readable), with this WAL receiver.
@@ -286,6 +421,19 @@ mod tests {
                 capabilities_sql(None).contains(&format!("'{key}'")),
                 "{key}"
             );
+        }
+    }
+
+    /// The list names each source's module (the reference links it) and
+    /// gives each a title in both languages.
+    #[test]
+    fn every_source_has_a_section() {
+        for s in sections() {
+            let file = format!("src/{}.rs", s.module.replace("::", "/"));
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&file);
+            assert!(path.is_file(), "{file}");
+            assert!(!s.title.is_empty() && !s.title_es.is_empty(), "{file}");
+            assert!(!s.families.is_empty(), "{file}");
         }
     }
 }

@@ -11,7 +11,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::{Capabilities, Up};
+use super::{Capabilities, Extra, Scrape, Source};
 use crate::family::{emit, flag, Family, Label, Scope, TARGET};
 
 /// Each privilege the exporter uses, as the `privilege` label names it.
@@ -66,7 +66,7 @@ fn may_execute(signature: &str) -> String {
     )
 }
 
-pub fn sql(_caps: &Capabilities) -> String {
+fn sql() -> String {
     format!(
         "SELECT json_build_object(\
            'pg_read_all_stats', pg_has_role('pg_read_all_stats', 'USAGE'), \
@@ -94,22 +94,37 @@ pub const PRIVILEGE_MISSING: Family = Family::gauge(
 
 pub const FAMILIES: &[Family] = &[PRIVILEGE_MISSING];
 
-pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
-    emit(
-        enc,
-        &PRIVILEGE_MISSING,
-        up.iter().copied().flat_map(|(t, s)| {
-            s.privileges.iter().flat_map(move |p| {
-                p.held()
-                    .map(move |(name, held)| ([("target", t), ("privilege", name)], flag(!held)))
-            })
-        }),
-    )
+impl Source for Privileges {
+    type Rows = Option<Privileges>;
+    const TITLE: [&'static str; 2] = [
+        "What the monitoring role may read (privileges)",
+        "Qué puede leer el rol de monitoreo (privilegios)",
+    ];
+    const FAMILIES: &'static [Family] = FAMILIES;
+
+    fn sql(_: &Capabilities, _: Extra<'_>) -> Option<String> {
+        Some(sql())
+    }
+
+    fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        emit(
+            enc,
+            &PRIVILEGE_MISSING,
+            scrape.servers().flat_map(|u| {
+                u.sample.privileges.iter().flat_map(move |p| {
+                    p.held().map(move |(name, held)| {
+                        ([("target", u.target), ("privilege", name)], flag(!held))
+                    })
+                })
+            }),
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::{render, sample};
 
     #[test]
     fn missing_privileges_by_name() {
@@ -126,13 +141,33 @@ mod tests {
     }
 
     fn sql_names(name: &str) -> bool {
-        let caps = Capabilities {
-            version_num: 150000,
-            ls_waldir: true,
-            ls_archive_status: true,
-            heartbeat_table: false,
-            read_all_stats: true,
-        };
-        sql(&caps).contains(&format!("'{name}'"))
+        sql().contains(&format!("'{name}'"))
+    }
+
+    /// A role without pg_monitor on PostgreSQL 11 (no
+    /// `pg_ls_archive_statusdir()` there: no series for it, not a 1).
+    #[test]
+    fn each_privilege_that_exists_is_a_series() {
+        let s = sample(serde_json::json!({
+            "server": {"in_recovery": false, "version": "11.22", "now": 0.0},
+            "privileges": {"pg_read_all_stats": false, "pg_ls_waldir": true,
+                           "pg_ls_archive_statusdir": null}
+        }));
+        let text = render::<Privileges>(&[("p", &s)]);
+        for line in [
+            r#"pgrepl_privilege_missing{target="p",privilege="pg_read_all_stats"} 1.0"#,
+            r#"pgrepl_privilege_missing{target="p",privilege="pg_ls_waldir"} 0.0"#,
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "no {line} in\n{text}");
+        }
+        assert!(
+            !text.contains("privilege=\"pg_ls_archive_statusdir\""),
+            "{text}"
+        );
+        // Recorded before the privileges were asked: nothing.
+        let old = sample(
+            serde_json::json!({"server": {"in_recovery": false, "version": "17.0", "now": 0.0}}),
+        );
+        assert!(render::<Privileges>(&[("p", &old)]).is_empty());
     }
 }

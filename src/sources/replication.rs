@@ -1,6 +1,10 @@
 //! Connected standbys, seen from their upstream: `pg_stat_replication`,
 //! joined to `pg_replication_slots` on `active_pid` for the slot name.
 //!
+//! What a walsender's row means is computed here, once: how far its
+//! standby is behind at each stage ([`Walsender::lag_bytes`],
+//! [`Walsender::lag_seconds`]), which standby it serves
+//! ([`Walsender::serves`]). `/metrics` and the topology page both call it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -8,10 +12,40 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::{Capabilities, Sample, Up};
+use super::lsn::{self, Lsn};
+use super::state::pg_state;
+use super::{Capabilities, Extra, Sample, Scrape, Source, Up};
 use crate::family::{emit, state_set, Family, Label, Scope, TARGET};
-use crate::sources::lsn;
-use crate::sources::sync_names;
+
+pg_state! {
+    /// What a walsender is doing (`pg_stat_replication.state`).
+    pub enum WalSenderState {
+        Startup = "startup",
+        Catchup = "catchup",
+        Streaming = "streaming",
+        Backup = "backup",
+        Stopping = "stopping",
+    }
+}
+
+pg_state! {
+    /// How the primary counts a standby for synchronous replication
+    /// (`pg_stat_replication.sync_state`).
+    pub enum SyncState {
+        Async = "async",
+        Potential = "potential",
+        Sync = "sync",
+        Quorum = "quorum",
+    }
+}
+
+impl SyncState {
+    /// Whether commits wait for this standby now (`sync`, or one of a
+    /// `quorum`).
+    pub fn is_synchronous(&self) -> bool {
+        matches!(self, SyncState::Sync | SyncState::Quorum)
+    }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Walsender {
@@ -19,19 +53,52 @@ pub struct Walsender {
     pub application_name: Option<String>,
     pub client_addr: Option<String>,
     pub client_port: Option<i32>,
-    pub state: Option<String>,
-    pub sent_lsn: Option<String>,
-    pub write_lsn: Option<String>,
-    pub flush_lsn: Option<String>,
-    pub replay_lsn: Option<String>,
+    /// NULL (as every detail below) when the role may not read other
+    /// sessions' statistics (no `pg_read_all_stats`).
+    pub state: Option<WalSenderState>,
+    #[serde(default, deserialize_with = "lsn::lenient")]
+    pub sent_lsn: Option<Lsn>,
+    #[serde(default, deserialize_with = "lsn::lenient")]
+    pub write_lsn: Option<Lsn>,
+    #[serde(default, deserialize_with = "lsn::lenient")]
+    pub flush_lsn: Option<Lsn>,
+    #[serde(default, deserialize_with = "lsn::lenient")]
+    pub replay_lsn: Option<Lsn>,
     pub write_lag: Option<f64>,
     pub flush_lag: Option<f64>,
     pub replay_lag: Option<f64>,
     pub sync_priority: Option<i32>,
-    pub sync_state: Option<String>,
+    pub sync_state: Option<SyncState>,
     /// 12+.
     pub reply_time: Option<f64>,
     pub slot_name: Option<String>,
+}
+
+/// The stages WAL goes through on its way to a standby: sent by the
+/// walsender, written, flushed and replayed by the standby.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Sent,
+    Write,
+    Flush,
+    Replay,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::Sent, Stage::Write, Stage::Flush, Stage::Replay];
+
+    /// The stages PostgreSQL measures a time lag for.
+    pub const TIMED: [Stage; 3] = [Stage::Write, Stage::Flush, Stage::Replay];
+
+    /// The `stage` label values of [`Stage::ALL`].
+    pub const NAMES: &'static [&'static str] = &["sent", "write", "flush", "replay"];
+
+    /// The `stage` label values of [`Stage::TIMED`].
+    pub const TIMED_NAMES: &'static [&'static str] = &["write", "flush", "replay"];
+
+    pub fn as_str(self) -> &'static str {
+        Stage::NAMES[self as usize]
+    }
 }
 
 impl Walsender {
@@ -50,11 +117,63 @@ impl Walsender {
     /// Whether WAL flows to its standby now (not starting up, catching up
     /// from a backup or stopping).
     pub fn is_streaming(&self) -> bool {
-        self.state.as_deref() == Some("streaming")
+        self.state == Some(WalSenderState::Streaming)
+    }
+
+    /// Whether it serves a base backup rather than a standby.
+    pub fn is_backup(&self) -> bool {
+        self.state == Some(WalSenderState::Backup)
+    }
+
+    /// How far the standby has got at `stage`.
+    pub fn position(&self, stage: Stage) -> Option<Lsn> {
+        match stage {
+            Stage::Sent => self.sent_lsn,
+            Stage::Write => self.write_lsn,
+            Stage::Flush => self.flush_lsn,
+            Stage::Replay => self.replay_lsn,
+        }
+    }
+
+    /// Bytes the standby is behind `reference` (its upstream's position,
+    /// [`Sample::reference_lsn`]) at `stage`.
+    pub fn lag_bytes(&self, stage: Stage, reference: Option<Lsn>) -> Option<f64> {
+        Some(self.position(stage)?.behind(reference?))
+    }
+
+    /// The time lag of `stage`: 0 when the stage has reached `reference`,
+    /// else what PostgreSQL measured (`None` for [`Stage::Sent`], which it
+    /// does not time). PostgreSQL keeps showing the last measured lag after
+    /// a standby caught up (until a second reply reports it fully applied,
+    /// or for good with `wal_receiver_status_interval = 0`), and resets it
+    /// to NULL once idle: either way, a stage with 0 bytes behind is 0
+    /// seconds behind.
+    pub fn lag_seconds(&self, stage: Stage, reference: Option<Lsn>) -> Option<f64> {
+        let measured = match stage {
+            Stage::Sent => return None,
+            Stage::Write => self.write_lag,
+            Stage::Flush => self.flush_lag,
+            Stage::Replay => self.replay_lag,
+        };
+        if self.lag_bytes(stage, reference) == Some(0.0) {
+            Some(0.0)
+        } else {
+            measured
+        }
     }
 }
 
-pub fn sql(caps: &Capabilities) -> String {
+impl Sample {
+    /// Connected standbys commits wait for now (`sync` or `quorum`).
+    pub fn sync_standbys_connected(&self) -> usize {
+        self.replication
+            .iter()
+            .filter(|w| w.sync_state.as_ref().is_some_and(SyncState::is_synchronous))
+            .count()
+    }
+}
+
+fn sql(caps: &Capabilities) -> String {
     let reply_time = if caps.at_least(12) {
         "EXTRACT(EPOCH FROM r.reply_time)::float8"
     } else {
@@ -74,8 +193,23 @@ pub fn sql(caps: &Capabilities) -> String {
     )
 }
 
-const STATES: [&str; 5] = ["startup", "catchup", "streaming", "backup", "stopping"];
-const SYNC_STATES: [&str; 4] = ["async", "potential", "sync", "quorum"];
+impl Source for Walsender {
+    type Rows = Vec<Walsender>;
+    const TITLE: [&'static str; 2] = [
+        "Standbys seen from their upstream (`pg_stat_replication`)",
+        "Réplicas vistas desde su origen (`pg_stat_replication`)",
+    ];
+    const FAMILIES: &'static [Family] = FAMILIES;
+
+    fn sql(caps: &Capabilities, _: Extra<'_>) -> Option<String> {
+        Some(sql(caps))
+    }
+
+    fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        render_standbys(scrape, enc)?;
+        render_counts(scrape, enc)
+    }
+}
 
 const APPLICATION_NAME: Label = Label::text(
     "application_name",
@@ -111,7 +245,7 @@ pub const STANDBY_LAG_BYTES: Family = Family::gauge(
     "pgrepl_standby_lag_bytes",
     "Bytes the standby is behind at each stage (sent, write, flush, replay), against the primary's current WAL position (a cascading standby's receive position).",
     "Bytes que la réplica lleva de atraso en cada etapa (sent, write, flush, replay), contra la posición de WAL actual del principal (la posición recibida, en una réplica en cascada).",
-    walsender_labels!(Label::one_of("stage", &["sent", "write", "flush", "replay"])),
+    walsender_labels!(Label::one_of("stage", Stage::NAMES)),
     Scope::Upstream,
 );
 
@@ -119,7 +253,7 @@ pub const STANDBY_LAG_SECONDS: Family = Family::gauge(
     "pgrepl_standby_lag_seconds",
     "Time for recent WAL to be written, flushed and replayed by the standby (write_lag, flush_lag, replay_lag); 0 when the stage is 0 bytes behind in pgrepl_standby_lag_bytes (PostgreSQL keeps showing the last measured lag for a while after the standby caught up).",
     "Tiempo que tarda la réplica en escribir, volcar y aplicar el WAL reciente (write_lag, flush_lag, replay_lag); 0 cuando la etapa está a 0 bytes en pgrepl_standby_lag_bytes (PostgreSQL sigue mostrando el último lag medido un rato después de que la réplica se puso al día).",
-    walsender_labels!(Label::one_of("stage", &["write", "flush", "replay"])),
+    walsender_labels!(Label::one_of("stage", Stage::TIMED_NAMES)),
     Scope::Upstream,
 )
 .when(
@@ -131,7 +265,7 @@ pub const STANDBY_STATE: Family = Family::gauge(
     "pgrepl_standby_state",
     "State of the WAL sender serving the standby (one series per state, 1 for the current one).",
     "Estado del WAL sender que atiende a la réplica (una serie por estado, 1 para el actual).",
-    walsender_labels!(Label::one_of("state", &STATES)),
+    walsender_labels!(Label::one_of("state", WalSenderState::NAMES)),
     Scope::Upstream,
 );
 
@@ -139,7 +273,7 @@ pub const STANDBY_SYNC_STATE: Family = Family::gauge(
     "pgrepl_standby_sync_state",
     "Synchronous state of the standby: async, potential, sync or quorum (one series per state, 1 for the current one).",
     "Estado síncrono de la réplica: async, potential, sync o quorum (una serie por estado, 1 para el actual).",
-    walsender_labels!(Label::one_of("sync_state", &SYNC_STATES)),
+    walsender_labels!(Label::one_of("sync_state", SyncState::NAMES)),
     Scope::Upstream,
 );
 
@@ -254,99 +388,26 @@ fn identities<'a>(target: &'a str, rows: &'a [Walsender]) -> Vec<Identity<'a>> {
         .collect()
 }
 
-/// Per standby, the lag in bytes of each stage against the reference.
-fn lag_bytes(sample: &Sample, w: &Walsender) -> [(&'static str, Option<f64>); 4] {
-    let reference = sample.reference_lsn();
-    let lag = |pos: &Option<String>| -> Option<f64> {
-        Some(lsn::diff(reference?, lsn::parse(pos.as_deref()?)?))
-    };
-    [
-        ("sent", lag(&w.sent_lsn)),
-        ("write", lag(&w.write_lsn)),
-        ("flush", lag(&w.flush_lsn)),
-        ("replay", lag(&w.replay_lsn)),
-    ]
-}
+/// One walsender to render: its upstream's sample, the row, its labels.
+type Row<'a> = (&'a Sample, &'a Walsender, &'a Identity<'a>);
 
-/// Per standby, the time lag of each stage (write, flush, replay): 0 when
-/// the stage has reached the reference position, else what PostgreSQL
-/// measured. PostgreSQL keeps showing the last measured lag after a
-/// standby caught up (until a second reply reports it fully applied, or for
-/// good with `wal_receiver_status_interval = 0`), and resets it to NULL
-/// once idle: either way, a stage with 0 bytes behind is 0 seconds behind.
-pub fn lag_seconds(sample: &Sample, w: &Walsender) -> [(&'static str, Option<f64>); 3] {
-    let bytes = lag_bytes(sample, w);
-    let stage = |secs: Option<f64>, bytes: Option<f64>| {
-        if bytes == Some(0.0) {
-            Some(0.0)
-        } else {
-            secs
-        }
-    };
-    [
-        ("write", stage(w.write_lag, bytes[1].1)),
-        ("flush", stage(w.flush_lag, bytes[2].1)),
-        ("replay", stage(w.replay_lag, bytes[3].1)),
-    ]
-}
-
-pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
-    let per_target: Vec<(&Sample, Vec<Identity<'_>>)> = up
-        .iter()
-        .copied()
-        .map(|(t, s)| (s, identities(t, &s.replication)))
+/// The families with a series per walsender.
+fn render_standbys(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    let per_target: Vec<(&Up<'_>, Vec<Identity<'_>>)> = scrape
+        .servers()
+        .map(|u| (u, identities(u.target, &u.sample.replication)))
         .collect();
     let rows = || {
-        per_target.iter().flat_map(|(s, ids)| {
-            s.replication
+        per_target.iter().flat_map(|(u, ids)| {
+            u.sample
+                .replication
                 .iter()
                 .zip(ids.iter())
-                .map(move |(w, id)| (*s, w, id))
+                .map(move |(w, id)| (u.sample, w, id))
         })
     };
-
-    emit(
-        enc,
-        &STANDBY_LAG_BYTES,
-        rows().flat_map(|(s, w, id)| {
-            lag_bytes(s, w)
-                .into_iter()
-                .filter_map(move |(stage, v)| Some((id.labels(Some(("stage", stage))), v?)))
-        }),
-    )?;
-    emit(
-        enc,
-        &STANDBY_LAG_SECONDS,
-        rows().flat_map(|(s, w, id)| {
-            lag_seconds(s, w)
-                .into_iter()
-                .filter_map(move |(stage, v)| Some((id.labels(Some(("stage", stage))), v?)))
-        }),
-    )?;
-    emit(
-        enc,
-        &STANDBY_STATE,
-        // A NULL state (role without pg_monitor) gives no series at all,
-        // never a state set of zeros.
-        rows().flat_map(|(_, w, id)| {
-            let current = w.state.as_deref();
-            current.into_iter().flat_map(move |c| {
-                state_set(&STATES, Some(c))
-                    .map(move |(state, v)| (id.labels(Some(("state", state))), v))
-            })
-        }),
-    )?;
-    emit(
-        enc,
-        &STANDBY_SYNC_STATE,
-        rows().flat_map(|(_, w, id)| {
-            let current = w.sync_state.as_deref();
-            current.into_iter().flat_map(move |c| {
-                state_set(&SYNC_STATES, Some(c))
-                    .map(move |(state, v)| (id.labels(Some(("sync_state", state))), v))
-            })
-        }),
-    )?;
+    render_lags(rows, enc)?;
+    render_states(rows, enc)?;
     emit(
         enc,
         &STANDBY_SYNC_PRIORITY,
@@ -356,33 +417,88 @@ pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
         enc,
         &STANDBY_REPLY_TIMESTAMP_SECONDS,
         rows().filter_map(|(_, w, id)| Some((id.labels(None), w.reply_time?))),
+    )
+}
+
+fn render_lags<'a, I>(rows: impl Fn() -> I, enc: &mut DescriptorEncoder<'_>) -> fmt::Result
+where
+    I: Iterator<Item = Row<'a>>,
+{
+    emit(
+        enc,
+        &STANDBY_LAG_BYTES,
+        rows().flat_map(|(s, w, id)| {
+            let reference = s.reference_lsn();
+            Stage::ALL.into_iter().filter_map(move |stage| {
+                let lag = w.lag_bytes(stage, reference)?;
+                Some((id.labels(Some(("stage", stage.as_str()))), lag))
+            })
+        }),
     )?;
     emit(
         enc,
+        &STANDBY_LAG_SECONDS,
+        rows().flat_map(|(s, w, id)| {
+            let reference = s.reference_lsn();
+            Stage::TIMED.into_iter().filter_map(move |stage| {
+                let lag = w.lag_seconds(stage, reference)?;
+                Some((id.labels(Some(("stage", stage.as_str()))), lag))
+            })
+        }),
+    )
+}
+
+fn render_states<'a, I>(rows: impl Fn() -> I, enc: &mut DescriptorEncoder<'_>) -> fmt::Result
+where
+    I: Iterator<Item = Row<'a>>,
+{
+    emit(
+        enc,
+        &STANDBY_STATE,
+        // A NULL state (role without pg_monitor) gives no series at all,
+        // never a state set of zeros.
+        rows().flat_map(|(_, w, id)| {
+            w.state.iter().flat_map(move |current| {
+                state_set(WalSenderState::NAMES, Some(current.as_str()))
+                    .map(move |(state, v)| (id.labels(Some(("state", state))), v))
+            })
+        }),
+    )?;
+    emit(
+        enc,
+        &STANDBY_SYNC_STATE,
+        rows().flat_map(|(_, w, id)| {
+            w.sync_state.iter().flat_map(move |current| {
+                state_set(SyncState::NAMES, Some(current.as_str()))
+                    .map(move |(state, v)| (id.labels(Some(("sync_state", state))), v))
+            })
+        }),
+    )
+}
+
+/// The families with a series per server.
+fn render_counts(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    emit(
+        enc,
         &STANDBYS,
-        up.iter()
-            .copied()
-            .map(|(t, s)| ([("target", t)], s.replication.len() as f64)),
+        scrape
+            .servers()
+            .map(|u| ([("target", u.target)], u.sample.replication.len() as f64)),
     )?;
     emit(
         enc,
         &STANDBYS_SYNC,
-        up.iter().copied().map(|(t, s)| {
-            let n = s
-                .replication
-                .iter()
-                .filter(|w| matches!(w.sync_state.as_deref(), Some("sync" | "quorum")))
-                .count();
-            ([("target", t)], n as f64)
+        scrape.servers().map(|u| {
+            let n = u.sample.sync_standbys_connected();
+            ([("target", u.target)], n as f64)
         }),
     )?;
     emit(
         enc,
         &SYNC_STANDBYS_REQUIRED,
-        up.iter().copied().filter_map(|(t, s)| {
-            let setting = s.settings.text("synchronous_standby_names").unwrap_or("");
-            let n = sync_names::required(setting)?;
-            Some(([("target", t)], f64::from(n)))
+        scrape.servers().filter_map(|u| {
+            let n = u.sample.settings.synchronous_standby_names().required()?;
+            Some(([("target", u.target)], f64::from(n)))
         }),
     )
 }
@@ -391,28 +507,141 @@ pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
 mod tests {
     use serde_json::json;
 
-    use super::lag_seconds;
+    use super::{Stage, Walsender};
+    use crate::sources::testing::{render, sample};
     use crate::sources::Sample;
 
     #[test]
     fn a_stage_with_nothing_left_is_zero_seconds_behind() {
         // PostgreSQL still shows a replay_lag measured before the standby
         // caught up; write is still behind and keeps its measured lag.
-        let s: Sample = serde_json::from_value(json!({
+        let s: Sample = sample(json!({
             "server": {"in_recovery": false, "version": "17.0", "now": 0.0,
                        "current_lsn": "0/3000000"},
             "replication": [{"pid": 1, "write_lsn": "0/2000000", "write_lag": 1.5,
                              "flush_lsn": "0/3000000", "flush_lag": null,
                              "replay_lsn": "0/3000000", "replay_lag": 23.0}]
+        }));
+        let w = &s.replication[0];
+        let lags: Vec<Option<f64>> = Stage::TIMED
+            .into_iter()
+            .map(|stage| w.lag_seconds(stage, s.reference_lsn()))
+            .collect();
+        assert_eq!(lags, [Some(1.5), Some(0.0), Some(0.0)]);
+    }
+
+    /// The primary of the `cascade` capture (tests/fixtures/golden), with
+    /// its standby's walsender as PostgreSQL 15 reported it.
+    fn primary() -> Sample {
+        sample(json!({
+            "server": {"in_recovery": false, "version": "15.18", "now": 1795905587.604146,
+                       "current_lsn": "0/3018BD0", "primary_timeline": 1},
+            "settings": {"synchronous_standby_names": ["ANY 2 (standby1, nobody)", null]},
+            "replication": [{"application_name": "standby1", "client_addr": "127.0.0.1",
+                "client_port": 51954, "flush_lag": 0.000257, "flush_lsn": "0/3018BD0",
+                "pid": 27541, "replay_lag": 0.000348, "replay_lsn": "0/3018AD0",
+                "reply_time": 1795905584.579189, "sent_lsn": "0/3018BD0",
+                "slot_name": "standby1_slot", "state": "streaming", "sync_priority": 1,
+                "sync_state": "quorum", "write_lag": 0.000235, "write_lsn": "0/3018BD0"}]
         }))
-        .expect("a sample");
-        assert_eq!(
-            lag_seconds(&s, &s.replication[0]),
-            [
-                ("write", Some(1.5)),
-                ("flush", Some(0.0)),
-                ("replay", Some(0.0))
+    }
+
+    #[test]
+    fn a_walsender_renders_its_lags_states_and_counts() {
+        let text = render::<Walsender>(&[("p", &primary())]);
+        let id = r#"target="p",application_name="standby1",client_addr="127.0.0.1",slot_name="standby1_slot""#;
+        for line in [
+            format!(r#"pgrepl_standby_lag_bytes{{{id},stage="sent"}} 0.0"#),
+            format!(r#"pgrepl_standby_lag_bytes{{{id},stage="replay"}} 256.0"#),
+            format!(r#"pgrepl_standby_lag_seconds{{{id},stage="write"}} 0.0"#),
+            format!(r#"pgrepl_standby_lag_seconds{{{id},stage="replay"}} 0.000348"#),
+            format!(r#"pgrepl_standby_state{{{id},state="streaming"}} 1.0"#),
+            format!(r#"pgrepl_standby_state{{{id},state="catchup"}} 0.0"#),
+            format!(r#"pgrepl_standby_sync_state{{{id},sync_state="quorum"}} 1.0"#),
+            format!(r#"pgrepl_standby_sync_priority{{{id}}} 1.0"#),
+            format!(r#"pgrepl_standby_reply_timestamp_seconds{{{id}}} 1795905584.579189"#),
+            r#"pgrepl_standbys{target="p"} 1.0"#.to_string(),
+            r#"pgrepl_standbys_sync{target="p"} 1.0"#.to_string(),
+            r#"pgrepl_sync_standbys_required{target="p"} 2.0"#.to_string(),
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "no {line} in\n{text}");
+        }
+        // PostgreSQL times no "sent" stage.
+        assert!(!text.contains(&format!(
+            r#"pgrepl_standby_lag_seconds{{{id},stage="sent"}}"#
+        )));
+    }
+
+    /// Two walsenders sharing every identifying label (a `pg_basebackup -X
+    /// stream` next to the standby it seeds) get `client_port`, or `pid` for
+    /// a Unix socket, so that their series do not collide; a lone one gets
+    /// neither.
+    #[test]
+    fn twin_walsenders_are_told_apart_by_port_or_pid() {
+        let twin = |pid: i32, port: Option<i32>| {
+            json!({"pid": pid, "application_name": "pg_basebackup", "client_addr": null,
+                   "client_port": port, "state": "backup", "sync_priority": 0})
+        };
+        let s = sample(json!({
+            "server": {"in_recovery": false, "version": "17.0", "now": 0.0},
+            "replication": [
+                twin(101, Some(40001)), twin(102, Some(40002)),
+                twin(201, None), twin(202, Some(-1)),
+                {"pid": 301, "application_name": "standby1", "client_addr": "10.0.0.2",
+                 "client_port": 5000, "state": "streaming", "sync_priority": 0}
             ]
+        }));
+        // Two pairs of twins on the TCP side would collide too: make the
+        // socket ones distinct by address.
+        let mut s = s;
+        for w in &mut s.replication[2..4] {
+            w.client_addr = Some(String::new());
+        }
+        s.replication[0].client_addr = Some("10.0.0.9".into());
+        s.replication[1].client_addr = Some("10.0.0.9".into());
+        let text = render::<Walsender>(&[("p", &s)]);
+        let base = |addr: &str| {
+            format!(
+                r#"target="p",application_name="pg_basebackup",client_addr="{addr}",slot_name="""#
+            )
+        };
+        for line in [
+            format!(r#"pgrepl_standby_sync_priority{{{},client_port="40001"}} 0.0"#, base("10.0.0.9")),
+            format!(r#"pgrepl_standby_sync_priority{{{},client_port="40002"}} 0.0"#, base("10.0.0.9")),
+            // No port (a Unix socket, or -1 as PostgreSQL 10 reports it): the pid.
+            format!(r#"pgrepl_standby_sync_priority{{{},pid="201"}} 0.0"#, base("")),
+            format!(r#"pgrepl_standby_sync_priority{{{},pid="202"}} 0.0"#, base("")),
+            r#"pgrepl_standby_sync_priority{target="p",application_name="standby1",client_addr="10.0.0.2",slot_name=""} 0.0"#.to_string(),
+            format!(r#"pgrepl_standby_state{{{},client_port="40001",state="backup"}} 1.0"#, base("10.0.0.9")),
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "no {line} in\n{text}");
+        }
+        assert_eq!(
+            text.matches("pgrepl_standby_sync_priority{").count(),
+            5,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_hidden_walsender_has_no_state_set() {
+        // Without pg_read_all_stats every detail reads NULL: no state set
+        // of zeros, no lag, but it still counts as connected.
+        let s = sample(json!({
+            "server": {"in_recovery": false, "version": "17.0", "now": 0.0,
+                       "current_lsn": "0/3000000"},
+            "replication": [{"pid": 1, "application_name": "standby1", "slot_name": "s1"}]
+        }));
+        let text = render::<Walsender>(&[("p", &s)]);
+        assert!(!text.contains("pgrepl_standby_state"), "{text}");
+        assert!(!text.contains("pgrepl_standby_lag_bytes"), "{text}");
+        assert!(
+            text.contains("pgrepl_standbys{target=\"p\"} 1.0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pgrepl_standbys_sync{target=\"p\"} 0.0\n"),
+            "{text}"
         );
     }
 }

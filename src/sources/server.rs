@@ -6,9 +6,9 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::{Capabilities, Up};
+use super::lsn::{self, Lsn};
+use super::{Capabilities, Extra, Scrape, Source};
 use crate::family::{emit, flag, Family, Label, Scope, TARGET};
-use crate::sources::lsn;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Server {
@@ -18,10 +18,15 @@ pub struct Server {
     #[serde(default)]
     pub cluster_name: Option<String>,
     /// Only on a primary: `pg_current_wal_lsn()` errors during recovery.
-    pub current_lsn: Option<String>,
+    #[serde(default, deserialize_with = "lsn::lenient")]
+    pub current_lsn: Option<Lsn>,
     pub primary_timeline: Option<u32>,
-    pub receive_lsn: Option<String>,
-    pub replay_lsn: Option<String>,
+    /// Only on a standby: what its WAL receiver has received (NULL when it
+    /// never streamed, as one fed from an archive).
+    #[serde(default, deserialize_with = "lsn::lenient")]
+    pub receive_lsn: Option<Lsn>,
+    #[serde(default, deserialize_with = "lsn::lenient")]
+    pub replay_lsn: Option<Lsn>,
     pub last_replay_ts: Option<f64>,
     pub checkpoint_timeline: Option<u32>,
     /// `pg_control_recovery().min_recovery_end_timeline`: on a standby, the
@@ -49,7 +54,7 @@ pub struct Server {
     pub now: f64,
 }
 
-pub fn sql(caps: &Capabilities) -> String {
+fn sql(caps: &Capabilities) -> String {
     // 14 replaced the boolean with a state that also reports a pause that
     // was requested but has not taken effect yet; both count as paused.
     let paused = if caps.at_least(14) {
@@ -140,11 +145,49 @@ pub const FAMILIES: &[Family] = &[
     RECOVERY_CONFLICTS,
 ];
 
-pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+impl Source for Server {
+    type Rows = Server;
+    const TITLE: [&'static str; 2] = [
+        "Server identity, role and WAL position",
+        "Identidad, rol y posición de WAL del servidor",
+    ];
+    const FAMILIES: &'static [Family] = FAMILIES;
+
+    fn sql(caps: &Capabilities, _: Extra<'_>) -> Option<String> {
+        Some(sql(caps))
+    }
+
+    fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        render(scrape, enc)
+    }
+}
+
+impl Server {
+    /// The WAL positions it reports, by the `position` label: the current
+    /// one on a primary, what was received and replayed on a standby.
+    pub fn positions(&self) -> [(&'static str, Option<Lsn>); 3] {
+        if self.in_recovery {
+            [
+                ("receive", self.receive_lsn),
+                ("replay", self.replay_lsn),
+                ("current", None),
+            ]
+        } else {
+            [
+                ("current", self.current_lsn),
+                ("receive", None),
+                ("replay", None),
+            ]
+        }
+    }
+}
+
+fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     emit(
         enc,
         &SERVER_INFO,
-        up.iter().copied().map(|(t, s)| {
+        scrape.servers().map(|u| {
+            let (t, s) = (u.target, u.sample);
             (
                 [
                     ("target", t),
@@ -165,46 +208,36 @@ pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     emit(
         enc,
         &IN_RECOVERY,
-        up.iter()
-            .copied()
-            .map(|(t, s)| ([("target", t)], flag(s.server.in_recovery))),
+        scrape
+            .servers()
+            .map(|u| ([("target", u.target)], flag(u.sample.server.in_recovery))),
     )?;
     emit(
         enc,
         &TIMELINE_ID,
-        up.iter()
-            .copied()
-            .filter_map(|(t, s)| s.timeline().map(|tl| ([("target", t)], f64::from(tl)))),
+        scrape.servers().filter_map(|u| {
+            let timeline = u.sample.timeline()?;
+            Some(([("target", u.target)], f64::from(timeline)))
+        }),
     )?;
     emit(
         enc,
         &WAL_LSN_BYTES,
-        up.iter().copied().flat_map(|(t, s)| {
-            let positions: [(&'static str, Option<&str>); 3] = if s.server.in_recovery {
-                [
-                    ("receive", s.server.receive_lsn.as_deref()),
-                    ("replay", s.server.replay_lsn.as_deref()),
-                    ("current", None),
-                ]
-            } else {
-                [
-                    ("current", s.server.current_lsn.as_deref()),
-                    ("receive", None),
-                    ("replay", None),
-                ]
-            };
-            positions.into_iter().filter_map(move |(position, text)| {
-                let v = lsn::parse(text?)?;
-                Some(([("target", t), ("position", position)], v as f64))
-            })
+        scrape.servers().flat_map(|u| {
+            u.sample
+                .server
+                .positions()
+                .into_iter()
+                .filter_map(move |(position, at)| {
+                    Some(([("target", u.target), ("position", position)], at?.as_f64()))
+                })
         }),
     )?;
     emit(
         enc,
         &RECOVERY_CONFLICTS,
-        up.iter()
-            .copied()
-            .filter(|(_, s)| s.server.in_recovery)
-            .filter_map(|(t, s)| Some(([("target", t)], s.server.recovery_conflicts?))),
+        scrape
+            .standbys()
+            .filter_map(|u| Some(([("target", u.target)], u.sample.server.recovery_conflicts?))),
     )
 }

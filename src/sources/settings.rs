@@ -9,7 +9,8 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::{Capabilities, Up};
+use super::sync_names::SyncNames;
+use super::{Capabilities, Extra, Scrape, Source};
 use crate::family::{emit, Family, Label, Scope, TARGET};
 
 /// Settings read each cycle besides [`INFO_LABELS`]. `primary_conninfo` is
@@ -50,7 +51,7 @@ const INFO_LABELS: [&str; 9] = [
 #[serde(transparent)]
 pub struct Settings(HashMap<String, (String, Option<String>)>);
 
-pub fn sql(_caps: &Capabilities) -> String {
+fn sql() -> String {
     let names: Vec<String> = NAMES
         .iter()
         .chain(INFO_LABELS.iter())
@@ -63,18 +64,26 @@ pub fn sql(_caps: &Capabilities) -> String {
     )
 }
 
+/// A setting's value as `pg_settings` has it: the text and its unit.
 impl Settings {
-    pub fn text(&self, name: &str) -> Option<&str> {
+    fn text(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(|(v, _)| v.as_str())
     }
 
     /// The raw number, without unit conversion.
-    pub fn number(&self, name: &str) -> Option<f64> {
+    fn number(&self, name: &str) -> Option<f64> {
         self.text(name)?.parse().ok()
     }
 
+    /// A boolean setting (`pg_settings` writes `on` or `off`); `None`
+    /// when the server has no such setting.
+    fn boolean(&self, name: &str) -> Option<bool> {
+        self.text(name)
+            .map(|v| matches!(v, "on" | "true" | "yes" | "1"))
+    }
+
     /// A memory setting in bytes; `None` for -1 ("unlimited"/"disabled").
-    pub fn bytes(&self, name: &str) -> Option<f64> {
+    fn bytes(&self, name: &str) -> Option<f64> {
         let (value, unit) = self.0.get(name)?;
         let v: f64 = value.parse().ok()?;
         if v < 0.0 {
@@ -84,7 +93,7 @@ impl Settings {
     }
 
     /// A time setting in seconds; -1 stays -1 (it means "wait forever").
-    pub fn seconds(&self, name: &str) -> Option<f64> {
+    fn seconds(&self, name: &str) -> Option<f64> {
         let (value, unit) = self.0.get(name)?;
         let v: f64 = value.parse().ok()?;
         if v < 0.0 {
@@ -92,11 +101,89 @@ impl Settings {
         }
         Some(v * unit_factor(unit.as_deref().unwrap_or("s"))?)
     }
+}
+
+/// The settings every reader asks about, typed: the only way in.
+impl Settings {
+    pub fn wal_level(&self) -> Option<&str> {
+        self.text("wal_level")
+    }
+
+    pub fn synchronous_commit(&self) -> Option<&str> {
+        self.text("synchronous_commit")
+    }
+
+    pub fn archive_mode(&self) -> Option<&str> {
+        self.text("archive_mode")
+    }
+
+    /// `synchronous_standby_names`, empty when unset.
+    pub fn synchronous_standby_names(&self) -> SyncNames<'_> {
+        SyncNames(self.text("synchronous_standby_names").unwrap_or(""))
+    }
+
+    /// `primary_slot_name`, empty when unset (readable by any role,
+    /// unlike the WAL receiver's details).
+    pub fn primary_slot_name(&self) -> Option<&str> {
+        self.text("primary_slot_name")
+    }
+
+    pub fn hot_standby(&self) -> Option<bool> {
+        self.boolean("hot_standby")
+    }
+
+    pub fn hot_standby_feedback(&self) -> Option<bool> {
+        self.boolean("hot_standby_feedback")
+    }
+
+    pub fn wal_log_hints(&self) -> Option<bool> {
+        self.boolean("wal_log_hints")
+    }
+
+    pub fn data_checksums(&self) -> Option<bool> {
+        self.boolean("data_checksums")
+    }
+
+    pub fn max_wal_senders(&self) -> Option<f64> {
+        self.number("max_wal_senders")
+    }
+
+    pub fn max_replication_slots(&self) -> Option<f64> {
+        self.number("max_replication_slots")
+    }
+
+    pub fn max_wal_size_bytes(&self) -> Option<f64> {
+        self.bytes("max_wal_size")
+    }
+
+    /// `max_slot_wal_keep_size` (13+): `None` before 13, `Some(None)` when
+    /// -1 (a slot may retain WAL without limit).
+    pub fn max_slot_wal_keep_size_bytes(&self) -> Option<Option<f64>> {
+        self.text("max_slot_wal_keep_size")?;
+        Some(self.bytes("max_slot_wal_keep_size"))
+    }
 
     /// `wal_keep_size` (13+) or `wal_keep_segments` times the segment size.
     pub fn wal_keep_bytes(&self) -> Option<f64> {
         self.bytes("wal_keep_size")
             .or_else(|| Some(self.number("wal_keep_segments")? * self.bytes("wal_segment_size")?))
+    }
+
+    pub fn recovery_min_apply_delay_seconds(&self) -> Option<f64> {
+        self.seconds("recovery_min_apply_delay")
+    }
+
+    pub fn max_standby_streaming_delay_seconds(&self) -> Option<f64> {
+        self.seconds("max_standby_streaming_delay")
+    }
+
+    pub fn idle_replication_slot_timeout_seconds(&self) -> Option<f64> {
+        self.seconds("idle_replication_slot_timeout")
+    }
+
+    /// `wal_receiver_timeout`: PostgreSQL's own limit for a silent link.
+    pub fn wal_receiver_timeout_seconds(&self) -> Option<f64> {
+        self.seconds("wal_receiver_timeout")
     }
 }
 
@@ -226,45 +313,63 @@ pub const FAMILIES: &[Family] = &[
     SETTINGS_INFO,
 ];
 
-pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+impl Source for Settings {
+    type Rows = Settings;
+    const TITLE: [&'static str; 2] = [
+        "Replication settings (`pg_settings`)",
+        "Parámetros de replicación (`pg_settings`)",
+    ];
+    const FAMILIES: &'static [Family] = FAMILIES;
+
+    fn sql(_: &Capabilities, _: Extra<'_>) -> Option<String> {
+        Some(sql())
+    }
+
+    fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        render(scrape, enc)
+    }
+}
+
+fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     type Getter = fn(&Settings) -> Option<f64>;
     let numeric: [(&Family, Getter); 8] = [
-        (&MAX_WAL_SENDERS, |s| s.number("max_wal_senders")),
-        (&MAX_REPLICATION_SLOTS, |s| {
-            s.number("max_replication_slots")
-        }),
+        (&MAX_WAL_SENDERS, Settings::max_wal_senders),
+        (&MAX_REPLICATION_SLOTS, Settings::max_replication_slots),
         (&WAL_KEEP_SIZE_BYTES, Settings::wal_keep_bytes),
         (&MAX_SLOT_WAL_KEEP_SIZE_BYTES, |s| {
-            s.bytes("max_slot_wal_keep_size")
+            s.max_slot_wal_keep_size_bytes().flatten()
         }),
-        (&MAX_WAL_SIZE_BYTES, |s| s.bytes("max_wal_size")),
-        (&RECOVERY_MIN_APPLY_DELAY_SECONDS, |s| {
-            s.seconds("recovery_min_apply_delay")
-        }),
-        (&MAX_STANDBY_STREAMING_DELAY_SECONDS, |s| {
-            s.seconds("max_standby_streaming_delay")
-        }),
-        (&IDLE_REPLICATION_SLOT_TIMEOUT_SECONDS, |s| {
-            s.seconds("idle_replication_slot_timeout")
-        }),
+        (&MAX_WAL_SIZE_BYTES, Settings::max_wal_size_bytes),
+        (
+            &RECOVERY_MIN_APPLY_DELAY_SECONDS,
+            Settings::recovery_min_apply_delay_seconds,
+        ),
+        (
+            &MAX_STANDBY_STREAMING_DELAY_SECONDS,
+            Settings::max_standby_streaming_delay_seconds,
+        ),
+        (
+            &IDLE_REPLICATION_SLOT_TIMEOUT_SECONDS,
+            Settings::idle_replication_slot_timeout_seconds,
+        ),
     ];
     for (family, get) in numeric {
         emit(
             enc,
             family,
-            up.iter()
-                .copied()
-                .filter_map(|(t, s)| Some(([("target", t)], get(&s.settings)?))),
+            scrape
+                .servers()
+                .filter_map(|u| Some(([("target", u.target)], get(&u.sample.settings)?))),
         )?;
     }
     emit(
         enc,
         &SETTINGS_INFO,
-        up.iter().copied().map(|(t, s)| {
+        scrape.servers().map(|u| {
             let mut labels = Vec::with_capacity(INFO_LABELS.len() + 1);
-            labels.push(("target", t));
+            labels.push(("target", u.target));
             for name in INFO_LABELS {
-                labels.push((name, s.settings.text(name).unwrap_or("")));
+                labels.push((name, u.sample.settings.text(name).unwrap_or("")));
             }
             (labels, 1.0)
         }),
@@ -274,6 +379,7 @@ pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::{render, sample};
 
     fn settings(pairs: &[(&str, &str, Option<&str>)]) -> Settings {
         Settings(
@@ -294,10 +400,50 @@ mod tests {
             ("wal_keep_segments", "10", None),
             ("wal_segment_size", "2048", Some("8kB")),
         ]);
-        assert_eq!(s.bytes("max_wal_size"), Some(1024.0 * 1024.0 * 1024.0));
-        assert_eq!(s.bytes("max_slot_wal_keep_size"), None);
-        assert_eq!(s.seconds("recovery_min_apply_delay"), Some(300.0));
-        assert_eq!(s.seconds("max_standby_streaming_delay"), Some(-1.0));
+        assert_eq!(s.max_wal_size_bytes(), Some(1024.0 * 1024.0 * 1024.0));
+        assert_eq!(s.max_slot_wal_keep_size_bytes(), Some(None));
+        assert_eq!(s.recovery_min_apply_delay_seconds(), Some(300.0));
+        assert_eq!(s.max_standby_streaming_delay_seconds(), Some(-1.0));
         assert_eq!(s.wal_keep_bytes(), Some(10.0 * 16.0 * 1024.0 * 1024.0));
+        // Not there before 13.
+        assert_eq!(settings(&[]).max_slot_wal_keep_size_bytes(), None);
+    }
+
+    /// The settings of the `cascade` primary (PostgreSQL 15), in base units.
+    #[test]
+    fn settings_render_in_base_units_with_text_ones_as_labels() {
+        let s = sample(serde_json::json!({
+            "server": {"in_recovery": false, "version": "15.18", "now": 0.0},
+            "settings": {"archive_mode": ["on", null], "data_checksums": ["off", null],
+                "full_page_writes": ["on", null], "hot_standby": ["on", null],
+                "hot_standby_feedback": ["off", null], "max_replication_slots": ["10", null],
+                "max_slot_wal_keep_size": ["-1", "MB"], "max_standby_streaming_delay": ["30000", "ms"],
+                "max_wal_senders": ["10", null], "max_wal_size": ["1024", "MB"],
+                "recovery_min_apply_delay": ["0", "ms"], "synchronous_commit": ["on", null],
+                "synchronous_standby_names": ["ANY 2 (standby1, nobody)", null],
+                "wal_keep_size": ["0", "MB"], "wal_level": ["replica", null],
+                "wal_log_hints": ["off", null]}
+        }));
+        let text = render::<Settings>(&[("p", &s)]);
+        for line in [
+            r#"pgrepl_max_wal_senders{target="p"} 10.0"#,
+            r#"pgrepl_max_replication_slots{target="p"} 10.0"#,
+            r#"pgrepl_wal_keep_size_bytes{target="p"} 0.0"#,
+            r#"pgrepl_max_wal_size_bytes{target="p"} 1073741824.0"#,
+            r#"pgrepl_recovery_min_apply_delay_seconds{target="p"} 0.0"#,
+            r#"pgrepl_max_standby_streaming_delay_seconds{target="p"} 30.0"#,
+            r#"pgrepl_settings_info{target="p",wal_level="replica",synchronous_commit="on",synchronous_standby_names="ANY 2 (standby1, nobody)",hot_standby="on",hot_standby_feedback="off",wal_log_hints="off",data_checksums="off",full_page_writes="on",archive_mode="on"} 1.0"#,
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "no {line} in\n{text}");
+        }
+        // Unlimited (-1) is no number; 18's setting is absent on 15.
+        assert!(
+            !text.contains("pgrepl_max_slot_wal_keep_size_bytes{"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("pgrepl_idle_replication_slot_timeout_seconds{"),
+            "{text}"
+        );
     }
 }

@@ -5,6 +5,27 @@
 //! read it from the setting with the grammar of the server's `syncrep_gram.y`:
 //! `FIRST n (list)`, `ANY n (list)`, `n (list)` and a bare list (which means 1).
 
+/// `synchronous_standby_names` as the primary reads it (empty when unset).
+#[derive(Debug, Clone, Copy)]
+pub struct SyncNames<'a>(pub &'a str);
+
+impl SyncNames<'_> {
+    /// Synchronous standbys a commit waits for (see [`required`]).
+    pub fn required(self) -> Option<u32> {
+        required(self.0)
+    }
+
+    /// The standby names it lists (see [`listed`]).
+    pub fn listed(self) -> Vec<String> {
+        listed(self.0)
+    }
+
+    /// Whether it names any standby: commits may then wait.
+    pub fn is_set(self) -> bool {
+        !self.0.trim().is_empty()
+    }
+}
+
 /// The number of synchronous standbys required; 0 when the setting is empty.
 /// An unparsable value yields `None` (the family is then absent): the server
 /// itself would have refused such a value, so this only happens with odd quoting.

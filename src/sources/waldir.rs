@@ -6,7 +6,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 
-use super::{Capabilities, Up};
+use super::{Capabilities, Extra, Scrape, Source};
 use crate::family::{emit, Family, Scope, TARGET};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,7 +27,7 @@ pub struct WalDir {
 
 /// `None` when the role may not list the directory: the family is then
 /// absent (the collection loop warns once) instead of failing every cycle.
-pub fn sql(caps: &Capabilities) -> Option<String> {
+fn sql(caps: &Capabilities) -> Option<String> {
     caps.ls_waldir.then(|| {
         "SELECT json_build_object('bytes', coalesce(sum(size), 0), 'files', count(*), \
            'timeline', max(('x' || lpad(substr(name, 1, 8), 16, '0'))::bit(64)::bigint) \
@@ -62,11 +62,25 @@ pub const WAL_DIRECTORY_FILES: Family = Family::gauge(
 
 pub const FAMILIES: &[Family] = &[WAL_DIRECTORY_BYTES, WAL_DIRECTORY_FILES];
 
-pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+impl Source for WalDir {
+    type Rows = Option<WalDir>;
+    const TITLE: [&'static str; 2] = ["The `pg_wal` directory", "El directorio `pg_wal`"];
+    const FAMILIES: &'static [Family] = FAMILIES;
+
+    fn sql(caps: &Capabilities, _: Extra<'_>) -> Option<String> {
+        sql(caps)
+    }
+
+    fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        render(scrape, enc)
+    }
+}
+
+fn render(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let rows = || {
-        up.iter()
-            .copied()
-            .filter_map(|(t, s)| Some((t, s.waldir.as_ref()?)))
+        scrape
+            .servers()
+            .filter_map(|u| Some((u.target, u.sample.waldir.as_ref()?)))
     };
     emit(
         enc,
@@ -78,4 +92,31 @@ pub fn encode(up: &[Up<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
         &WAL_DIRECTORY_FILES,
         rows().map(|(t, w)| ([("target", t)], w.files)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::WalDir;
+    use crate::sources::testing::{render, sample};
+
+    #[test]
+    fn the_wal_directory_renders_its_size_and_files() {
+        let s = sample(json!({
+            "server": {"in_recovery": false, "version": "15.18", "now": 0.0},
+            "waldir": {"bytes": 50331986, "files": 4, "timeline": 1}
+        }));
+        let text = render::<WalDir>(&[("p", &s)]);
+        for line in [
+            r#"pgrepl_wal_directory_bytes{target="p"} 50331986.0"#,
+            r#"pgrepl_wal_directory_files{target="p"} 4.0"#,
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "no {line} in\n{text}");
+        }
+        // Without pg_ls_waldir() the fragment is not asked: no series.
+        let hidden =
+            sample(json!({"server": {"in_recovery": false, "version": "15.18", "now": 0.0}}));
+        assert!(render::<WalDir>(&[("p", &hidden)]).is_empty());
+    }
 }
