@@ -22,7 +22,7 @@ use crate::collect::heartbeat_writer::Writer;
 use crate::collect::pool;
 use crate::collect::task::TargetCollector;
 use crate::config::{self, Config, HeartbeatConfig, Overrides, Target};
-use crate::http::reload::{ReloadOutcome, Reloader, Requests};
+use crate::http::reload::{Changes, ReloadOutcome, Reloader, Requests};
 use crate::http::security::web_config::WebConfig;
 use crate::http::{self, AppState};
 use crate::model::snapshot::{
@@ -175,8 +175,9 @@ async fn supervise(
                 loading = Some(tokio::task::spawn_blocking(move || config::load(&o)));
             }
             None => {
-                let outcome: ReloadOutcome =
-                    Err("reloading is not available (no configuration source)".to_string());
+                let outcome = ReloadOutcome::Refused(
+                    "reloading is not available (no configuration source)".to_string(),
+                );
                 for w in waiters.drain(..) {
                     let _ = w.send(outcome.clone());
                 }
@@ -210,26 +211,26 @@ fn finish_reload(
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| supervisor.apply(new)))
             });
             match applied {
-                Ok(Ok(summary)) => Ok(summary),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => {
-                    Err("applying the configuration panicked (a bug; please report it)".into())
-                }
+                Ok(Ok(changes)) => ReloadOutcome::Applied(changes),
+                Ok(Err(e)) => ReloadOutcome::Refused(e.to_string()),
+                Err(_) => ReloadOutcome::Refused(
+                    "applying the configuration panicked (a bug; please report it)".into(),
+                ),
             }
         }
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(format!("reading the configuration failed: {e}")),
+        Ok(Err(e)) => ReloadOutcome::Refused(e.to_string()),
+        Err(e) => ReloadOutcome::Refused(format!("reading the configuration failed: {e}")),
     };
     let store = &supervisor.store;
     match &outcome {
-        Ok(summary) => {
-            tracing::info!(changes = %summary, "configuration reloaded");
+        ReloadOutcome::Applied(changes) => {
+            tracing::info!(%changes, "configuration reloaded");
             store.set_reload(ReloadStatus {
                 successful: true,
                 last_success: unix_now(),
             });
         }
-        Err(e) => {
+        ReloadOutcome::Refused(e) => {
             tracing::error!(error = %e, "configuration reload refused; the running configuration stays");
             let mut status = store.reload_status();
             status.successful = false;
@@ -275,7 +276,7 @@ impl Supervisor {
     /// ones get a new task; removed ones stop. Everything that can fail
     /// (building pools) happens before anything running is touched, so an
     /// error leaves the running configuration as it was.
-    fn apply(&mut self, new: Config) -> Result<String, StartError> {
+    fn apply(&mut self, new: Config) -> Result<Changes, StartError> {
         let old = self.config.as_ref();
         let same_timing = old.is_some_and(|o| {
             o.collect_interval == new.collect_interval && o.collect_timeout == new.collect_timeout
@@ -308,7 +309,7 @@ impl Supervisor {
             && self.running.len() == new.targets.len()
         {
             self.config = Some(new);
-            return Ok("none (the configuration is unchanged)".into());
+            return Ok(Changes::None);
         }
 
         let previous = self.store.all_raw();
@@ -345,9 +346,11 @@ impl Supervisor {
             self.restart_writers(&new);
         }
         self.config = Some(new);
-        Ok(format!(
-            "{kept} target(s) kept, {started} (re)started, {removed} stopped"
-        ))
+        Ok(Changes::Targets {
+            kept,
+            started,
+            stopped: removed,
+        })
     }
 
     fn spawn(

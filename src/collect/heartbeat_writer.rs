@@ -14,7 +14,7 @@
 //! created it first. So every beat takes the table's `ROW EXCLUSIVE` lock
 //! (which `CREATE TRIGGER`, `CREATE RULE`, `ALTER TABLE` and
 //! `DROP` wait for), asks the catalog whether the table is still one to
-//! trust (`collector::heartbeat::verdict_sql`: owned by a superuser or the
+//! trust (`crate::sources::heartbeat::verdict_sql`: owned by a superuser or the
 //! writer's own role, a plain logged table with exactly the heartbeat's
 //! columns and nothing that runs code), and writes only then, in the same
 //! transaction. Its session pins `search_path` to the system catalog and
@@ -193,6 +193,8 @@ impl Writer {
         }
     }
 
+    /// One beat: a session to the primary, the table's verdict under its
+    /// lock, then the row, in one transaction.
     async fn beat(&mut self) -> Result<Beat, Failure> {
         let Some((name, dsn)) = self.destination() else {
             return Ok(Beat::Skipped);
@@ -203,29 +205,63 @@ impl Writer {
             .is_none_or(|s| s.name != name || s.client.is_closed())
         {
             self.session = None;
-            let client = connect(&dsn, self.deadline())
-                .await
-                .map_err(Failure::broken)?;
-            let role = first_column(
-                &client
-                    .simple_query("SELECT pg_catalog.quote_ident(current_user)")
-                    .await
-                    .map_err(|e| Failure::broken(error_chain::describe(&e)))?,
-            )
-            .unwrap_or_default();
-            self.session = Some(Session {
-                name: name.clone(),
-                client,
-                role,
-            });
+            self.session = Some(self.open(&name, &dsn).await?);
         }
         let Some(session) = &self.session else {
             return Err(Failure::broken("no session".into()));
         };
+        self.trusted(session, &name).await?;
+        // The lock taken in `check` is still held: nothing can have been
+        // added to the table since its verdict.
+        let write = format!(
+            "INSERT INTO {} AS h (cluster, ts, lsn) \
+             VALUES ({}::pg_catalog.text, pg_catalog.now(), pg_catalog.pg_current_wal_lsn()) \
+             ON CONFLICT (cluster) DO UPDATE SET ts = EXCLUDED.ts, lsn = EXCLUDED.lsn; COMMIT",
+            self.table,
+            literal(&self.cluster)
+        );
+        session.client.simple_query(&write).await.map_err(|e| {
+            let denied = e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE);
+            Failure {
+                message: format!(
+                    "writing {} on {name}: {}",
+                    self.table,
+                    error_chain::describe(&e)
+                ),
+                sql: denied.then(|| setup_sql(&self.table, &session.role)),
+                refused: false,
+                keep_session: false,
+            }
+        })?;
+        Ok(Beat::Written)
+    }
+
+    /// A session to `name`, and the role it writes as.
+    async fn open(&self, name: &str, dsn: &Dsn) -> Result<Session, Failure> {
+        let client = connect(dsn, self.deadline())
+            .await
+            .map_err(Failure::broken)?;
+        let role = first_column(
+            &client
+                .simple_query("SELECT pg_catalog.quote_ident(current_user)")
+                .await
+                .map_err(|e| Failure::broken(error_chain::describe(&e)))?,
+        )
+        .unwrap_or_default();
+        Ok(Session {
+            name: name.to_string(),
+            client,
+            role,
+        })
+    }
+
+    /// Returns once the table is one to trust, its lock held in the open
+    /// transaction; creates it first when it is missing and may be.
+    async fn trusted(&self, session: &Session, name: &str) -> Result<(), Failure> {
         let mut created = false;
         loop {
             match self.check(session).await? {
-                Verdict::Ok => break,
+                Verdict::Ok => return Ok(()),
                 Verdict::Missing if self.config.create_table && !created => {
                     self.create(session).await?;
                     created = true;
@@ -262,29 +298,6 @@ impl Writer {
                 Verdict::Denied => return Err(Failure::broken("unexpected verdict".into())),
             }
         }
-        // The lock taken in `check` is still held: nothing can have been
-        // added to the table since its verdict.
-        let write = format!(
-            "INSERT INTO {} AS h (cluster, ts, lsn) \
-             VALUES ({}::pg_catalog.text, pg_catalog.now(), pg_catalog.pg_current_wal_lsn()) \
-             ON CONFLICT (cluster) DO UPDATE SET ts = EXCLUDED.ts, lsn = EXCLUDED.lsn; COMMIT",
-            self.table,
-            literal(&self.cluster)
-        );
-        session.client.simple_query(&write).await.map_err(|e| {
-            let denied = e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE);
-            Failure {
-                message: format!(
-                    "writing {} on {name}: {}",
-                    self.table,
-                    error_chain::describe(&e)
-                ),
-                sql: denied.then(|| setup_sql(&self.table, &session.role)),
-                refused: false,
-                keep_session: false,
-            }
-        })?;
-        Ok(Beat::Written)
     }
 
     /// Opens the beat's transaction, locks the table and returns its

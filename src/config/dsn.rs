@@ -309,46 +309,7 @@ fn split_kv_libpq(text: &str) -> Result<(String, Vec<(String, String)>), DsnErro
         while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
             chars.next();
         }
-        let mut value = String::new();
-        if chars.peek().map(|(_, c)| *c) == Some('\'') {
-            chars.next();
-            let mut closed = false;
-            while let Some((_, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some((_, n)) = chars.next() {
-                            value.push(n);
-                        }
-                    }
-                    '\'' => {
-                        closed = true;
-                        break;
-                    }
-                    c => value.push(c),
-                }
-            }
-            if !closed {
-                return Err(DsnError::Invalid(format!(
-                    "unterminated quoted value for {}",
-                    shown_key(&key)
-                )));
-            }
-        } else {
-            while let Some(&(_, c)) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                if c == '\\' {
-                    chars.next();
-                    if let Some((_, n)) = chars.next() {
-                        value.push(n);
-                    }
-                    continue;
-                }
-                value.push(c);
-                chars.next();
-            }
-        }
+        let value = kv_value(&mut chars, &key)?;
         let end = chars.peek().map(|(i, _)| *i).unwrap_or(text.len());
         if LIBPQ_KEYS.contains(&key.as_str()) {
             tls.push((key, value));
@@ -358,6 +319,46 @@ fn split_kv_libpq(text: &str) -> Result<(String, Vec<(String, String)>), DsnErro
         }
     }
     Ok((kept, tls))
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::CharIndices<'a>>;
+
+/// A value of a `key=value` DSN, with libpq's quoting: single quotes
+/// around it, a backslash before any character.
+fn kv_value(chars: &mut Chars<'_>, key: &str) -> Result<String, DsnError> {
+    let mut value = String::new();
+    if chars.peek().map(|(_, c)| *c) == Some('\'') {
+        chars.next();
+        while let Some((_, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(n);
+                    }
+                }
+                '\'' => return Ok(value),
+                c => value.push(c),
+            }
+        }
+        return Err(DsnError::Invalid(format!(
+            "unterminated quoted value for {}",
+            shown_key(key)
+        )));
+    }
+    while let Some(&(_, c)) = chars.peek() {
+        if c.is_whitespace() {
+            break;
+        }
+        chars.next();
+        if c == '\\' {
+            if let Some((_, n)) = chars.next() {
+                value.push(n);
+            }
+            continue;
+        }
+        value.push(c);
+    }
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ pub struct TargetSnapshot {
     /// Times the watchdog restarted this target's task.
     pub restarts: u64,
     /// On a standby: recovery conflicts counted over the last hour the
-    /// collection task watched (`lint::ConflictWindow`); `None` until two
+    /// collection task watched (`crate::model::lint::ConflictWindow`); `None` until two
     /// collections give an increase.
     pub recent_conflicts: Option<f64>,
 }
