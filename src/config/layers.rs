@@ -7,17 +7,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::dsn::Dsn;
 use super::file_read;
-use super::origin::{describe_figment, Origins};
-use super::validate::validate;
 use super::{
-    warn_once_loaded, ClusterConfig, Config, ConfigError, Overrides, DEFAULT_COLLECT_INTERVAL,
-    DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH,
+    warn_once_loaded, ClusterConfig, ConfigError, DEFAULT_COLLECT_INTERVAL, DEFAULT_LISTEN_ADDRESS,
+    DEFAULT_TELEMETRY_PATH,
 };
 
 /// Environment variables read directly (the single-target mode) or by clap
@@ -34,34 +30,6 @@ pub(super) const ENV_NOT_FOR_FIGMENT: [&str; 10] = [
     "WORKER_THREADS",
     "WEB_ENABLE_LIFECYCLE",
 ];
-
-/// The names the providers carry in figment's metadata, so that the
-/// origin of every value (and of every figment error) can be told.
-pub(super) const FROM_DEFAULTS: &str = "built-in default";
-
-pub(super) const FROM_FILE: &str = "config file";
-
-pub(super) const FLAG_LISTEN_ADDRESS: &str = "--web.listen-address";
-
-pub(super) const FLAG_TELEMETRY_PATH: &str = "--web.telemetry-path";
-
-/// A provider under another name in figment's metadata.
-pub(super) struct Named<P> {
-    name: &'static str,
-    inner: P,
-}
-
-impl<P: figment::Provider> figment::Provider for Named<P> {
-    fn metadata(&self) -> figment::Metadata {
-        figment::Metadata::named(self.name)
-    }
-
-    fn data(
-        &self,
-    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
-        self.inner.data()
-    }
-}
 
 /// The file and environment layer, as written by the user.
 #[derive(Debug, Deserialize, Serialize)]
@@ -103,42 +71,6 @@ pub(super) fn defaults() -> RawConfig {
         targets: Vec::new(),
         clusters: BTreeMap::new(),
     }
-}
-
-pub(super) fn load_layers(
-    overrides: &Overrides,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
-    let mut figment = Figment::from(Named {
-        name: FROM_DEFAULTS,
-        inner: Serialized::defaults(defaults()),
-    });
-    if let Some(path) = &overrides.config_file {
-        let text = read_config_file(path)?;
-        figment = figment.merge(Named {
-            name: FROM_FILE,
-            inner: Toml::string(&text),
-        });
-    }
-    let ignored: Vec<&str> = ENV_NOT_FOR_FIGMENT.to_vec();
-    figment = figment.merge(Env::prefixed("PGREPL_").ignore(&ignored));
-    if let Some(v) = &overrides.listen_address {
-        figment = figment.merge(Named {
-            name: FLAG_LISTEN_ADDRESS,
-            inner: Serialized::default("listen_address", v),
-        });
-    }
-    if let Some(v) = &overrides.telemetry_path {
-        figment = figment.merge(Named {
-            name: FLAG_TELEMETRY_PATH,
-            inner: Serialized::default("telemetry_path", v),
-        });
-    }
-    let raw: RawConfig = figment
-        .extract()
-        .map_err(|e| describe_figment(e, overrides))?;
-    let origins = Origins::of(&figment, overrides);
-    validate(raw, &origins, overrides.config_file.as_deref(), env)
 }
 
 /// Reads and syntax-checks the file: a regular file of at most 1 MiB,

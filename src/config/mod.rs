@@ -21,10 +21,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use dsn::Dsn;
-use layers::load_layers;
+use layers::{defaults, read_config_file, RawConfig, ENV_NOT_FOR_FIGMENT};
+use origin::{
+    describe_figment, Named, Origins, FLAG_LISTEN_ADDRESS, FLAG_TELEMETRY_PATH, FROM_DEFAULTS,
+    FROM_FILE,
+};
+use validate::validate;
 
 /// A configuration problem, worded for the operator: it names the key, file
 /// or flag at fault and never contains a password.
@@ -164,6 +171,42 @@ thread_local! {
 
 fn warn_once_loaded(warning: String) {
     PENDING_WARNINGS.with(|w| w.borrow_mut().push(warning));
+}
+
+fn load_layers(
+    overrides: &Overrides,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut figment = Figment::from(Named {
+        name: FROM_DEFAULTS,
+        inner: Serialized::defaults(defaults()),
+    });
+    if let Some(path) = &overrides.config_file {
+        let text = read_config_file(path)?;
+        figment = figment.merge(Named {
+            name: FROM_FILE,
+            inner: Toml::string(&text),
+        });
+    }
+    let ignored: Vec<&str> = ENV_NOT_FOR_FIGMENT.to_vec();
+    figment = figment.merge(Env::prefixed("PGREPL_").ignore(&ignored));
+    if let Some(v) = &overrides.listen_address {
+        figment = figment.merge(Named {
+            name: FLAG_LISTEN_ADDRESS,
+            inner: Serialized::default("listen_address", v),
+        });
+    }
+    if let Some(v) = &overrides.telemetry_path {
+        figment = figment.merge(Named {
+            name: FLAG_TELEMETRY_PATH,
+            inner: Serialized::default("telemetry_path", v),
+        });
+    }
+    let raw: RawConfig = figment
+        .extract()
+        .map_err(|e| describe_figment(e, overrides))?;
+    let origins = Origins::of(&figment, overrides);
+    validate(raw, &origins, overrides.config_file.as_deref(), env)
 }
 
 /// `place: why`, one line: `place` names the key and where it came from.

@@ -7,8 +7,32 @@ use std::path::PathBuf;
 
 use figment::Figment;
 
-use super::layers::{FLAG_LISTEN_ADDRESS, FLAG_TELEMETRY_PATH, FROM_FILE};
 use super::{ConfigError, Overrides};
+
+/// The names the providers carry in figment's metadata, so that the
+/// origin of every value (and of every figment error) can be told.
+pub(super) const FROM_DEFAULTS: &str = "built-in default";
+pub(super) const FROM_FILE: &str = "config file";
+pub(super) const FLAG_LISTEN_ADDRESS: &str = "--web.listen-address";
+pub(super) const FLAG_TELEMETRY_PATH: &str = "--web.telemetry-path";
+
+/// A provider under another name in figment's metadata.
+pub(super) struct Named<P> {
+    pub(super) name: &'static str,
+    pub(super) inner: P,
+}
+
+impl<P: figment::Provider> figment::Provider for Named<P> {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.name)
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        self.inner.data()
+    }
+}
 
 /// Where a value came from. Every error names it: a `PGREPL_*` variable
 /// silently overrides the file, so "collect_interval is out of range" alone

@@ -409,6 +409,45 @@ mod tests {
         assert_eq!(settings(&[]).max_slot_wal_keep_size_bytes(), None);
     }
 
+    /// Each typed accessor reads a setting the statement asks for: a name
+    /// misspelt in one would read `None` forever.
+    #[test]
+    fn every_accessor_reads_a_setting_that_is_asked() {
+        let asked: Vec<(&str, &str, Option<&str>)> = NAMES
+            .iter()
+            .chain(INFO_LABELS.iter())
+            .map(|n| (*n, "1", None))
+            .collect();
+        let s = settings(&asked);
+        let numbers = [
+            s.max_wal_senders(),
+            s.max_replication_slots(),
+            s.max_wal_size_bytes(),
+            s.max_slot_wal_keep_size_bytes().flatten(),
+            s.wal_keep_bytes(),
+            s.recovery_min_apply_delay_seconds(),
+            s.max_standby_streaming_delay_seconds(),
+            s.idle_replication_slot_timeout_seconds(),
+            s.wal_receiver_timeout_seconds(),
+        ];
+        assert!(numbers.iter().all(Option::is_some), "{numbers:?}");
+        let texts = [
+            s.wal_level(),
+            s.synchronous_commit(),
+            s.archive_mode(),
+            s.primary_slot_name(),
+            Some(s.synchronous_standby_names().0),
+        ];
+        assert!(texts.iter().all(|t| *t == Some("1")), "{texts:?}");
+        let flags = [
+            s.hot_standby(),
+            s.hot_standby_feedback(),
+            s.wal_log_hints(),
+            s.data_checksums(),
+        ];
+        assert!(flags.iter().all(|f| *f == Some(true)), "{flags:?}");
+    }
+
     /// The settings of the `cascade` primary (PostgreSQL 15), in base units.
     #[test]
     fn settings_render_in_base_units_with_text_ones_as_labels() {
