@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -131,6 +133,17 @@ impl LogLevel {
             LogLevel::Trace => "trace",
         }
     }
+}
+
+const EXIT_USAGE: u8 = 2;
+
+/// The one line a start-up problem is told in, and exit code 2.
+pub fn fail(message: impl std::fmt::Display) -> ExitCode {
+    #[allow(clippy::print_stderr)] // before the log is set up, and its last word
+    {
+        eprintln!("pg_replication_exporter: {message}");
+    }
+    ExitCode::from(EXIT_USAGE)
 }
 
 /// One line naming the flag at fault, without the value given: it may be

@@ -15,18 +15,7 @@ use clap::Parser;
 
 use crate::config::{self, Overrides};
 use crate::http::security::web_config::WebConfig;
-use cli::{Cli, Command, LogLevel};
-
-const EXIT_USAGE: u8 = 2;
-
-/// The one line a start-up problem is told in, and exit code 2.
-fn fail(message: impl std::fmt::Display) -> ExitCode {
-    #[allow(clippy::print_stderr)] // before the log is set up, and its last word
-    {
-        eprintln!("pg_replication_exporter: {message}");
-    }
-    ExitCode::from(EXIT_USAGE)
-}
+use cli::{fail, Cli, Command, LogLevel};
 
 /// The binary: `src/main.rs` calls only this.
 pub fn main() -> ExitCode {
@@ -61,7 +50,7 @@ pub fn main() -> ExitCode {
         listen_address: cli.listen_address.clone(),
         telemetry_path: cli.telemetry_path.clone(),
     };
-    let config = match config::load(&overrides) {
+    let config = match config::loader::load(&overrides) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };

@@ -5,8 +5,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::cli::StatusOutput;
-use super::fail;
+use super::cli::{fail, StatusOutput};
 use crate::collect::pool;
 use crate::collect::task::TargetCollector;
 use crate::config::Config;

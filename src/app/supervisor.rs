@@ -99,7 +99,7 @@ pub async fn run(
     };
     let (done_tx, done_rx) = watch::channel(false);
     let supervising = tokio::spawn(supervise(supervisor, runtime.overrides, reload_rx, done_rx));
-    let served = http::serve(runtime.listener, state, runtime.web, shutdown).await;
+    let served = http::server::serve(runtime.listener, state, runtime.web, shutdown).await;
     let _ = done_tx.send(true);
     let _ = supervising.await;
     collect_runtime.shutdown_background();
@@ -172,7 +172,9 @@ async fn supervise(
         match &overrides {
             Some(o) => {
                 let o = o.clone();
-                loading = Some(tokio::task::spawn_blocking(move || config::load(&o)));
+                loading = Some(tokio::task::spawn_blocking(move || {
+                    config::loader::load(&o)
+                }));
             }
             None => {
                 let outcome = ReloadOutcome::Refused(

@@ -3,11 +3,15 @@
 //!
 //! Everything a running exporter needs is checked here, before anything is
 //! started, so that a typo is one clear line and exit code 2 rather than a
-//! target that silently never comes up.
+//! target that silently never comes up. [`loader::load`] merges the layers
+//! ([`layers`], each value's origin in [`origin`]) and checks them
+//! ([`validate`], passwords and TLS in [`password`]); this file holds what
+//! they produce.
 
 pub mod dsn;
 pub mod file_read;
 mod layers;
+pub mod loader;
 mod origin;
 mod password;
 pub mod pgpass;
@@ -21,17 +25,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use dsn::Dsn;
-use layers::{defaults, read_config_file, RawConfig, ENV_NOT_FOR_FIGMENT};
-use origin::{
-    describe_figment, Named, Origins, FLAG_LISTEN_ADDRESS, FLAG_TELEMETRY_PATH, FROM_DEFAULTS,
-    FROM_FILE,
-};
-use validate::validate;
 
 /// A configuration problem, worded for the operator: it names the key, file
 /// or flag at fault and never contains a password.
@@ -139,28 +135,6 @@ pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
 
 pub const DEFAULT_COLLECT_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Loads and validates the configuration from the layers named in the module doc.
-pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
-    load_with_env(overrides, |key| std::env::var(key).ok())
-}
-
-/// As [`load`], with the single-target environment read through `env` so
-/// tests need not touch the process environment.
-pub fn load_with_env(
-    overrides: &Overrides,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
-    PENDING_WARNINGS.with(|w| w.borrow_mut().clear());
-    let loaded = load_layers(overrides, env);
-    let warnings = PENDING_WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()));
-    if loaded.is_ok() {
-        for warning in warnings {
-            tracing::warn!("{warning}");
-        }
-    }
-    loaded
-}
-
 thread_local! {
     /// Warnings found while loading (a secret others may read, an ignored
     /// `~/.pgpass`), logged once the whole configuration is valid: a
@@ -171,42 +145,6 @@ thread_local! {
 
 fn warn_once_loaded(warning: String) {
     PENDING_WARNINGS.with(|w| w.borrow_mut().push(warning));
-}
-
-fn load_layers(
-    overrides: &Overrides,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
-    let mut figment = Figment::from(Named {
-        name: FROM_DEFAULTS,
-        inner: Serialized::defaults(defaults()),
-    });
-    if let Some(path) = &overrides.config_file {
-        let text = read_config_file(path)?;
-        figment = figment.merge(Named {
-            name: FROM_FILE,
-            inner: Toml::string(&text),
-        });
-    }
-    let ignored: Vec<&str> = ENV_NOT_FOR_FIGMENT.to_vec();
-    figment = figment.merge(Env::prefixed("PGREPL_").ignore(&ignored));
-    if let Some(v) = &overrides.listen_address {
-        figment = figment.merge(Named {
-            name: FLAG_LISTEN_ADDRESS,
-            inner: Serialized::default("listen_address", v),
-        });
-    }
-    if let Some(v) = &overrides.telemetry_path {
-        figment = figment.merge(Named {
-            name: FLAG_TELEMETRY_PATH,
-            inner: Serialized::default("telemetry_path", v),
-        });
-    }
-    let raw: RawConfig = figment
-        .extract()
-        .map_err(|e| describe_figment(e, overrides))?;
-    let origins = Origins::of(&figment, overrides);
-    validate(raw, &origins, overrides.config_file.as_deref(), env)
 }
 
 /// `place: why`, one line: `place` names the key and where it came from.

@@ -1,6 +1,7 @@
 //! Loading configurations from files and environments, with the errors
 //! they give.
 
+use super::loader::load_with_env;
 use super::*;
 
 fn no_env(_: &str) -> Option<String> {

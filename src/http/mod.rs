@@ -21,13 +21,12 @@ pub mod reload;
 mod routes;
 pub mod routing;
 pub mod security;
-mod server;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::render::exposition::Served;
-pub use server::serve;
 
 /// How long one request may take end to end, authentication included; a
 /// scrape answers in microseconds, so anything longer is a stuck or
