@@ -388,8 +388,9 @@ fn identities<'a>(target: &'a str, rows: &'a [Walsender]) -> Vec<Identity<'a>> {
         .collect()
 }
 
-/// One walsender to render: its upstream's sample, the row, its labels.
-type Row<'a> = (&'a Sample, &'a Walsender, &'a Identity<'a>);
+/// One walsender to render: the position its lag is measured against
+/// (its upstream's, [`Sample::reference_lsn`]), the row, its labels.
+type Row<'a> = (Option<Lsn>, &'a Walsender, &'a Identity<'a>);
 
 /// The families with a series per walsender.
 fn render_standbys(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
@@ -397,38 +398,38 @@ fn render_standbys(scrape: &Scrape<'_>, enc: &mut DescriptorEncoder<'_>) -> fmt:
         .servers()
         .map(|u| (u, identities(u.target, &u.sample.replication)))
         .collect();
-    let rows = || {
-        per_target.iter().flat_map(|(u, ids)| {
+    let rows: Vec<Row<'_>> = per_target
+        .iter()
+        .flat_map(|(u, ids)| {
+            let reference = u.sample.reference_lsn();
             u.sample
                 .replication
                 .iter()
-                .zip(ids.iter())
-                .map(move |(w, id)| (u.sample, w, id))
+                .zip(ids)
+                .map(move |(w, id)| (reference, w, id))
         })
-    };
-    render_lags(rows, enc)?;
-    render_states(rows, enc)?;
+        .collect();
+    render_lags(&rows, enc)?;
+    render_states(&rows, enc)?;
     emit(
         enc,
         &STANDBY_SYNC_PRIORITY,
-        rows().filter_map(|(_, w, id)| Some((id.labels(None), f64::from(w.sync_priority?)))),
+        rows.iter()
+            .filter_map(|(_, w, id)| Some((id.labels(None), f64::from(w.sync_priority?)))),
     )?;
     emit(
         enc,
         &STANDBY_REPLY_TIMESTAMP_SECONDS,
-        rows().filter_map(|(_, w, id)| Some((id.labels(None), w.reply_time?))),
+        rows.iter()
+            .filter_map(|(_, w, id)| Some((id.labels(None), w.reply_time?))),
     )
 }
 
-fn render_lags<'a, I>(rows: impl Fn() -> I, enc: &mut DescriptorEncoder<'_>) -> fmt::Result
-where
-    I: Iterator<Item = Row<'a>>,
-{
+fn render_lags(rows: &[Row<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     emit(
         enc,
         &STANDBY_LAG_BYTES,
-        rows().flat_map(|(s, w, id)| {
-            let reference = s.reference_lsn();
+        rows.iter().flat_map(|&(reference, w, id)| {
             Stage::ALL.into_iter().filter_map(move |stage| {
                 let lag = w.lag_bytes(stage, reference)?;
                 Some((id.labels(Some(("stage", stage.as_str()))), lag))
@@ -438,8 +439,7 @@ where
     emit(
         enc,
         &STANDBY_LAG_SECONDS,
-        rows().flat_map(|(s, w, id)| {
-            let reference = s.reference_lsn();
+        rows.iter().flat_map(|&(reference, w, id)| {
             Stage::TIMED.into_iter().filter_map(move |stage| {
                 let lag = w.lag_seconds(stage, reference)?;
                 Some((id.labels(Some(("stage", stage.as_str()))), lag))
@@ -448,18 +448,16 @@ where
     )
 }
 
-fn render_states<'a, I>(rows: impl Fn() -> I, enc: &mut DescriptorEncoder<'_>) -> fmt::Result
-where
-    I: Iterator<Item = Row<'a>>,
-{
+/// A NULL state (role without pg_monitor) gives no series at all, never a
+/// state set of zeros.
+fn render_states(rows: &[Row<'_>], enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     emit(
         enc,
         &STANDBY_STATE,
-        // A NULL state (role without pg_monitor) gives no series at all,
-        // never a state set of zeros.
-        rows().flat_map(|(_, w, id)| {
-            w.state.iter().flat_map(move |current| {
-                state_set(WalSenderState::NAMES, Some(current.as_str()))
+        rows.iter().flat_map(|&(_, w, id)| {
+            let current = w.state.as_ref().map(WalSenderState::as_str);
+            current.into_iter().flat_map(move |c| {
+                state_set(WalSenderState::NAMES, Some(c))
                     .map(move |(state, v)| (id.labels(Some(("state", state))), v))
             })
         }),
@@ -467,9 +465,10 @@ where
     emit(
         enc,
         &STANDBY_SYNC_STATE,
-        rows().flat_map(|(_, w, id)| {
-            w.sync_state.iter().flat_map(move |current| {
-                state_set(SyncState::NAMES, Some(current.as_str()))
+        rows.iter().flat_map(|&(_, w, id)| {
+            let current = w.sync_state.as_ref().map(SyncState::as_str);
+            current.into_iter().flat_map(move |c| {
+                state_set(SyncState::NAMES, Some(c))
                     .map(move |(state, v)| (id.labels(Some(("sync_state", state))), v))
             })
         }),
