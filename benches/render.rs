@@ -14,9 +14,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pg_replication_exporter::collector::Sample;
-use pg_replication_exporter::exposition::{render, Format};
-use pg_replication_exporter::snapshot::{ReloadStatus, TargetSnapshot};
+use pg_replication_exporter::testing::sources::Sample;
+use pg_replication_exporter::testing::{render, Format, ReloadStatus, TargetSnapshot};
 
 /// The configuration loaded fine, as in a running exporter.
 const RELOADED: ReloadStatus = ReloadStatus {
@@ -127,7 +126,7 @@ fn sample(slots: usize, walsenders: usize) -> Sample {
         "settings": settings,
         "basebackups": [],
     });
-    serde_json::from_value(doc).expect("synthetic sample matches collector::Sample")
+    serde_json::from_value(doc).expect("synthetic sample matches sources::Sample")
 }
 
 fn snapshots(targets: usize, slots: usize, walsenders: usize) -> Vec<Arc<TargetSnapshot>> {

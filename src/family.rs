@@ -212,7 +212,7 @@ impl Family {
 }
 
 /// Writes a family from its descriptor, or nothing when it has no series.
-pub fn emit<L, I>(enc: &mut DescriptorEncoder, family: &Family, series: I) -> fmt::Result
+pub fn emit<L, I>(enc: &mut DescriptorEncoder<'_>, family: &Family, series: I) -> fmt::Result
 where
     L: EncodeLabelSet,
     I: IntoIterator<Item = (L, f64)>,
@@ -241,39 +241,43 @@ pub fn flag(on: bool) -> f64 {
     f64::from(u8::from(on))
 }
 
-/// The series of a state set: one per possible state, 1 for the current.
-pub fn state_set<'a>(
-    states: &'a [&'a str],
-    current: Option<&'a str>,
-) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+/// The series of a state set: one per possible state, 1 for the current
+/// (none when the current state is not among them: a value PostgreSQL
+/// added after this build is shown nowhere rather than as another).
+pub fn state_set(
+    states: &'static [&'static str],
+    current: Option<&str>,
+) -> impl Iterator<Item = (&'static str, f64)> + use<> {
+    let at = current.and_then(|c| states.iter().position(|s| *s == c));
     states
         .iter()
-        .map(move |s| (*s, if Some(*s) == current { 1.0 } else { 0.0 }))
+        .enumerate()
+        .map(move |(i, s)| (*s, flag(Some(i) == at)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// One section of the metric reference (`docs/metrics.md`): the families
+/// one module renders, under a title in each language.
+#[derive(Debug, Clone, Copy)]
+pub struct Section {
+    /// The module that renders them, as `sources::slots` (the reference
+    /// links its file).
+    pub module: &'static str,
+    pub title: &'static str,
+    pub title_es: &'static str,
+    pub families: &'static [Family],
+}
 
-    #[test]
-    fn names_are_unique_and_follow_the_conventions() {
-        let mut seen = std::collections::HashSet::new();
-        for (module, families) in crate::exposition::families() {
-            for f in families {
-                assert!(seen.insert(f.name), "{} declared twice", f.name);
-                assert!(f.name.starts_with("pgrepl_"), "{module}: {}", f.name);
-                assert!(!f.name.ends_with("_total"), "{module}: {}", f.name);
-                assert!(f.help.ends_with('.'), "{}: help must end with '.'", f.name);
-                assert!(f.help_es.ends_with('.'), "{}: help_es", f.name);
-                assert!(f.since >= 10, "{}", f.name);
-                assert_eq!(f.when.is_some(), f.when_es.is_some(), "{}", f.name);
-                let target = f.labels.iter().any(|l| l.name == "target");
-                match f.scope {
-                    Scope::Exporter => {}
-                    Scope::Cluster => assert!(f.labels[0].name == "cluster", "{}", f.name),
-                    _ => assert!(target, "{} lacks the target label", f.name),
-                }
-            }
+impl Section {
+    pub const fn new(
+        module: &'static str,
+        [title, title_es]: [&'static str; 2],
+        families: &'static [Family],
+    ) -> Section {
+        Section {
+            module,
+            title,
+            title_es,
+            families,
         }
     }
 }

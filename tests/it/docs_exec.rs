@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use common::procs::{binary, http_get, Proc};
 use common::{free_port, wait_until, Exporter, Metrics, Pair, Pg};
 use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
+use yaml_serde::Value as Yaml;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -518,7 +518,7 @@ enum YamlKind {
 
 /// What a YAML block is, by its top-level keys.
 fn classify_yaml(text: &str) -> Result<YamlKind, String> {
-    let doc: Yaml = serde_yaml::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let doc: Yaml = yaml_serde::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
     let map = doc
         .as_mapping()
         .ok_or("a YAML block that is not a mapping: mark it `illustrative`")?;
@@ -536,14 +536,14 @@ fn classify_yaml(text: &str) -> Result<YamlKind, String> {
     }
     if all_in(&SCRAPE_FRAGMENT_KEYS) {
         // A scrape job's relabelling: wrapped in one job.
-        let mut job = serde_yaml::Mapping::new();
+        let mut job = yaml_serde::Mapping::new();
         job.insert("job_name".into(), "doctest-fragment".into());
-        let target: Yaml = serde_yaml::from_str("[{targets: ['127.0.0.1:9']}]").expect("yaml");
+        let target: Yaml = yaml_serde::from_str("[{targets: ['127.0.0.1:9']}]").expect("yaml");
         job.insert("static_configs".into(), target);
         for (k, v) in map {
             job.insert(k.clone(), v.clone());
         }
-        let mut config = serde_yaml::Mapping::new();
+        let mut config = yaml_serde::Mapping::new();
         config.insert(
             "scrape_configs".into(),
             Yaml::Sequence(vec![Yaml::Mapping(job)]),
@@ -561,7 +561,7 @@ fn classify_yaml(text: &str) -> Result<YamlKind, String> {
 fn job_problem(block: &Block, config: &Yaml) -> Option<String> {
     let jobs = config.get("scrape_configs")?.as_sequence()?;
     for job in jobs {
-        let text = serde_yaml::to_string(job).unwrap_or_default();
+        let text = yaml_serde::to_string(job).unwrap_or_default();
         let name = job.get("job_name").and_then(Yaml::as_str).unwrap_or("");
         if text.contains(":9839")
             && name != "pg_replication_exporter"
@@ -613,7 +613,7 @@ fn prometheus_and_alertmanager_blocks_pass_their_checkers() {
             Ok(YamlKind::Prometheus(config)) => match job_problem(block, &config) {
                 Some(p) => Err(p),
                 None => {
-                    fs::write(&file, serde_yaml::to_string(&config).expect("yaml")).expect("write");
+                    fs::write(&file, yaml_serde::to_string(&config).expect("yaml")).expect("write");
                     run_tool(&promtool, &["check", "config"], &file)
                 }
             },
@@ -1616,7 +1616,7 @@ fn migration_guide_holds_for_debians_postgres_exporter() {
         .collect();
     // Statically, for every name of the table (every version): the regexes
     // drop all but pg_up.
-    let config: Yaml = serde_yaml::from_str(&snippet.text).expect("yaml");
+    let config: Yaml = yaml_serde::from_str(&snippet.text).expect("yaml");
     let drops: Vec<regex::Regex> = config["scrape_configs"][0]["metric_relabel_configs"]
         .as_sequence()
         .expect("metric_relabel_configs")

@@ -32,13 +32,13 @@ fn h2_headings(markdown: &str) -> Vec<String> {
     out
 }
 
-/// The names in `CHECKS` of `src/lint.rs`, read from the source so this
+/// The names in `CHECKS` of `src/model/lint.rs`, read from the source so this
 /// test needs no access to the crate's private items.
 fn lint_checks() -> Vec<String> {
-    let source = read("src/lint.rs");
+    let source = read("src/model/lint.rs");
     let start = source
         .find("pub const CHECKS")
-        .expect("src/lint.rs has no `pub const CHECKS`");
+        .expect("src/model/lint.rs has no `pub const CHECKS`");
     let body = &source[start..];
     let open = body.find("= [").expect("CHECKS has no `= [`") + 3;
     let close = open + body[open..].find("];").expect("CHECKS has no `];`");
@@ -131,7 +131,10 @@ fn spanish_runbooks_have_the_same_sections_in_the_same_order() {
 #[test]
 fn every_lint_check_is_documented() {
     let checks = lint_checks();
-    assert!(!checks.is_empty(), "no checks parsed from src/lint.rs");
+    assert!(
+        !checks.is_empty(),
+        "no checks parsed from src/model/lint.rs"
+    );
     let headings = h2_headings(&read("docs/config-lint.md"));
     let missing: Vec<&String> = checks.iter().filter(|c| !headings.contains(c)).collect();
     assert!(

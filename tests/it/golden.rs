@@ -7,7 +7,7 @@
 //! Inputs: `tests/fixtures/golden/<fixture>.json`, the documents the
 //! collection statement returned on real servers, one per member. The
 //! statement is built for the capabilities the server reports
-//! (`collector::capabilities_sql`, as the superuser), so it is the one the
+//! (`sources::capabilities_sql`, as the superuser), so it is the one the
 //! exporter runs on that major; they are recorded under `capabilities`
 //! (`cascade.json` predates that). Endpoints, LSNs and times vary per
 //! capture; the scratch directory the servers ran in is scrubbed.
@@ -44,10 +44,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pg_replication_exporter::collector::{self, Capabilities};
-use pg_replication_exporter::exposition::{render_view, Format};
-use pg_replication_exporter::snapshot::{ReloadStatus, TargetSnapshot};
-use pg_replication_exporter::view::View;
+use pg_replication_exporter::testing::sources::{self, Capabilities};
+use pg_replication_exporter::testing::{
+    render_view, status, Format, ReloadStatus, TargetSnapshot, View,
+};
 use serde_json::Value;
 
 /// One rendering of a fixture: which of its members read down (their last
@@ -148,7 +148,7 @@ fn snapshots(scenario: &Scenario) -> Vec<Arc<TargetSnapshot>> {
             s.collect_duration = 0.004;
             s.last_timeline = Some(1);
             s.last_success = Some(1_800_000_000.0);
-            let sample = collector::parse(&t["sample"].to_string()).expect("sample");
+            let sample = sources::parse(&t["sample"].to_string()).expect("sample");
             s.last_in_recovery = Some(sample.server.in_recovery);
             // Several cycles in: no recovery conflict over the last hour.
             s.recent_conflicts = sample.server.recovery_conflicts.map(|_| 0.0);
@@ -207,11 +207,11 @@ fn topology(view: &View) -> String {
 }
 
 fn status(view: &View) -> String {
-    let report = pg_replication_exporter::status::report(view);
+    let report = status::report(view);
     format!(
         "exit code {}\n{}",
-        pg_replication_exporter::status::exit_code(&report),
-        pg_replication_exporter::status::render_table(&report, false)
+        status::exit_code(&report),
+        status::render_table(&report, false)
     )
 }
 
@@ -311,10 +311,10 @@ fn fixtures_hold_no_local_paths() {
 // Capture (real servers; `#[ignore]`d, run by `make golden-capture`)
 
 /// What the exporter learns from a server before its first collection,
-/// asked the way it asks (`collector::capabilities_sql`), as the superuser.
+/// asked the way it asks (`sources::capabilities_sql`), as the superuser.
 fn capabilities(pg: &common::Pg) -> Capabilities {
-    let json = pg.psql(&collector::capabilities_sql(None));
-    collector::parse_capabilities(&json)
+    let json = pg.psql(&sources::capabilities_sql(None));
+    sources::parse_capabilities(&json)
         .unwrap_or_else(|e| panic!("{}: capabilities {json:?}: {e}", pg.name))
 }
 
@@ -337,10 +337,10 @@ fn write_fixture(name: &str, scratch: &Path, members: &[&common::Pg]) {
     let mut targets = Vec::new();
     for pg in members {
         assert_eq!(capabilities(pg), caps, "{}: capabilities differ", pg.name);
-        let query = collector::build_query(&caps, None);
+        let query = sources::build_query(&caps, None);
         let mut sample: Value = serde_json::from_str(&pg.psql(&query)).expect("sample JSON");
         scrub(&mut sample, &scratch.display().to_string());
-        collector::parse(&sample.to_string()).expect("the exporter reads the sample");
+        sources::parse(&sample.to_string()).expect("the exporter reads the sample");
         targets.push(serde_json::json!({
             "name": pg.name,
             "endpoint": format!("127.0.0.1:{}", pg.port),

@@ -408,7 +408,7 @@ fn table_created_later_is_read_within_two_collections() {
 /// the reader must refuse, and the one they accept: what the log line says.
 #[test]
 fn verdict_names_what_makes_a_table_untrusted() {
-    use pg_replication_exporter::collector::heartbeat::{verdict_sql, Owners};
+    use pg_replication_exporter::testing::sources::heartbeat::{verdict_sql, Owners};
     let scratch = common::Scratch::new("hbverdict");
     let pg = common::init_primary(&scratch.path, "primary", "");
     const COLUMNS: &str =

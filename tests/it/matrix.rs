@@ -214,7 +214,7 @@ fn compatibility_table_lists_every_family() {
     in_table.dedup();
 
     // The families the exporter declares (and renders from).
-    let mut in_source: Vec<String> = pg_replication_exporter::exposition::families()
+    let mut in_source: Vec<String> = pg_replication_exporter::testing::families()
         .into_iter()
         .flat_map(|(_, f)| f.iter().map(|f| f.name.to_string()))
         .collect();

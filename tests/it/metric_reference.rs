@@ -1,6 +1,6 @@
 //! The metric reference, `docs/metrics.md` and `docs/es/metrics.md`, is
 //! generated from the exporter's own family descriptors
-//! (`pg_replication_exporter::exposition::families()`), with the alert rules and
+//! (`pg_replication_exporter::testing::families()`), with the alert rules and
 //! dashboard panels that use each family. This test fails when the
 //! committed files differ from what the code declares; `make metrics-doc`
 //! (this test with `PGREPL_BLESS=1`) writes them.
@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use pg_replication_exporter::family::{Family, Kind, Scope, Values};
+use pg_replication_exporter::testing::family::{Family, Kind, Scope, Values};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -61,7 +61,7 @@ fn usage() -> Usage {
     rule_files.sort();
     for file in rule_files {
         let text = std::fs::read_to_string(&file).unwrap();
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let doc: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
         for group in doc["groups"].as_sequence().into_iter().flatten() {
             for rule in group["rules"].as_sequence().into_iter().flatten() {
                 let expr = rule["expr"].as_str().unwrap_or("").to_string();
@@ -141,55 +141,17 @@ enum Lang {
     Es,
 }
 
+/// The title of a module's section, as the exporter's list of sources
+/// (and its own sections) gives it.
 fn section_title(module: &str, lang: Lang) -> &'static str {
-    let (en, es) = match module {
-        "health" => ("Exporter health", "Salud del exporter"),
-        "collector::server" => (
-            "Server identity, role and WAL position",
-            "Identidad, rol y posición de WAL del servidor",
-        ),
-        "collector::replication" => (
-            "Standbys seen from their upstream (`pg_stat_replication`)",
-            "Réplicas vistas desde su origen (`pg_stat_replication`)",
-        ),
-        "collector::slots" => (
-            "Replication slots (`pg_replication_slots`)",
-            "Slots de replicación (`pg_replication_slots`)",
-        ),
-        "collector::wal_receiver" => (
-            "The standby's own view (`pg_stat_wal_receiver`, replay)",
-            "La vista de la propia réplica (`pg_stat_wal_receiver`, replay)",
-        ),
-        "collector::archiver" => (
-            "WAL archiving (`pg_stat_archiver`)",
-            "Archivado de WAL (`pg_stat_archiver`)",
-        ),
-        "collector::waldir" => ("The `pg_wal` directory", "El directorio `pg_wal`"),
-        "collector::settings" => (
-            "Replication settings (`pg_settings`)",
-            "Parámetros de replicación (`pg_settings`)",
-        ),
-        "collector::basebackup" => (
-            "Base backups in progress (`pg_stat_progress_basebackup`)",
-            "Copias base en curso (`pg_stat_progress_basebackup`)",
-        ),
-        "collector::heartbeat" => ("Heartbeat", "Latido (heartbeat)"),
-        "collector::activity" => (
-            "Waiting backends (`pg_stat_activity`)",
-            "Backends en espera (`pg_stat_activity`)",
-        ),
-        "collector::privileges" => (
-            "What the monitoring role may read (privileges)",
-            "Qué puede leer el rol de monitoreo (privilegios)",
-        ),
-        "cluster" => ("Cluster view", "Vista de clúster"),
-        "lint" => ("Configuration lint", "Revisión de configuración"),
-        other => panic!("no section title for module {other}"),
-    };
+    let section = pg_replication_exporter::testing::sections()
+        .into_iter()
+        .find(|s| s.module == module)
+        .unwrap_or_else(|| panic!("no section for module {module}"));
     if lang == Lang::En {
-        en
+        section.title
     } else {
-        es
+        section.title_es
     }
 }
 
@@ -234,7 +196,7 @@ fn render(lang: Lang, usage: &Usage) -> String {
         )
     );
     let _ = writeln!(out);
-    let all = pg_replication_exporter::exposition::families();
+    let all = pg_replication_exporter::testing::families();
     let _ = writeln!(out, "{}", t("## Contents", "## Contenido"));
     let _ = writeln!(out);
     for (module, families) in &all {
@@ -401,7 +363,7 @@ fn committed_reference_matches_the_descriptors() {
 #[test]
 fn alerts_and_panels_name_only_declared_families() {
     let usage = usage();
-    let declared: BTreeSet<String> = pg_replication_exporter::exposition::families()
+    let declared: BTreeSet<String> = pg_replication_exporter::testing::families()
         .into_iter()
         .flat_map(|(_, f)| f.iter().map(Family::exposed_name))
         .collect();
@@ -418,7 +380,7 @@ fn alerts_and_panels_name_only_declared_families() {
 /// can look for; an exporter-level family has no target.
 #[test]
 fn scopes_are_consistent() {
-    for (_, families) in pg_replication_exporter::exposition::families() {
+    for (_, families) in pg_replication_exporter::testing::families() {
         for f in families.iter() {
             let has_target = f.labels.iter().any(|l| l.name == "target");
             if f.scope == Scope::Exporter {
@@ -435,7 +397,7 @@ fn released_families_are_kept_or_changelogged() {
     let released = std::fs::read_to_string(root().join("tests/fixtures/released_families.txt"))
         .expect("tests/fixtures/released_families.txt");
     let changelog = std::fs::read_to_string(root().join("CHANGELOG.md")).expect("CHANGELOG.md");
-    let declared: BTreeSet<String> = pg_replication_exporter::exposition::families()
+    let declared: BTreeSet<String> = pg_replication_exporter::testing::families()
         .into_iter()
         .flat_map(|(_, f)| f.iter().map(Family::exposed_name))
         .collect();

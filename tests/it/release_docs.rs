@@ -402,7 +402,7 @@ fn migration_guide_names_real_families_and_alerts_alike_in_both_languages() {
 #[test]
 fn manifests_set_only_variables_the_exporter_reads() {
     let literals = source_literals();
-    let config = read("src/config.rs");
+    let config = read("src/config/mod.rs");
     let reads = |name: &str| {
         name == "RUST_LOG"
             || literals.contains(name)
@@ -412,15 +412,15 @@ fn manifests_set_only_variables_the_exporter_reads() {
             })
     };
     let mut set = Vec::new();
-    let compose: serde_yaml::Value =
-        serde_yaml::from_str(&read("docker-compose.yml")).expect("compose YAML");
+    let compose: yaml_serde::Value =
+        yaml_serde::from_str(&read("docker-compose.yml")).expect("compose YAML");
     match &compose["services"]["exporter"]["environment"] {
-        serde_yaml::Value::Mapping(m) => set.extend(
+        yaml_serde::Value::Mapping(m) => set.extend(
             m.keys()
                 .filter_map(|k| k.as_str())
                 .map(|k| ("docker-compose.yml".to_string(), k.to_string())),
         ),
-        serde_yaml::Value::Sequence(s) => {
+        yaml_serde::Value::Sequence(s) => {
             set.extend(s.iter().filter_map(|v| v.as_str()).map(|kv| {
                 (
                     "docker-compose.yml".to_string(),
@@ -432,8 +432,8 @@ fn manifests_set_only_variables_the_exporter_reads() {
     }
     for file in files("deploy/kubernetes", ".yaml") {
         let text = read(&file);
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let doc = serde_yaml::Value::deserialize(doc).expect("manifest YAML");
+        for doc in yaml_serde::Deserializer::from_str(&text) {
+            let doc = yaml_serde::Value::deserialize(doc).expect("manifest YAML");
             let containers = doc["spec"]["template"]["spec"]["containers"]
                 .as_sequence()
                 .cloned()

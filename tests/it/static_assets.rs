@@ -20,7 +20,7 @@ use std::process::Command;
 
 use promql_parser::parser::{self, Expr};
 use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
+use yaml_serde::Value as Yaml;
 
 /// Stand-in for `$__rate_interval` when parsing; every range in a dashboard
 /// query must come out as exactly this duration.
@@ -110,7 +110,7 @@ fn rule_files_in(dir: &Path) -> Vec<(PathBuf, Yaml)> {
     files_with_suffix(&dir.join("alerts"), ".rules.yml")
         .into_iter()
         .map(|p| {
-            let y: Yaml = serde_yaml::from_str(&read(&p))
+            let y: Yaml = yaml_serde::from_str(&read(&p))
                 .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", p.display()));
             (p, y)
         })
@@ -679,7 +679,7 @@ fn check_links_and_thresholds(render: &Render, errors: &mut Vec<String>) {
 }
 
 fn compose() -> Yaml {
-    let mut y: Yaml = serde_yaml::from_str(&read(&root().join("docker-compose.yml")))
+    let mut y: Yaml = yaml_serde::from_str(&read(&root().join("docker-compose.yml")))
         .expect("docker-compose.yml is not valid YAML");
     y.apply_merge()
         .expect("docker-compose.yml: YAML merge keys");
@@ -814,7 +814,7 @@ fn compose_mounts_builds_and_ports_exist() {
     }
     // The demo's Prometheus loads the rule files of alerts/ and scrapes the
     // exporter service.
-    let prom: Yaml = serde_yaml::from_str(&read(&root.join("docker/prometheus/prometheus.yml")))
+    let prom: Yaml = yaml_serde::from_str(&read(&root.join("docker/prometheus/prometheus.yml")))
         .expect("docker/prometheus/prometheus.yml");
     let rule_globs: Vec<&str> = prom["rule_files"]
         .as_sequence()
@@ -831,7 +831,7 @@ fn compose_mounts_builds_and_ports_exist() {
     if files_with_suffix(&root.join("alerts"), ".rules.yml").is_empty() {
         errors.push("alerts/ holds no *.rules.yml for the demo's Prometheus".into());
     }
-    let scrapes = serde_yaml::to_string(&prom["scrape_configs"]).unwrap();
+    let scrapes = yaml_serde::to_string(&prom["scrape_configs"]).unwrap();
     if !scrapes.contains("exporter:9839") || services.get("exporter").is_none() {
         errors.push("prometheus.yml does not scrape the exporter service".into());
     }
@@ -846,7 +846,7 @@ fn k8s_docs() -> Vec<(PathBuf, Yaml)> {
     let mut out = Vec::new();
     for p in files_with_suffix(&root().join("deploy/kubernetes"), ".yaml") {
         let text = read(&p);
-        for doc in serde_yaml::Deserializer::from_str(&text) {
+        for doc in yaml_serde::Deserializer::from_str(&text) {
             let y = <Yaml as serde::Deserialize>::deserialize(doc)
                 .unwrap_or_else(|e| panic!("{}: invalid YAML: {e}", p.display()));
             if !y.is_null() {
@@ -950,7 +950,7 @@ fn kubernetes_sidecar_and_podmonitor_fit_together() {
         "PodMonitor selects no pod template of deploy/kubernetes"
     );
     let kustomization: Yaml =
-        serde_yaml::from_str(&read(&root().join("deploy/kubernetes/kustomization.yaml"))).unwrap();
+        yaml_serde::from_str(&read(&root().join("deploy/kubernetes/kustomization.yaml"))).unwrap();
     for r in kustomization["resources"]
         .as_sequence()
         .into_iter()

@@ -128,13 +128,13 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
 /// Together with the static test of the generated reference, the committed
 /// reference is what a real server emits.
 pub fn assert_matches_reference(m: &Metrics, target: &str, major: u32) {
-    use pg_replication_exporter::family::{self, Kind, Scope};
+    use pg_replication_exporter::testing::family::{self, Kind, Scope};
     let standby = m.get("pgrepl_in_recovery", &[("target", target)]) == Some(1.0);
     let upstream = m
         .get("pgrepl_standbys", &[("target", target)])
         .unwrap_or(0.0)
         > 0.0;
-    let declared: Vec<&'static family::Family> = pg_replication_exporter::exposition::families()
+    let declared: Vec<&'static family::Family> = pg_replication_exporter::testing::families()
         .into_iter()
         .flat_map(|(_, f)| f.iter())
         .collect();
