@@ -60,6 +60,22 @@ const EMPTY_OK: &[(&str, &str)] = &[
         "build info carries no target label in the per-target filter",
     ),
     ("config", "no configuration issue at all in some checks"),
+    (
+        "error budget",
+        "the 30-day ratio is a subquery at hourly steps: nothing before the first full hour",
+    ),
+    (
+        "freshness slo",
+        "the 30-day ratio is a subquery at hourly steps: nothing before the first full hour",
+    ),
+    (
+        "catch up",
+        "only while a lagging standby's lag shrinks; the pair is caught up",
+    ),
+    (
+        "loses its wal",
+        "only while WAL is written against a limited safe_wal_size; the pair is idle",
+    ),
     ("issue", "no configuration issue at all in some checks"),
 ];
 
@@ -96,6 +112,10 @@ const ABSENT_OK: &[(&str, &str)] = &[
         "PostgreSQL 16+, logical slots only",
     ),
     ("pgrepl_slot_failover", "PostgreSQL 17+ only"),
+    (
+        "pgrepl_heartbeat_rejected",
+        "only while a standby rejects the heartbeat row it reads",
+    ),
     ("pgrepl_slot_synced", "PostgreSQL 17+ only"),
     (
         "pgrepl_standby_lag_seconds",
